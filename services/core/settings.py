@@ -1,0 +1,320 @@
+"""Settings: one frozen, typed object, built and validated once at start-up.
+
+Sources, later ones winning: the defaults below, a TOML file, environment variables
+(``PULSE_<SECTION>_<KEY>``, e.g. ``PULSE_REDIS_URL``, ``PULSE_COUNTER_PORT``), and the
+command line. Tokens and the hashing secret come only from the file or the environment.
+Every error names the key that is wrong.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import json
+import re
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from services.core.secret import Secret
+
+ENV_PREFIX = "PULSE_"
+SITE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+REDIS_SCHEMES = ("redis", "rediss", "unix", "valkey", "valkeys")
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or wrong; the message names the key."""
+
+
+@dataclass(frozen=True)
+class SiteSettings:
+    """One portal site. Sites come from configuration, never from traffic."""
+
+    name: str = "default"
+    timezone: str = "Asia/Ho_Chi_Minh"
+    origins: tuple[str, ...] = ()
+
+    @cached_property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    url: str = "redis://127.0.0.1:6379/0"
+    cluster: bool = False
+    command_timeout_seconds: float = 1.0
+    connect_timeout_seconds: float = 1.0
+    max_connections: int = 64
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> RedisSettings:
+        settings = cls(url=url, **options)
+        settings.validate("redis")
+        return settings
+
+    def validate(self, where: str) -> None:
+        scheme = self.url.split("://", 1)[0] if "://" in self.url else ""
+        if scheme not in REDIS_SCHEMES:
+            raise ConfigError(
+                f"{where}.url: expected one of {', '.join(s + '://' for s in REDIS_SCHEMES)},"
+                f" got {self.url!r}"
+            )
+        _positive(where, "command_timeout_seconds", self.command_timeout_seconds)
+        _positive(where, "connect_timeout_seconds", self.connect_timeout_seconds)
+        _positive(where, "max_connections", self.max_connections)
+
+
+@dataclass(frozen=True)
+class CounterSettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    visit_window_seconds: int = 1800
+    online_window_seconds: int = 300
+    stats_cache_seconds: float = 1.0
+    max_body_bytes: int = 8192
+    max_path_length: int = 1024
+    max_referrer_length: int = 2048
+    max_visitor_length: int = 128
+    max_event_id_length: int = 128
+    dedupe_seconds: int = 86400
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1/32", "::1/128")
+    rate_limits_enabled: bool = True
+    max_hits_per_visitor_per_minute: int = 120
+    max_hits_per_ip_per_minute: int = 6000
+    max_new_visits_per_ip_per_hour: int = 3000
+    batch_max_hits: int = 1024
+    commit_timeout_seconds: float = 2.0
+    max_series_buckets: int = 1000
+
+    def validate(self, where: str) -> None:
+        for name in (
+            "port", "visit_window_seconds", "online_window_seconds", "max_body_bytes",
+            "max_path_length", "max_referrer_length", "max_visitor_length",
+            "max_event_id_length", "dedupe_seconds", "max_hits_per_visitor_per_minute",
+            "max_hits_per_ip_per_minute", "max_new_visits_per_ip_per_hour",
+            "batch_max_hits", "commit_timeout_seconds", "max_series_buckets",
+        ):
+            _positive(where, name, getattr(self, name))
+        if self.stats_cache_seconds < 0:
+            raise ConfigError(f"{where}.stats_cache_seconds: must be >= 0")
+        for proxy in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError as exc:
+                raise ConfigError(f"{where}.trusted_proxies: {proxy!r} is not a network") from exc
+
+    @cached_property
+    def trusted_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(ipaddress.ip_network(p, strict=False) for p in self.trusted_proxies)
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    host: str = "127.0.0.1"
+    port: int = 8081
+    idle_timeout_seconds: int = 1800
+    prompt_seconds: int = 60
+    grace_seconds: float = 3.0
+    max_lifetime_seconds: int = 0  # 0: no absolute lifetime
+    origins: tuple[str, ...] = ()
+    activity_throttle_seconds: int = 30
+    scheduler_max_sleep_seconds: float = 0.25
+    scheduler_batch: int = 500
+    stream_maxlen: int = 100_000
+    max_body_bytes: int = 4096
+    max_streams_per_session: int = 32
+
+    def validate(self, where: str) -> None:
+        for name in (
+            "port", "idle_timeout_seconds", "prompt_seconds", "activity_throttle_seconds",
+            "scheduler_max_sleep_seconds", "scheduler_batch", "stream_maxlen",
+            "max_body_bytes", "max_streams_per_session",
+        ):
+            _positive(where, name, getattr(self, name))
+        if self.prompt_seconds >= self.idle_timeout_seconds:
+            raise ConfigError(f"{where}.prompt_seconds: must be shorter than idle_timeout_seconds")
+        if self.grace_seconds < 0 or self.max_lifetime_seconds < 0:
+            raise ConfigError(f"{where}: grace_seconds and max_lifetime_seconds must be >= 0")
+
+
+@dataclass(frozen=True)
+class Settings:
+    redis: RedisSettings = field(default_factory=RedisSettings)
+    counter: CounterSettings = field(default_factory=CounterSettings)
+    session: SessionSettings = field(default_factory=SessionSettings)
+    sites: tuple[SiteSettings, ...] = (SiteSettings(),)
+    admin_token: Secret | None = None
+    service_token: Secret | None = None
+    secret: Secret | None = None  # seeds the daily visitor-hash salt; random per deployment if unset
+    log_level: str = "INFO"
+
+    def validate(self) -> Settings:
+        self.redis.validate("redis")
+        self.counter.validate("counter")
+        self.session.validate("session")
+        if not self.sites:
+            raise ConfigError("sites: at least one site is required")
+        seen: set[str] = set()
+        for index, site in enumerate(self.sites):
+            where = f"sites[{index}]"
+            if not SITE_NAME.match(site.name):
+                raise ConfigError(f"{where}.name: {site.name!r} must match {SITE_NAME.pattern}")
+            if site.name in seen:
+                raise ConfigError(f"{where}.name: {site.name!r} is defined twice")
+            seen.add(site.name)
+            try:
+                ZoneInfo(site.timezone)
+            except (ZoneInfoNotFoundError, ValueError) as exc:
+                raise ConfigError(f"{where}.timezone: unknown IANA zone {site.timezone!r}") from exc
+        return self
+
+    @cached_property
+    def site_map(self) -> Mapping[str, SiteSettings]:
+        return {site.name: site for site in self.sites}
+
+    def site(self, name: str) -> SiteSettings | None:
+        return self.site_map.get(name)
+
+
+SECRET_KEYS = frozenset({"admin_token", "service_token", "secret"})
+
+
+def load_settings(
+    path: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build settings from defaults, a TOML file, the environment and CLI overrides.
+
+    ``overrides`` uses dotted keys (``{"redis.url": ..., "counter.port": 8090}``);
+    secrets are refused there because the command line is visible to every user.
+    """
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"config file {path}: {exc.strerror}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path}: {exc}") from exc
+    for key, raw in _env_values(env or {}).items():
+        _set_dotted(data, key, raw)
+    for key, value in (overrides or {}).items():
+        if key in SECRET_KEYS:
+            raise ConfigError(f"{key}: tokens are read only from the environment or the config file")
+        if value is not None:
+            _set_dotted(data, key, value)
+    settings: Settings = _build(Settings, data, "")
+    return settings.validate()
+
+
+def _env_values(env: Mapping[str, str]) -> dict[str, str]:
+    """Map PULSE_* variables onto dotted keys, using the dataclass fields as the grammar."""
+    found: dict[str, str] = {}
+    top = {f.name: f for f in dataclasses.fields(Settings)}
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX) or name in ("PULSE_CONFIG", "PULSE_HOST", "PULSE_PORT"):
+            continue
+        key = name[len(ENV_PREFIX):].lower()
+        if key in top:
+            found[key] = value
+            continue
+        section, _, rest = key.partition("_")
+        hint = _hints(Settings).get(section)
+        if dataclasses.is_dataclass(hint) and rest in {f.name for f in dataclasses.fields(hint)}:
+            found[f"{section}.{rest}"] = value
+        else:
+            raise ConfigError(f"{name}: no such setting")
+    return found
+
+
+def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+    parts = key.split(".")
+    node = data
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{key}: {part} is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _build(cls: type[Any], data: Any, where: str) -> Any:
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where or 'settings'}: expected a table, got {type(data).__name__}")
+    hints = _hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"{_join(where, unknown[0])}: no such setting")
+    kwargs = {name: _coerce(hints[name], value, _join(where, name)) for name, value in data.items()}
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where or 'settings'}: {exc}") from exc
+
+
+def _join(where: str, name: str) -> str:
+    return f"{where}.{name}" if where else name
+
+
+def _coerce(hint: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin in (types.UnionType, typing.Union):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if value is None or value == "":
+            return None
+        return _coerce(args[0], value, where)
+    if hint is Secret:
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{where}: expected a non-empty string")
+        return Secret(value)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, where)  # type: ignore[arg-type]
+    if origin is tuple:
+        (item,) = typing.get_args(hint)[:1]
+        if isinstance(value, str):
+            value = json.loads(value) if value.lstrip().startswith("[") else [
+                v.strip() for v in value.split(",") if v.strip()
+            ]
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{where}: expected a list")
+        return tuple(_coerce(item, v, f"{where}[{i}]") for i, v in enumerate(value))
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            return value.lower() in ("1", "true", "yes", "on")
+        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    if hint in (int, float):
+        if isinstance(value, bool):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        try:
+            number = hint(value)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{where}: expected a number, got {value!r}") from exc
+        if hint is int and isinstance(value, float) and not value.is_integer():
+            raise ConfigError(f"{where}: expected a whole number, got {value!r}")
+        return number
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    raise ConfigError(f"{where}: unsupported setting type {hint!r}")
+
+
+def _positive(where: str, name: str, value: float) -> None:
+    if value <= 0:
+        raise ConfigError(f"{where}.{name}: must be > 0, got {value!r}")

@@ -1,0 +1,210 @@
+"""Web helpers both services share: JSON in and out, the error middleware, tokens,
+client addresses, CORS and a privacy-preserving access log."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, TypeVar
+
+import msgspec
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+
+from services.core.errors import ApiError, bad_request, unauthorized, unavailable
+from services.core.redis_conn import STORAGE_ERRORS
+from services.core.secret import Secret
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_encoder = msgspec.json.Encoder()
+JSON_TYPE = "application/json"
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(body=_encoder.encode(data), status=status, content_type=JSON_TYPE, headers=headers)
+
+
+def error_response(error: ApiError) -> web.Response:
+    headers = {"Cache-Control": "no-store", **error.headers}
+    return json_response(error.body(), status=error.status, headers=headers)
+
+
+def route_name(request: web.Request) -> str:
+    """The route template (``/v1/sessions/{id}``), never the raw path: paths hold ids."""
+    info = request.match_info
+    route = info.route if info is not None else None
+    resource = route.resource if route is not None else None
+    if resource is None or getattr(info, "http_exception", None) is not None:
+        return "unmatched"
+    return resource.canonical
+
+
+_HTTP_CODES = {
+    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+    405: "method_not_allowed", 406: "not_acceptable", 408: "timeout", 411: "length_required",
+    413: "body_too_large", 414: "uri_too_long", 415: "unsupported_media_type",
+    422: "unprocessable", 429: "too_many_requests", 431: "headers_too_large",
+}
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every failure leaves as a JSON error with the right status; nothing leaks internals."""
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return error_response(exc)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = _HTTP_CODES.get(exc.status, "error")
+        message = exc.reason if exc.status != 413 else "request body too large"
+        error = ApiError(exc.status, code, message, {
+            k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After", "WWW-Authenticate")
+        })
+        return error_response(error)
+    except STORAGE_ERRORS as exc:
+        log.warning("storage unavailable on %s %s: %s", request.method, route_name(request), type(exc).__name__)
+        return error_response(unavailable())
+    except Exception:
+        log.exception("unexpected failure on %s %s", request.method, route_name(request))
+        return error_response(ApiError(500, "internal", "internal error"))
+
+
+async def read_body(request: web.Request, max_bytes: int) -> bytes:
+    """The body, refused with 413 beyond ``max_bytes`` whatever Content-Length claims."""
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise ApiError(413, "body_too_large", f"request body is limited to {max_bytes} bytes")
+    body = await request.content.read(max_bytes + 1)
+    if len(body) > max_bytes:
+        raise ApiError(413, "body_too_large", f"request body is limited to {max_bytes} bytes")
+    return body
+
+
+def decode_json(body: bytes, decoder: msgspec.json.Decoder[T]) -> T:
+    """Decode and validate a JSON body with msgspec; errors become 400 with the reason."""
+    if not body.strip():
+        raise bad_request("request body is empty; a JSON object is expected", "invalid_json")
+    try:
+        return decoder.decode(body)
+    except msgspec.ValidationError as exc:
+        raise bad_request(str(exc), "invalid_body") from exc
+    except msgspec.DecodeError as exc:
+        raise bad_request(f"malformed JSON: {exc}", "invalid_json") from exc
+    except RecursionError as exc:
+        raise bad_request("JSON nested too deeply", "invalid_json") from exc
+
+
+def require_json_type(request: web.Request, allowed: Iterable[str] = (JSON_TYPE,)) -> None:
+    ctype = request.content_type
+    if request.can_read_body and ctype not in allowed:
+        raise ApiError(415, "unsupported_media_type", f"expected one of: {', '.join(allowed)}")
+
+
+def bearer_token(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def require_token(request: web.Request, expected: Secret | None) -> None:
+    """Refuse with 401 unless the bearer token matches (compared in constant time).
+
+    With no token configured the endpoint is closed to everyone: fail safe.
+    """
+    token = bearer_token(request)
+    if expected is None or token is None or not expected.matches(token):
+        raise unauthorized()
+
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def client_address(request: web.Request, trusted: tuple[IPNetwork, ...]) -> str:
+    """The client's address: from X-Forwarded-For only behind a trusted proxy.
+
+    Walks the X-Forwarded-For chain from the right, skipping trusted proxies, so a client
+    cannot forge its address by sending its own header through nginx.
+    """
+    peer = request.remote or ""
+    if not _is_trusted(peer, trusted):
+        return peer
+    chain = [part.strip() for part in request.headers.get("X-Forwarded-For", "").split(",") if part.strip()]
+    for hop in reversed(chain):
+        if not _is_trusted(hop, trusted):
+            return hop if _is_ip(hop) else peer
+    return chain[0] if chain and _is_ip(chain[0]) else peer
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_trusted(address: str, trusted: tuple[IPNetwork, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in trusted)
+
+
+def cors_headers(origin: str | None, allowed: Iterable[str], methods: str = "GET, POST, OPTIONS") -> dict[str, str]:
+    """CORS headers for ``origin`` if it is one of ``allowed`` (``*`` allows any)."""
+    if not origin:
+        return {}
+    allowed = tuple(allowed)
+    if origin not in allowed and "*" not in allowed:
+        return {}
+    return {
+        "Access-Control-Allow-Origin": origin,
+        "Access-Control-Allow-Methods": methods,
+        "Access-Control-Allow-Headers": "Content-Type, Authorization, Last-Event-ID",
+        "Access-Control-Max-Age": "600",
+        "Vary": "Origin",
+    }
+
+
+class RouteAccessLogger(AbstractAccessLogger):
+    """Access log lines with the route template instead of the path, and no client
+    address or User-Agent: paths carry session ids, and addresses are personal data."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        name = route_name(request) if isinstance(request, web.Request) else "unmatched"
+        self.logger.info("%s %s %s %.1fms", request.method, name, response.status, time * 1000)
+
+    @property
+    def enabled(self) -> bool:
+        return self.logger.isEnabledFor(logging.INFO)
+
+
+def cors_middleware(origins: Callable[[], Iterable[str]], methods: str = "GET, POST, OPTIONS") -> Any:
+    """Answer preflights and add CORS headers for configured origins only.
+
+    An origin that is not configured gets no CORS headers, so the browser refuses the
+    call; a handler may check the origin further (the counter checks it per site).
+    """
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        origin = request.headers.get("Origin")
+        headers = cors_headers(origin, origins(), methods)
+        if request.method == "OPTIONS" and request.headers.get("Access-Control-Request-Method"):
+            if not headers:
+                return error_response(ApiError(403, "origin_not_allowed", "this origin is not configured"))
+            return web.Response(status=204, headers=headers)
+        response = await handler(request)
+        if headers and not response.prepared:
+            response.headers.update(headers)
+        return response
+
+    return middleware

