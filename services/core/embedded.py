@@ -108,6 +108,7 @@ class EmbeddedServer:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait()
+        self._release()
 
     def pause(self) -> None:
         if self.process is not None:
@@ -132,7 +133,10 @@ class EmbeddedServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        if self.process.stderr is not None:
+        self._release()
+
+    def _release(self) -> None:
+        if self.process is not None and self.process.stderr is not None:
             with contextlib.suppress(OSError):
                 self.process.stderr.close()
         self.process = None

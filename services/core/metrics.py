@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from importlib.metadata import PackageNotFoundError, version
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -89,7 +90,7 @@ class ServiceMetrics:
                 log.warning("metrics refresh failed: %s", type(exc).__name__)
         return generate_latest(self.registry)
 
-    def middleware(self) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+    def middleware(self) -> Middleware:
         requests = self.requests
         service = self.service
 

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import msgspec
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
+from aiohttp.typedefs import Middleware
 
 from services.core.errors import ApiError, bad_request, unauthorized, unavailable
 from services.core.redis_conn import STORAGE_ERRORS
@@ -95,6 +96,8 @@ def decode_json(body: bytes, decoder: msgspec.json.Decoder[T]) -> T:
         raise bad_request(str(exc), "invalid_body") from exc
     except msgspec.DecodeError as exc:
         raise bad_request(f"malformed JSON: {exc}", "invalid_json") from exc
+    except UnicodeDecodeError as exc:
+        raise bad_request("request body is not valid UTF-8", "invalid_json") from exc
     except RecursionError as exc:
         raise bad_request("JSON nested too deeply", "invalid_json") from exc
 
@@ -187,7 +190,7 @@ class RouteAccessLogger(AbstractAccessLogger):
         return self.logger.isEnabledFor(logging.INFO)
 
 
-def cors_middleware(origins: Callable[[], Iterable[str]], methods: str = "GET, POST, OPTIONS") -> Any:
+def cors_middleware(origins: Callable[[], Iterable[str]], methods: str = "GET, POST, OPTIONS") -> Middleware:
     """Answer preflights and add CORS headers for configured origins only.
 
     An origin that is not configured gets no CORS headers, so the browser refuses the

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from services.cli import build_parser, main, settings_from_args
+
+
+def test_every_option_has_an_environment_variable() -> None:
+    env = {"PULSE_REDIS_URL": "redis://env:1/0", "PULSE_PORT": "9999", "PULSE_HOST": "0.0.0.0"}
+    args = build_parser(env).parse_args(["counter"])
+    settings = settings_from_args(args, env, "counter")
+    assert settings.redis.url == "redis://env:1/0"
+    assert (settings.counter.host, settings.counter.port) == ("0.0.0.0", 9999)
+    args = build_parser(env).parse_args(["session", "--port", "7000", "--redis-url", "redis://cli:2/0"])
+    settings = settings_from_args(args, env, "session")
+    assert (settings.session.port, settings.redis.url) == (7000, "redis://cli:2/0")
+
+
+def test_tokens_are_not_command_line_options() -> None:
+    with pytest.raises(SystemExit):
+        build_parser({}).parse_args(["counter", "--admin-token", "x"])
+
+
+def test_configuration_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["counter", "--redis-url", "nonsense"], env={}) == 2
+    assert "redis.url" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [[], ["up"], ["counter"], ["session"]])
+def test_help(command: list[str]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "services.cli", *command, "--help"], capture_output=True, text=True, check=True
+    )
+    assert "usage: portal-pulse" in result.stdout

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import time
+
+from services.core.clock import ManualClock, SystemClock
+from services.core.keys import digest, site_prefix
+from services.core.secret import Secret
+
+
+def test_manual_clock_moves_only_when_told() -> None:
+    clock = ManualClock(100.0)
+    assert clock.now() == 100.0
+    assert clock.advance(1.5) == 101.5
+    clock.set(50)
+    assert clock.now() == 50.0
+
+
+def test_system_clock_is_wall_time() -> None:
+    assert abs(SystemClock().now() - time.time()) < 1
+
+
+def test_secret_masks_and_compares() -> None:
+    secret = Secret("abc")
+    assert "abc" not in repr(secret) and "abc" not in str(secret)
+    assert secret.matches("abc") and not secret.matches("abd")
+    assert secret.reveal() == "abc"
+
+
+def test_keys_carry_hash_tag_and_digest_is_one_way() -> None:
+    assert site_prefix("default") == "pulse:{default}:"
+    value = digest("203.0.113.7")
+    assert len(value) == 32 and "203" not in value
+    assert digest("x") == digest("x") != digest("y")

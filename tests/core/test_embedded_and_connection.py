@@ -1,0 +1,63 @@
+"""The embedded server and the connection owner, against real server processes."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import redis
+
+from services.core.embedded import EmbeddedServer
+from services.core.redis_conn import connect, is_reachable, redis_client
+from services.core.settings import RedisSettings
+
+
+def test_embedded_valkey_persists_across_restarts(tmp_path: Path) -> None:
+    server = EmbeddedServer(tmp_path / "data").start()
+    try:
+        client = redis.Redis.from_url(server.url)
+        client.set("pulse:test", "kept")
+        assert client.config_get("appendfsync") == {"appendfsync": "always"}
+        client.close()
+        server.kill()  # a crash: no shutdown save; the fsynced AOF must hold the write
+        server.start()
+        client = redis.Redis.from_url(server.url)
+        assert client.get("pulse:test") == b"kept"
+        client.close()
+    finally:
+        server.stop()
+
+
+async def test_connect_pings_and_closes(redis_url: str) -> None:
+    async with redis_client(RedisSettings(url=redis_url)) as client:
+        assert await client.ping()
+        assert await is_reachable(client, 0.5)
+
+
+async def test_connect_gives_up_after_bounded_attempts(tmp_path: Path) -> None:
+    server = EmbeddedServer(tmp_path / "gone").start()
+    url = server.url
+    server.stop()
+    settings = RedisSettings(url=url, connect_timeout_seconds=0.2, command_timeout_seconds=0.2)
+    started = time.monotonic()
+    client = await connect(settings, attempts=3, delay_seconds=0.01)
+    try:
+        assert time.monotonic() - started < 3
+        assert not await is_reachable(client, 0.3)
+    finally:
+        await client.aclose()
+
+
+def test_pause_and_resume(tmp_path: Path) -> None:
+    server = EmbeddedServer(tmp_path / "p", appendonly=False).start()
+    try:
+        server.pause()
+        client = redis.Redis.from_url(server.url, socket_timeout=0.2)
+        with pytest.raises(redis.TimeoutError):
+            client.ping()
+        server.resume()
+        assert client.ping()
+        client.close()
+    finally:
+        server.stop()

@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from services.core.secret import Secret
+from services.core.settings import ConfigError, RedisSettings, load_settings
+
+
+def test_defaults_are_sane() -> None:
+    settings = load_settings(env={})
+    assert settings.redis.url == "redis://127.0.0.1:6379/0"
+    assert settings.counter.port == 8080
+    assert settings.session.port == 8081
+    assert settings.session.idle_timeout_seconds == 1800
+    assert settings.session.prompt_seconds == 60
+    assert settings.counter.visit_window_seconds == 1800
+    assert settings.counter.online_window_seconds == 300
+    assert [s.name for s in settings.sites] == ["default"]
+    assert settings.sites[0].zone.key == "Asia/Ho_Chi_Minh"
+    assert settings.admin_token is None
+
+
+def test_file_then_env_then_overrides(tmp_path: Path) -> None:
+    config = tmp_path / "pulse.toml"
+    config.write_text(
+        'admin_token = "from-file"\n'
+        "[redis]\nurl = \"redis://file:6379/0\"\n"
+        "[counter]\nport = 9000\nvisit_window_seconds = 600\n"
+        "[[sites]]\nname = \"news\"\ntimezone = \"Europe/Berlin\"\norigins = [\"https://news.example\"]\n",
+        encoding="utf-8",
+    )
+    env = {"PULSE_REDIS_URL": "redis://env:6379/1", "PULSE_COUNTER_ONLINE_WINDOW_SECONDS": "120"}
+    settings = load_settings(config, env, {"counter.port": 9100})
+    assert settings.redis.url == "redis://env:6379/1"
+    assert settings.counter.port == 9100
+    assert settings.counter.visit_window_seconds == 600
+    assert settings.counter.online_window_seconds == 120
+    assert settings.site("news") is not None
+    news = settings.site("news")
+    assert news is not None and news.origins == ("https://news.example",)
+    assert settings.admin_token == Secret("from-file")
+
+
+def test_env_lists_and_sites_json() -> None:
+    env = {
+        "PULSE_COUNTER_TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.1",
+        "PULSE_SITES": '[{"name": "a", "timezone": "UTC"}, {"name": "b"}]',
+        "PULSE_SESSION_ORIGINS": "https://a.example,https://b.example",
+        "PULSE_COUNTER_RATE_LIMITS_ENABLED": "off",
+    }
+    settings = load_settings(env=env)
+    assert settings.counter.trusted_proxies == ("10.0.0.0/8", "192.168.1.1")
+    assert [s.name for s in settings.sites] == ["a", "b"]
+    assert settings.session.origins == ("https://a.example", "https://b.example")
+    assert settings.counter.rate_limits_enabled is False
+
+
+@pytest.mark.parametrize(
+    ("env", "key"),
+    [
+        ({"PULSE_COUNTER_PORT": "eighty"}, "counter.port"),
+        ({"PULSE_COUNTER_PORT": "0"}, "counter.port"),
+        ({"PULSE_COUNTER_NOPE": "1"}, "PULSE_COUNTER_NOPE"),
+        ({"PULSE_REDIS_URL": "http://x"}, "redis.url"),
+        ({"PULSE_SITES": '[{"name": "Bad Name"}]'}, "sites[0].name"),
+        ({"PULSE_SITES": '[{"name": "a", "timezone": "Mars/Olympus"}]'}, "sites[0].timezone"),
+        ({"PULSE_SITES": '[{"name": "a"}, {"name": "a"}]'}, "sites[1].name"),
+        ({"PULSE_SESSION_PROMPT_SECONDS": "4000"}, "session.prompt_seconds"),
+        ({"PULSE_COUNTER_TRUSTED_PROXIES": "not-a-net"}, "counter.trusted_proxies"),
+        ({"PULSE_COUNTER_RATE_LIMITS_ENABLED": "maybe"}, "counter.rate_limits_enabled"),
+    ],
+)
+def test_errors_name_the_key(env: dict[str, str], key: str) -> None:
+    with pytest.raises(ConfigError, match=key.replace("[", r"\[").replace("]", r"\]")):
+        load_settings(env=env)
+
+
+def test_tokens_never_from_the_command_line() -> None:
+    with pytest.raises(ConfigError, match="admin_token"):
+        load_settings(env={}, overrides={"admin_token": "visible-in-ps"})
+
+
+def test_unknown_file_key_and_bad_toml(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text("[counter]\nportt = 1\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"counter\.portt"):
+        load_settings(config, {})
+    config.write_text("[counter\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="bad.toml"):
+        load_settings(config, {})
+    with pytest.raises(ConfigError, match="missing.toml"):
+        load_settings(tmp_path / "missing.toml", {})
+
+
+def test_secrets_are_masked() -> None:
+    settings = load_settings(env={"PULSE_ADMIN_TOKEN": "s3cr3t-value", "PULSE_SERVICE_TOKEN": "other"})
+    assert "s3cr3t-value" not in repr(settings)
+    assert settings.admin_token is not None and settings.admin_token.matches("s3cr3t-value")
+    assert not settings.admin_token.matches("s3cr3t-valuE")
+
+
+def test_redis_from_url_rejects_nonsense() -> None:
+    assert RedisSettings.from_url("valkey://h:1/0").url == "valkey://h:1/0"
+    with pytest.raises(ConfigError, match="redis.url"):
+        RedisSettings.from_url("localhost:6379")
+    with pytest.raises(ConfigError, match="command_timeout_seconds"):
+        RedisSettings.from_url("redis://h", command_timeout_seconds=0)
