@@ -1,0 +1,96 @@
+"""Small helpers the reliability tests share: poll an endpoint until it answers a status,
+read JSON and metrics, and dump everything a Redis server holds."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from typing import Any
+
+import aiohttp
+import redis
+
+
+async def wait_for_status(url: str, status: int, within: float, *, request_timeout: float = 1.0) -> float:
+    """Poll ``url`` until it answers ``status``; seconds it took (raises after ``within``)."""
+    started = time.monotonic()
+    last: object = None
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=request_timeout)) as http:
+        while True:
+            try:
+                async with http.get(url) as response:
+                    await response.read()
+                    last = response.status
+                    if response.status == status:
+                        return time.monotonic() - started
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                last = type(exc).__name__
+            if time.monotonic() - started > within:
+                raise AssertionError(f"{url} did not answer {status} within {within}s (last: {last})")
+            await asyncio.sleep(0.05)
+
+
+async def get_json(url: str, headers: dict[str, str] | None = None, seconds: float = 5.0) -> Any:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=seconds)) as http, \
+            http.get(url, headers=headers) as response:
+        assert response.status == 200, f"GET {url}: {response.status} {await response.text()}"
+        return await response.json()
+
+
+async def get_text(url: str, seconds: float = 5.0) -> str:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=seconds)) as http, \
+            http.get(url) as response:
+        assert response.status == 200, f"GET {url}: {response.status}"
+        return await response.text()
+
+
+def metric_value(text: str, name: str, **labels: str) -> float:
+    """Sum of the samples of ``name`` whose labels include ``labels`` (0 when absent)."""
+    total = 0.0
+    pattern = re.compile(rf"^{re.escape(name)}(?:\{{(?P<labels>[^}}]*)\}})?\s+(?P<value>\S+)$")
+    for line in text.splitlines():
+        match = pattern.match(line)
+        if not match:
+            continue
+        found = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', match.group("labels") or ""))
+        if all(found.get(k) == v for k, v in labels.items()):
+            total += float(match.group("value"))
+    return total
+
+
+def _b(value: object) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    return str(value).encode()
+
+
+def dump_redis(url: str) -> bytes:
+    """Every key and every value of every type a server holds, as one searchable blob."""
+    client: Any = redis.Redis.from_url(url, socket_timeout=5)  # untyped: redis-py's unions help nobody here
+    parts: list[bytes] = []
+    try:
+        for key in client.scan_iter(count=1000):
+            parts.append(b"KEY " + _b(key))
+            kind = _b(client.type(key)).decode()
+            if kind == "string":  # HyperLogLogs are strings too: their raw registers are searched
+                parts.append(_b(client.get(key) or b""))
+            elif kind == "hash":
+                for field, value in client.hgetall(key).items():
+                    parts += [_b(field), _b(value)]
+            elif kind == "set":
+                parts += [_b(m) for m in client.smembers(key)]
+            elif kind == "zset":
+                parts += [_b(member) for member, _ in client.zrange(key, 0, -1, withscores=True)]
+            elif kind == "list":
+                parts += [_b(m) for m in client.lrange(key, 0, -1)]
+            elif kind == "stream":
+                for entry_id, fields in client.xrange(key, "-", "+"):
+                    parts.append(_b(entry_id))
+                    for field, value in fields.items():
+                        parts += [_b(field), _b(value)]
+            else:
+                raise AssertionError(f"unexpected key type {kind} for {key!r}")
+    finally:
+        client.close()
+    return b"\n".join(parts)
