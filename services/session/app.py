@@ -1,0 +1,122 @@
+"""The session keep-alive service: ``create_app(settings)`` wires everything.
+
+Resources are ``cleanup_ctx`` generators, opened in order and closed in reverse:
+the Redis client and store, the pub/sub listener, the due-time scheduler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from importlib.resources import files
+
+from aiohttp import web
+
+from services.core.clock import Clock, SystemClock
+from services.core.health import add_health_routes
+from services.core.metrics import ServiceMetrics
+from services.core.redis_conn import redis_client
+from services.core.settings import Settings
+from services.core.web import cors_middleware, error_middleware, json_response
+from services.session import handlers
+from services.session.app_state import BUS, CLOCK, METRICS, REDIS, SCHEDULER, SETTINGS, STORE
+from services.session.event_bus import SHUTDOWN, EventBus
+from services.session.keys import SESSION_EVENTS_CHANNEL
+from services.session.metrics import SessionMetrics
+from services.session.openapi import openapi_document
+from services.session.scheduler import Scheduler
+from services.session.sse import METHODS, session_events
+from services.session.store import SessionStore
+
+BUS_READY_TIMEOUT_SECONDS = 2.0
+
+
+async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    async with redis_client(settings.redis) as client:
+        app[REDIS] = client
+        timeout = max(0.5, settings.redis.command_timeout_seconds * 2)
+        app[STORE] = SessionStore(client, settings.session, timeout)
+        yield
+
+
+async def _bus_ctx(app: web.Application) -> AsyncIterator[None]:
+    bus = EventBus(app[REDIS], SESSION_EVENTS_CHANNEL)
+    app[BUS] = bus
+    task = asyncio.create_task(bus.run(), name="session-event-bus")
+    with contextlib.suppress(TimeoutError):  # Redis down: streams resync once it is back
+        await asyncio.wait_for(bus.subscribed.wait(), BUS_READY_TIMEOUT_SECONDS)
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS].session
+    scheduler = Scheduler(
+        app[STORE], app[CLOCK], app[METRICS], settings.scheduler_max_sleep_seconds, settings.scheduler_batch
+    )
+    app[SCHEDULER] = scheduler
+    task = asyncio.create_task(scheduler.run_forever(), name="session-scheduler")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _close_streams(app: web.Application) -> None:
+    """On shutdown, end every open event stream so the server need not wait for them."""
+    if BUS in app:
+        app[BUS].broadcast(SHUTDOWN)
+
+
+def create_app(settings: Settings, clock: Clock | None = None) -> web.Application:
+    base = ServiceMetrics("session")
+    metrics = SessionMetrics(base)
+    app = web.Application(
+        middlewares=[
+            base.middleware(),
+            cors_middleware(lambda: settings.session.origins, METHODS),
+            error_middleware,
+        ],
+        client_max_size=settings.session.max_body_bytes,
+    )
+    app[SETTINGS] = settings
+    app[CLOCK] = clock or SystemClock()
+    app[METRICS] = metrics
+
+    async def refresh_live() -> None:
+        metrics.live.set(await app[STORE].live_count())
+
+    base.add_refresher(refresh_live)
+    app.cleanup_ctx.extend([_redis_ctx, _bus_ctx, _scheduler_ctx])
+    app.on_shutdown.append(_close_streams)
+
+    document = openapi_document()
+    client_js = (files("services.session") / "static" / "session.js").read_bytes()
+
+    async def openapi(request: web.Request) -> web.Response:
+        return json_response(document, headers={"Cache-Control": "public, max-age=300"})
+
+    async def session_js(request: web.Request) -> web.Response:
+        return web.Response(
+            body=client_js,
+            content_type="application/javascript",
+            charset="utf-8",
+            headers={"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"},
+        )
+
+    router = app.router
+    router.add_post("/v1/sessions", handlers.create_session)
+    router.add_get("/v1/sessions/{id}", handlers.get_session, allow_head=False)
+    router.add_delete("/v1/sessions/{id}", handlers.end_session)
+    router.add_post("/v1/sessions/{id}/activity", handlers.report_activity)
+    router.add_post("/v1/sessions/{id}/keepalive", handlers.keep_alive)
+    router.add_get("/v1/sessions/{id}/events", session_events, allow_head=False)
+    router.add_get("/session.js", session_js)
+    router.add_get("/openapi.json", openapi)
+    router.add_get("/metrics", base.handle_metrics)
+    add_health_routes(app, lambda: app[REDIS], lambda: base)
+    return app

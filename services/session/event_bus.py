@@ -1,0 +1,107 @@
+"""One Redis pub/sub connection per process, fanning transitions out to the local
+server-sent event streams of the session they concern.
+
+Events are published by the Lua scripts of any process, so a tab connected here hears
+about a click handled by another process and about expiries announced by any scheduler.
+When the subscription breaks, every local stream is told to re-read its snapshot
+(``RESYNC``), since events may have been missed meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections import defaultdict
+from typing import Any, Final
+
+from redis.asyncio import Redis
+
+from services.core.redis_conn import STORAGE_ERRORS
+
+log = logging.getLogger(__name__)
+
+Event = dict[str, Any]
+#: Queue item telling a stream to send a fresh snapshot (the bus reconnected).
+RESYNC: Final[Event] = {"type": "resync"}
+#: Queue item telling a stream that the process is shutting down.
+SHUTDOWN: Final[Event] = {"type": "shutdown"}
+
+QUEUE_SIZE = 64
+
+
+class EventBus:
+    def __init__(self, client: Redis, channel: str) -> None:
+        self._client = client
+        self._channel = channel
+        self._subscribers: defaultdict[str, set[asyncio.Queue[Event]]] = defaultdict(set)
+        self.subscribed = asyncio.Event()
+
+    def subscribe(self, digest: str) -> asyncio.Queue[Event]:
+        queue: asyncio.Queue[Event] = asyncio.Queue(QUEUE_SIZE)
+        self._subscribers[digest].add(queue)
+        return queue
+
+    def unsubscribe(self, digest: str, queue: asyncio.Queue[Event]) -> None:
+        queues = self._subscribers.get(digest)
+        if queues is not None:
+            queues.discard(queue)
+            if not queues:
+                del self._subscribers[digest]
+
+    def streams_of(self, digest: str) -> int:
+        return len(self._subscribers.get(digest, ()))
+
+    def _deliver(self, queue: asyncio.Queue[Event], event: Event) -> None:
+        if queue.full():  # a stalled stream: drop its backlog, it re-reads the snapshot
+            with contextlib.suppress(asyncio.QueueEmpty):
+                while True:
+                    queue.get_nowait()
+            event = RESYNC
+        queue.put_nowait(event)
+
+    def dispatch(self, event: Event) -> None:
+        digest = event.get("session")
+        if not isinstance(digest, str):
+            return
+        for queue in list(self._subscribers.get(digest, ())):
+            self._deliver(queue, event)
+
+    def broadcast(self, event: Event) -> None:
+        for queues in list(self._subscribers.values()):
+            for queue in list(queues):
+                self._deliver(queue, event)
+
+    async def run(self) -> None:
+        """Listen until cancelled, reconnecting with a bounded backoff."""
+        delay = 0.1
+        first = True
+        while True:
+            pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self._channel)
+                self.subscribed.set()
+                if not first:
+                    self.broadcast(RESYNC)
+                first, delay = False, 0.1
+                while True:
+                    message = await pubsub.get_message(timeout=1.0)
+                    if message is None or message.get("type") != "message":
+                        continue
+                    try:
+                        event = json.loads(message["data"])
+                    except (ValueError, TypeError):
+                        log.warning("ignoring a malformed session event")
+                        continue
+                    if isinstance(event, dict):
+                        self.dispatch(event)
+            except STORAGE_ERRORS as exc:
+                self.subscribed.clear()
+                first = False
+                log.warning("session event subscription lost (%s); retrying in %.1fs", type(exc).__name__, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+            finally:
+                with contextlib.suppress(*STORAGE_ERRORS):
+                    await asyncio.wait_for(pubsub.aclose(), 1.0)  # type: ignore[no-untyped-call]

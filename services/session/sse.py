@@ -1,0 +1,130 @@
+"""``GET /v1/sessions/{id}/events``: server-sent events for the page.
+
+On connect the current snapshot (``event: state``), then each transition of that session
+as any process announces it (``event: prompt`` ...), and a keep-alive comment every 15 s.
+Reading the stream never extends the session. It closes after ``expired`` or ``ended``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import Any
+
+from aiohttp import web
+from aiohttp_sse import EventSourceResponse, sse_response
+
+from services.core.errors import ApiError
+from services.core.redis_conn import STORAGE_ERRORS
+from services.core.web import cors_headers
+from services.session.app_state import BUS, METRICS, SETTINGS, STORE, now_ms
+from services.session.event_bus import RESYNC, SHUTDOWN, Event
+from services.session.handlers import session_ref, unknown_session
+from services.session.payloads import session_object
+from services.session.state_machine import State
+
+PING_SECONDS = 15.0
+SEND_TIMEOUT_SECONDS = 10.0
+METHODS = "GET, POST, DELETE, OPTIONS"
+
+
+async def _snapshot(request: web.Request, session_id: str, digest: str) -> dict[str, Any] | None:
+    stored = await request.app[STORE].read(digest)
+    if stored is None:
+        return None
+    now = now_ms(request.app)
+    ev = stored.at(now)
+    return session_object(
+        session_id, ev.state, ev.remaining_ms, ev.prompt_in_ms, stored.timing.idle_ms, stored.timing.prompt_ms, now
+    )
+
+
+def _transition(session_id: str, event: Event) -> dict[str, Any]:
+    """The page's view of a published transition: the session object plus its type
+    (the subject stays with the back ends)."""
+    at_ms = int(event.get("at", 0))
+    return {
+        "id": session_id,
+        "type": str(event.get("type")),
+        "state": str(event.get("state")),
+        "remaining": float(event.get("remaining", 0)),
+        "prompt_in": float(event.get("prompt_in", 0)),
+        "idle_timeout": int(event.get("idle_timeout", 0)),
+        "prompt_seconds": int(event.get("prompt_seconds", 0)),
+        "server_time": at_ms / 1000,
+    }
+
+
+async def _next(queue: asyncio.Queue[Event], response: EventSourceResponse) -> Event | None:
+    """The next event, or None once the client has gone (its ping task ended)."""
+    getter = asyncio.ensure_future(queue.get())
+    closed = asyncio.ensure_future(response.wait())
+    try:
+        done, _ = await asyncio.wait({getter, closed}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (getter, closed):
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+    return getter.result() if getter in done else None
+
+
+async def session_events(request: web.Request) -> web.StreamResponse:
+    session_id, digest = session_ref(request)
+    app = request.app
+    bus, metrics = app[BUS], app[METRICS]
+    if bus.streams_of(digest) >= app[SETTINGS].session.max_streams_per_session:
+        raise ApiError(429, "too_many_streams", "too many open event streams for this session",
+                       {"Retry-After": "5"})
+    queue = bus.subscribe(digest)  # before the snapshot, so nothing falls in between
+    try:
+        snapshot = await _snapshot(request, session_id, digest)
+        if snapshot is None:
+            raise unknown_session()
+        headers = cors_headers(request.headers.get("Origin"), app[SETTINGS].session.origins, METHODS)
+        metrics.event_streams.inc()
+        try:
+            async with sse_response(
+                request, headers=headers, ping_interval=PING_SECONDS, send_timeout=SEND_TIMEOUT_SECONDS
+            ) as response:
+                await _stream(request, response, queue, session_id, digest, snapshot)
+            return response
+        finally:
+            metrics.event_streams.dec()
+    finally:
+        bus.unsubscribe(digest, queue)
+
+
+async def _stream(
+    request: web.Request,
+    response: EventSourceResponse,
+    queue: asyncio.Queue[Event],
+    session_id: str,
+    digest: str,
+    snapshot: dict[str, Any],
+) -> None:
+    with contextlib.suppress(ConnectionResetError, TimeoutError, RuntimeError):
+        await response.send(json.dumps(snapshot), event="state")
+        if State(snapshot["state"]).is_terminal:
+            return
+        while True:
+            event = await _next(queue, response)
+            if event is None or event is SHUTDOWN:
+                return
+            if event is RESYNC:
+                try:
+                    fresh = await _snapshot(request, session_id, digest)
+                except STORAGE_ERRORS:
+                    continue  # the bus will resync again once Redis answers
+                if fresh is None:
+                    return
+                await response.send(json.dumps(fresh), event="state")
+                if State(fresh["state"]).is_terminal:
+                    return
+                continue
+            data = _transition(session_id, event)
+            await response.send(json.dumps(data), event=data["type"])
+            if data["state"] in (State.EXPIRED, State.ENDED):
+                return

@@ -1,0 +1,160 @@
+"""The thin storage layer: one Lua script per operation, so every state change, its
+due-time update and its event (stream + pub/sub) happen atomically and exactly once.
+
+Every call is bounded in time: a Redis that does not answer raises ``TimeoutError``
+(one of ``STORAGE_ERRORS``), which the web layer turns into 503 + Retry-After.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from enum import StrEnum
+from importlib.resources import files
+from typing import Any, Literal, TypeVar
+
+from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+
+from services.core.settings import SessionSettings
+from services.session.keys import (
+    DUE_INDEX,
+    SESSION_EVENTS_CHANNEL,
+    SESSION_EVENTS_STREAM,
+    SESSION_KEY_PREFIX,
+    session_key,
+)
+from services.session.state_machine import Evaluation, State, Timing, evaluate
+
+T = TypeVar("T")
+
+#: How long an expired or ended session is remembered, so late calls get 410, not 404.
+TOMBSTONE_MS = 24 * 3600 * 1000
+
+
+class Outcome(StrEnum):
+    OK = "ok"
+    MISSING = "missing"
+    GONE = "gone"
+    PROMPT_OPEN = "prompt_open"
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """What a write did: its outcome, the session's state afterwards, and the events
+    this call announced (for the transition counter)."""
+
+    outcome: Outcome
+    state: State | None = None
+    remaining_ms: int = 0
+    prompt_in_ms: int = 0
+    idle_ms: int = 0
+    prompt_ms: int = 0
+    emitted: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSession:
+    created_ms: int
+    last_activity_ms: int
+    timing: Timing
+    announced: str
+
+    def at(self, now_ms: int) -> Evaluation:
+        return evaluate(self.last_activity_ms, self.created_ms, self.timing, self.announced == State.ENDED, now_ms)
+
+
+def _source(name: str) -> str:
+    return (files("services.session") / name).read_text(encoding="utf-8")
+
+
+def script_source(name: str) -> str:
+    """A script with the shared prelude in front of it."""
+    return _source("session_prelude.lua") + "\n" + _source(name)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class SessionStore:
+    def __init__(self, client: Redis, settings: SessionSettings, timeout_seconds: float) -> None:
+        self._client = client
+        self._settings = settings
+        self._timeout = timeout_seconds
+        self._create = client.register_script(script_source("create.lua"))
+        self._touch = client.register_script(script_source("touch.lua"))
+        self._end = client.register_script(script_source("end_session.lua"))
+        self._announce = client.register_script(script_source("announce_due.lua"))
+
+    async def _bounded(self, call: Awaitable[T]) -> T:
+        async with asyncio.timeout(self._timeout):
+            return await call
+
+    async def _run(self, script: AsyncScript, now_ms: int, extra_keys: list[str], extra_args: list[Any]) -> list[Any]:
+        keys = [DUE_INDEX, SESSION_EVENTS_STREAM, *extra_keys]
+        args = [now_ms, self._settings.stream_maxlen, SESSION_EVENTS_CHANNEL, TOMBSTONE_MS, *extra_args]
+        reply = await self._bounded(script(keys=keys, args=args))
+        return list(reply)
+
+    @staticmethod
+    def _result(reply: list[Any]) -> Result:
+        outcome = Outcome(_text(reply[0]))
+        if len(reply) < 6:
+            return Result(outcome, State(_text(reply[1])) if len(reply) > 1 else None)
+        return Result(
+            outcome,
+            State(_text(reply[1])),
+            int(reply[2]), int(reply[3]), int(reply[4]), int(reply[5]),
+            tuple(_text(e) for e in reply[6:]),
+        )
+
+    async def create(self, digest: str, subject: str, timing: Timing, now_ms: int) -> Result | None:
+        """None when the key already exists (a 256-bit id collision: the caller retries)."""
+        reply = await self._run(
+            self._create, now_ms, [session_key(digest)],
+            [digest, timing.idle_ms, timing.prompt_ms, timing.grace_ms, timing.max_lifetime_ms, subject],
+        )
+        if _text(reply[0]) == "exists":
+            return None
+        return Result(Outcome.OK, State(_text(reply[1])), int(reply[2]), int(reply[3]), int(reply[4]),
+                      int(reply[5]), ("created",))
+
+    async def touch(self, digest: str, mode: Literal["activity", "keepalive"], now_ms: int) -> Result:
+        return self._result(await self._run(self._touch, now_ms, [session_key(digest)], [digest, mode]))
+
+    async def end(self, digest: str, now_ms: int) -> Result:
+        reply = await self._run(self._end, now_ms, [session_key(digest)], [digest])
+        outcome = Outcome(_text(reply[0]))
+        state = State(_text(reply[1])) if len(reply) > 1 else None
+        return Result(outcome, state, emitted=tuple(_text(e) for e in reply[2:]))
+
+    async def announce_due(self, now_ms: int) -> list[tuple[str, int]]:
+        """Settle every due session (up to the batch size): ``[(event type, due ms)]``."""
+        reply = await self._run(
+            self._announce, now_ms, [], [self._settings.scheduler_batch, SESSION_KEY_PREFIX]
+        )
+        return [(_text(reply[i]), int(float(_text(reply[i + 1])))) for i in range(0, len(reply), 2)]
+
+    async def read(self, digest: str) -> StoredSession | None:
+        """The stored times, for status reads: no write, never extends."""
+        raw = await self._bounded(self._client.hgetall(session_key(digest)))
+        if not raw:
+            return None
+        fields = {_text(k): _text(v) for k, v in raw.items()}
+        try:
+            return StoredSession(
+                int(fields["created"]), int(fields["last"]),
+                Timing(int(fields["idle"]), int(fields["prompt"]), int(fields["grace"]), int(fields["maxlife"])),
+                fields["state"],
+            )
+        except (KeyError, ValueError):
+            return None  # a partly written or foreign key: treat as unknown
+
+    async def next_due_ms(self) -> int | None:
+        first = await self._bounded(self._client.zrange(DUE_INDEX, 0, 0, withscores=True))
+        return int(first[0][1]) if first else None
+
+    async def live_count(self) -> int:
+        return int(await self._bounded(self._client.zcard(DUE_INDEX)))
