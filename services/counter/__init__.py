@@ -1,0 +1,1 @@
+"""The counter service: visits, pageviews, online visitors and per-page views per site."""

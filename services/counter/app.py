@@ -1,0 +1,100 @@
+"""The counter service's app factory: wires settings, Redis, the group-commit writer,
+the stats cache, the ingest pipeline, metrics and routes. No module globals."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from services.core.clock import Clock, SystemClock
+from services.core.health import add_health_routes
+from services.core.metrics import ServiceMetrics
+from services.core.redis_conn import connect
+from services.core.settings import Settings
+from services.core.web import cors_middleware, error_middleware
+from services.counter import admin_handlers, handlers
+from services.counter.bots import BotDetector
+from services.counter.group_commit import GroupCommitWriter
+from services.counter.metrics import CounterMetrics, online_refresher
+from services.counter.openapi import openapi_document
+from services.counter.pipeline import HitPipeline
+from services.counter.state import (
+    CLOCK,
+    METRICS,
+    PIPELINE,
+    REDIS,
+    SERVICE_METRICS,
+    SETTINGS,
+    STATS,
+    STORE,
+    WRITER,
+)
+from services.counter.stats import StatsCache
+from services.counter.store import HitStore
+from services.counter.visitor import SecretSource
+
+#: Hits may come from any page of a configured origin; admin calls come from scripts.
+CORS_METHODS = "GET, POST, OPTIONS"
+
+
+async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
+    client = await connect(app[SETTINGS].redis)
+    app[REDIS] = client
+    app[STORE] = HitStore(client, app[SETTINGS].counter)
+    yield
+    await client.aclose()
+
+
+async def writer_ctx(app: web.Application) -> AsyncIterator[None]:
+    counter = app[SETTINGS].counter
+    writer = GroupCommitWriter(app[STORE], app[METRICS], counter.batch_max_hits, counter.commit_timeout_seconds)
+    writer.start()
+    app[WRITER] = writer
+    app[PIPELINE] = HitPipeline(
+        app[SETTINGS], app[CLOCK], BotDetector(), SecretSource(app[SETTINGS].secret, app[REDIS]), writer
+    )
+    yield
+    await writer.close()  # commits everything already queued: nothing acknowledged is lost
+
+
+async def stats_ctx(app: web.Application) -> AsyncIterator[None]:
+    counter = app[SETTINGS].counter
+    cache = StatsCache(app[REDIS], app[CLOCK], counter.stats_cache_seconds, counter.online_window_seconds)
+    app[STATS] = cache
+    yield
+    await cache.close()
+
+
+def create_app(settings: Settings, clock: Clock | None = None) -> web.Application:
+    service = ServiceMetrics("counter")
+    origins = tuple(sorted({origin for site in settings.sites for origin in site.origins}))
+    app = web.Application(
+        middlewares=[service.middleware(), cors_middleware(lambda: origins, CORS_METHODS), error_middleware],
+        client_max_size=max(settings.counter.max_body_bytes, admin_handlers.MAX_BASELINE_BYTES) + 1024,
+    )
+    app[SETTINGS] = settings
+    app[CLOCK] = clock or SystemClock()
+    app[SERVICE_METRICS] = service
+    app[METRICS] = CounterMetrics(service, settings)
+    app.cleanup_ctx.extend([redis_ctx, writer_ctx, stats_ctx])
+    service.add_refresher(
+        online_refresher(app[METRICS], lambda: app[REDIS], app[CLOCK], settings.counter.online_window_seconds)
+    )
+    document = openapi_document(settings)
+
+    async def get_openapi(request: web.Request) -> web.Response:
+        return web.json_response(document, headers={"Cache-Control": "public, max-age=300"})
+
+    app.router.add_post("/v1/hit", handlers.post_hit)
+    app.router.add_get("/v1/hit.gif", handlers.get_pixel)
+    app.router.add_get("/v1/stats", handlers.get_stats)
+    app.router.add_get("/v1/stats/series", handlers.get_series)
+    app.router.add_get("/v1/pages", handlers.get_page)
+    app.router.add_put("/v1/admin/sites/{site}/baseline", admin_handlers.put_baseline)
+    app.router.add_get("/widget.js", handlers.get_widget)
+    app.router.add_get("/demo.html", handlers.get_demo)
+    app.router.add_get("/openapi.json", get_openapi)
+    app.router.add_get("/metrics", service.handle_metrics)
+    add_health_routes(app, lambda: app[REDIS], lambda: service)
+    return app

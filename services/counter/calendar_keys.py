@@ -1,0 +1,61 @@
+"""Pure calendar arithmetic in a site's IANA zone: which day, month and hour a moment
+belongs to. No I/O; the clock is a parameter. Days and months are separate records, so
+a rollover needs no cron and wipes nothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+
+@dataclass(frozen=True)
+class CalendarKeys:
+    """The local calendar slots of one moment, e.g. ``2026-11-26``, ``2026-11``,
+    ``2026-11-26T17+0700``. The hour carries its UTC offset so the repeated hour at the
+    end of daylight saving time stays two separate records."""
+
+    day: str
+    month: str
+    hour: str
+
+
+def local_time(ts: float, zone: ZoneInfo) -> datetime:
+    return datetime.fromtimestamp(ts, zone)
+
+
+def calendar_keys(ts: float, zone: ZoneInfo) -> CalendarKeys:
+    return keys_of(local_time(ts, zone))
+
+
+def keys_of(local: datetime) -> CalendarKeys:
+    return CalendarKeys(day=day_key(local.date()), month=month_key(local.year, local.month), hour=hour_key(local))
+
+
+def day_key(day: date) -> str:
+    return f"{day.year:04d}-{day.month:02d}-{day.day:02d}"
+
+
+def month_key(year: int, month: int) -> str:
+    return f"{year:04d}-{month:02d}"
+
+
+def hour_key(local: datetime) -> str:
+    return f"{day_key(local.date())}T{local.hour:02d}{local.strftime('%z')}"
+
+
+def previous_month(year: int, month: int) -> tuple[int, int]:
+    return (year - 1, 12) if month == 1 else (year, month - 1)
+
+
+def next_month(year: int, month: int) -> tuple[int, int]:
+    return (year + 1, 1) if month == 12 else (year, month + 1)
+
+
+def last_month_key(ts: float, zone: ZoneInfo) -> str:
+    local = local_time(ts, zone)
+    return month_key(*previous_month(local.year, local.month))
+
+
+def days_between(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=offset) for offset in range((last - first).days + 1)]

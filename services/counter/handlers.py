@@ -1,0 +1,137 @@
+"""Public HTTP handlers: hits (JSON and pixel), stats, series, pages, the widget."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from importlib.resources import files
+from typing import TypeVar
+
+from aiohttp import web
+
+from services.core.errors import ApiError, bad_request
+from services.core.redis_conn import STORAGE_ERRORS
+from services.core.web import JSON_TYPE, decode_json, json_response, read_body, require_json_type
+from services.counter.calendar_keys import local_time
+from services.counter.hit import HIT_DECODER, CommitResult, HitBody, Outcome
+from services.counter.pages import read_page
+from services.counter.pipeline import parse_body, parse_flag, parse_query, parse_site
+from services.counter.series import Unit, buckets, default_range, parse_moment, read_series
+from services.counter.state import CLOCK, METRICS, PIPELINE, REDIS, SETTINGS, STATS
+
+HIT_TYPES = (JSON_TYPE, "text/plain")
+GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+NO_STORE = {"Cache-Control": "no-store, max-age=0"}
+T = TypeVar("T")
+STATIC = files("services.counter").joinpath("static")
+
+
+def counted_header(result: CommitResult) -> dict[str, str]:
+    if result.outcome is Outcome.COUNTED:
+        return {"X-Pulse-Counted": "1"}
+    return {"X-Pulse-Counted": f"0; reason={result.outcome.value}"}
+
+
+def decode_or_400(decode: Callable[[], T]) -> T:
+    """``core.web.decode_json`` plus invalid UTF-8, which msgspec reports as UnicodeDecodeError."""
+    try:
+        return decode()
+    except UnicodeDecodeError as exc:
+        raise bad_request("body is not valid UTF-8", "invalid_json") from exc
+
+
+def decode_hit(body: bytes) -> HitBody:
+    return decode_or_400(lambda: decode_json(body, HIT_DECODER))
+
+
+async def post_hit(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    site_name: str | None = None
+    kind_name: str | None = None
+    try:
+        require_json_type(request, HIT_TYPES)
+        body = decode_hit(await read_body(request, settings.counter.max_body_bytes))
+        site_name, kind_name = body.site, body.kind
+        with_stats = parse_flag(request.query, "stats")
+        result = await request.app[PIPELINE].process(parse_body(settings, body), request)
+    except ApiError as exc:
+        if exc.status < 500:
+            request.app[METRICS].rejected(site_name, kind_name)
+        raise
+    headers = {**NO_STORE, **counted_header(result)}
+    if with_stats:
+        site = parse_site(settings, site_name)
+        return json_response(await request.app[STATS].get(site), headers=headers)
+    return web.Response(status=204, headers=headers)
+
+
+async def get_pixel(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    query = request.query
+    try:
+        parsed = parse_query(settings, query)
+        result = await request.app[PIPELINE].process(parsed, request)
+    except ApiError as exc:
+        if exc.status < 500:
+            request.app[METRICS].rejected(query.get("site"), query.get("kind", "pageview"))
+        raise
+    return web.Response(body=GIF, content_type="image/gif", headers={**NO_STORE, **counted_header(result)})
+
+
+async def get_stats(request: web.Request) -> web.Response:
+    site = parse_site(request.app[SETTINGS], request.query.get("site"))
+    try:
+        stats = await request.app[STATS].get(site)
+    except STORAGE_ERRORS:
+        request.app[METRICS].redis_errors("stats")
+        raise
+    return json_response(stats, headers={"Cache-Control": "public, max-age=1"})
+
+
+async def get_series(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    query = request.query
+    site = parse_site(settings, query.get("site"))
+    unit_name = query.get("unit", "day")
+    if unit_name not in {u.value for u in Unit}:
+        raise bad_request("unit: expected hour, day or month", "invalid_query")
+    unit = Unit(unit_name)
+    start, end = default_range(unit, local_time(request.app[CLOCK].now(), site.zone))
+    if "from" in query:
+        start = parse_moment(query["from"], site.zone, "from", end=False)
+    if "to" in query:
+        end = parse_moment(query["to"], site.zone, "to", end=True)
+    found = buckets(unit, start, end, site.zone, settings.counter.max_series_buckets)
+    try:
+        series = await read_series(request.app[REDIS], site.name, unit, found)
+    except STORAGE_ERRORS:
+        request.app[METRICS].redis_errors("series")
+        raise
+    return json_response(series, headers={"Cache-Control": "public, max-age=1"})
+
+
+async def get_page(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    site = parse_site(settings, request.query.get("site"))
+    path = request.query.get("path", "")
+    if not path or len(path) > settings.counter.max_path_length:
+        raise bad_request(f"path: required, at most {settings.counter.max_path_length} characters", "invalid_query")
+    try:
+        page = await read_page(request.app[REDIS], site.name, path)
+    except STORAGE_ERRORS:
+        request.app[METRICS].redis_errors("pages")
+        raise
+    return json_response(page, headers={"Cache-Control": "public, max-age=1"})
+
+
+async def get_widget(request: web.Request) -> web.Response:
+    return web.Response(
+        body=STATIC.joinpath("widget.js").read_bytes(),
+        content_type="text/javascript",
+        charset="utf-8",
+        headers={"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"},
+    )
+
+
+async def get_demo(request: web.Request) -> web.Response:
+    return web.Response(body=STATIC.joinpath("demo.html").read_bytes(), content_type="text/html", charset="utf-8")

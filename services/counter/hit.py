@@ -1,0 +1,100 @@
+"""What a hit is once parsed, and the closed set of outcomes it can have."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+import msgspec
+
+
+class Kind(StrEnum):
+    PAGEVIEW = "pageview"
+    HEARTBEAT = "heartbeat"
+    DOWNLOAD = "download"
+
+    @property
+    def code(self) -> str:
+        """The one-letter name ``hit.lua`` uses."""
+        return {"pageview": "p", "heartbeat": "h", "download": "d"}[self.value]
+
+
+KINDS = frozenset(kind.value for kind in Kind)
+
+
+class Outcome(StrEnum):
+    """Result of a hit that was accepted (2xx). Everything but ``counted`` is a drop."""
+
+    COUNTED = "counted"
+    BOT = "bot"
+    DUPLICATE = "duplicate"
+    RATE_LIMITED = "rate_limited"
+
+
+#: Label value of hits refused with a 4xx (bad input), next to the outcomes above.
+REJECTED = "rejected"
+RESULTS = (*(o.value for o in Outcome), REJECTED)
+UNKNOWN_LABEL = "_unknown"
+
+
+class HitBody(msgspec.Struct, kw_only=True):
+    """The JSON body of ``POST /v1/hit``; unknown fields are ignored, types are strict."""
+
+    site: str
+    kind: str = "pageview"
+    path: str = "/"
+    visitor: str | None = None
+    member: bool = False
+    referrer: str | None = None
+    id: str | None = None
+
+
+HIT_DECODER = msgspec.json.Decoder(HitBody)
+
+
+@dataclass
+class Hit:
+    """A hit after the pipeline's filters and enrichers: ready to write, nothing raw."""
+
+    site: str
+    kind: Kind
+    path_digest: str
+    visitor_digest: str
+    member: bool
+    bot: bool
+    now: float
+    day: str
+    month: str
+    hour: str
+    event_digest: str
+    ip_digest: str
+
+    def script_args(self) -> list[str]:
+        return [
+            self.kind.code,
+            self.visitor_digest,
+            "1" if self.member else "0",
+            "1" if self.bot else "0",
+            str(int(self.now * 1000)),
+            self.day,
+            self.month,
+            self.hour,
+            self.path_digest,
+            self.event_digest,
+            self.ip_digest,
+        ]
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    outcome: Outcome
+    new_visit: bool = False
+
+
+CODES = {
+    0: CommitResult(Outcome.COUNTED),
+    4: CommitResult(Outcome.COUNTED, new_visit=True),
+    1: CommitResult(Outcome.BOT),
+    2: CommitResult(Outcome.DUPLICATE),
+    3: CommitResult(Outcome.RATE_LIMITED),
+}

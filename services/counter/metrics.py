@@ -1,0 +1,94 @@
+"""The counter's own metrics, on the app's registry. Names are a contract with the
+dashboards and alerts in ``deploy/``: do not rename. Labels come from fixed sets
+(configured sites, kinds, results, audiences) and never hold paths, visitors or IPs."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from prometheus_client import Counter, Gauge, Histogram
+from redis.asyncio import Redis
+
+from services.core.clock import Clock
+from services.core.metrics import ServiceMetrics
+from services.core.settings import Settings
+from services.counter.hit import KINDS, RESULTS, UNKNOWN_LABEL, CommitResult, Hit, Kind, Outcome
+from services.counter.keys import AUDIENCES, SiteKeys
+
+BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
+COMMIT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class CounterMetrics:
+    def __init__(self, service: ServiceMetrics, settings: Settings) -> None:
+        registry = service.registry
+        self.service = service
+        self.sites = frozenset(settings.site_map)
+        self.hits = Counter(
+            "pulse_counter_hits_total",
+            "Hits received, by site, kind and result (counted, bot, duplicate, rate_limited, rejected).",
+            ["site", "kind", "result"],
+            registry=registry,
+        )
+        self.visits = Counter("pulse_counter_visits_total", "Visits counted by this process.", ["site"],
+                              registry=registry)
+        self.pageviews = Counter("pulse_counter_pageviews_total", "Pageviews counted by this process.", ["site"],
+                                 registry=registry)
+        self.online = Gauge("pulse_counter_online", "Visitors online now (read from Redis at scrape time).",
+                            ["site", "audience"], registry=registry)
+        self.batch_size = Histogram("pulse_counter_commit_batch_size", "Hits per group commit.",
+                                    buckets=BATCH_BUCKETS, registry=registry)
+        self.commit_duration = Histogram("pulse_counter_commit_duration_seconds",
+                                         "Duration of one group commit (one Redis round trip).",
+                                         buckets=COMMIT_BUCKETS, registry=registry)
+        self.pending_hits = Gauge("pulse_counter_pending_hits", "Hits waiting for the next group commit.",
+                                  registry=registry)
+        for site in sorted(self.sites):
+            self.visits.labels(site)
+            self.pageviews.labels(site)
+            for kind in sorted(KINDS):
+                for result in RESULTS:
+                    self.hits.labels(site, kind, result)
+
+    def redis_errors(self, operation: str) -> None:
+        self.service.redis_errors.labels(self.service.service, operation).inc()
+
+    def record(self, hit: Hit, result: CommitResult) -> None:
+        self.hits.labels(hit.site, hit.kind.value, result.outcome.value).inc()
+        if result.outcome is Outcome.COUNTED:
+            if hit.kind is Kind.PAGEVIEW:
+                self.pageviews.labels(hit.site).inc()
+            if result.new_visit:
+                self.visits.labels(hit.site).inc()
+
+    def rejected(self, site: str | None, kind: str | None) -> None:
+        site_label = site if site in self.sites else UNKNOWN_LABEL
+        kind_label = kind if kind in KINDS else UNKNOWN_LABEL
+        self.hits.labels(site_label, kind_label, "rejected").inc()
+
+
+def online_refresher(
+    metrics: CounterMetrics, client: Callable[[], Redis], clock: Clock, window_seconds: int
+) -> Callable[[], Awaitable[None]]:
+    """An async step for ``ServiceMetrics.add_refresher``: ZCOUNT per site and audience."""
+
+    async def refresh() -> None:
+        sites = sorted(metrics.sites)
+        cutoff = f"({int((clock.now() - window_seconds) * 1000)}"
+        try:
+            async with client().pipeline(transaction=False) as pipe:
+                for site in sites:
+                    for audience in AUDIENCES:
+                        pipe.zcount(SiteKeys(site).online(audience), cutoff, "+inf")
+                counts = await pipe.execute()
+        except Exception:
+            metrics.service.redis_up.labels(metrics.service.service).set(0)
+            metrics.redis_errors("online")
+            raise
+        metrics.service.redis_up.labels(metrics.service.service).set(1)
+        values = iter(counts)
+        for site in sites:
+            for audience in AUDIENCES:
+                metrics.online.labels(site, audience).set(int(next(values)))
+
+    return refresh

@@ -1,0 +1,116 @@
+"""Visits and pageviews per hour, day or month between two moments of a site's local
+calendar, for charts. Parsing and bucketing are pure; the read is one pipeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from redis.asyncio import Redis
+
+from services.core.errors import bad_request
+from services.counter.calendar_keys import day_key, days_between, hour_key, local_time, month_key, next_month
+from services.counter.keys import BASELINE_MONTH, SiteKeys
+from services.counter.stats import parse_baseline
+
+
+class Unit(StrEnum):
+    HOUR = "hour"
+    DAY = "day"
+    MONTH = "month"
+
+
+@dataclass(frozen=True)
+class Bucket:
+    start: str  # what the client sees: 2026-11-26T17:00:00+07:00, 2026-11-26 or 2026-11
+    key: str  # the record's key suffix: 2026-11-26T17+0700, 2026-11-26 or 2026-11
+
+
+def parse_moment(text: str, zone: ZoneInfo, name: str, end: bool) -> datetime:
+    """An ISO date or date-time in the site's zone (an explicit offset is converted).
+
+    A bare date means the start of that day for ``from`` and its last second for ``to``.
+    """
+    try:
+        if len(text) <= 10:
+            day = date.fromisoformat(text)
+            moment = datetime(day.year, day.month, day.day, tzinfo=zone)
+            return moment.replace(hour=23, minute=59, second=59) if end else moment
+        parsed = datetime.fromisoformat(text)
+    except ValueError as exc:
+        message = f"{name}: expected an ISO 8601 date or date-time, got {text[:40]!r}"
+        raise bad_request(message, "invalid_query") from exc
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=zone)
+    try:
+        return parsed.astimezone(zone)
+    except (OverflowError, ValueError) as exc:
+        raise bad_request(f"{name}: out of range", "invalid_query") from exc
+
+
+def default_range(unit: Unit, now: datetime) -> tuple[datetime, datetime]:
+    if unit is Unit.HOUR:
+        return now - timedelta(hours=23), now
+    if unit is Unit.DAY:
+        return now - timedelta(days=29), now
+    year, month = now.year, now.month
+    for _ in range(11):
+        year, month = (year - 1, 12) if month == 1 else (year, month - 1)
+    return now.replace(year=year, month=month, day=1), now
+
+
+def buckets(unit: Unit, start: datetime, end: datetime, zone: ZoneInfo, max_buckets: int) -> list[Bucket]:
+    if start > end:
+        raise bad_request("from: must not be after to", "invalid_query")
+    if unit is Unit.DAY:
+        first, last = start.date(), end.date()
+        _check(max_buckets, (last - first).days + 1)
+        return [Bucket(day_key(d), day_key(d)) for d in days_between(first, last)]
+    if unit is Unit.MONTH:
+        count = (end.year - start.year) * 12 + end.month - start.month + 1
+        _check(max_buckets, count)
+        year, month, found = start.year, start.month, []
+        for _ in range(count):
+            found.append(Bucket(month_key(year, month), month_key(year, month)))
+            year, month = next_month(year, month)
+        return found
+    first_ts = start.replace(minute=0, second=0, microsecond=0).timestamp()
+    last_ts = end.timestamp()
+    count = int((last_ts - first_ts) // 3600) + 1
+    _check(max_buckets, count)
+    found = []
+    for step in range(count):
+        local = local_time(first_ts + step * 3600, zone)
+        found.append(Bucket(local.isoformat(timespec="seconds"), hour_key(local)))
+    return found
+
+
+def _check(max_buckets: int, count: int) -> None:
+    if count > max_buckets:
+        raise bad_request(f"the range holds {count} buckets; at most {max_buckets} are allowed", "too_many_buckets")
+
+
+async def read_series(client: Redis, site: str, unit: Unit, found: list[Bucket]) -> dict[str, Any]:
+    keys = SiteKeys(site)
+    record = {Unit.HOUR: keys.hour, Unit.DAY: keys.day, Unit.MONTH: keys.month}[unit]
+    async with client.pipeline(transaction=False) as pipe:
+        for bucket in found:
+            pipe.hmget(record(bucket.key), ["visits", "pageviews"])
+        pipe.hgetall(keys.baseline)
+        replies = await pipe.execute()
+    baseline = parse_baseline(replies[-1]) if unit is Unit.MONTH else {}
+    return {
+        "site": site,
+        "unit": unit.value,
+        "buckets": [
+            {
+                "start": bucket.start,
+                "visits": int(visits or 0) + baseline.get(BASELINE_MONTH + bucket.key, 0),
+                "pageviews": int(pageviews or 0),
+            }
+            for bucket, (visits, pageviews) in zip(found, replies[:-1], strict=True)
+        ],
+    }
