@@ -20,6 +20,12 @@ from typing import Any
 
 import aiohttp
 
+#: A real browser's User-Agent: the default aiohttp one is (rightly) counted as a bot.
+BROWSER_UA = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/126.0.0.0 Safari/537.36"
+)
+
 #: Answers longer than this are treated as hung (client-side timeout); tests assert on it.
 DEFAULT_REQUEST_TIMEOUT_SECONDS = 5.0
 
@@ -35,7 +41,7 @@ class Call:
 
 @dataclass(frozen=True)
 class Answer:
-    key: str
+    call: Call
     target: str
     started: float
     ended: float
@@ -43,6 +49,10 @@ class Answer:
     error: str = ""
     counted: str | None = None
     retry_after: str | None = None
+
+    @property
+    def key(self) -> str:
+        return self.call.key
 
     @property
     def seconds(self) -> float:
@@ -61,9 +71,9 @@ class LoadResult:
     def acked(self) -> list[Answer]:
         return [a for a in self.answers if a.ok]
 
-    def acked_counted(self) -> list[str]:
-        """Keys of 2xx answers the service says it counted (no ``X-Pulse-Counted: 0``)."""
-        return [a.key for a in self.acked if not (a.counted or "").startswith("0")]
+    def acked_counted(self) -> list[Answer]:
+        """2xx answers the service says it counted (no ``X-Pulse-Counted: 0``)."""
+        return [a for a in self.acked if not (a.counted or "").startswith("0")]
 
     def statuses(self) -> Counter[int]:
         return Counter(a.status for a in self.answers)
@@ -100,10 +110,12 @@ async def run_load(
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT_SECONDS,
     stop: asyncio.Event | None = None,
     pause_seconds: float = 0.0,
+    into: LoadResult | None = None,
 ) -> LoadResult:
     """Send up to ``total`` calls, round-robin over ``targets``, from ``concurrency``
-    workers, for at most ``max_seconds`` or until ``stop`` is set."""
-    result = LoadResult()
+    workers, for at most ``max_seconds`` or until ``stop`` is set. Answers are appended
+    to ``into`` as they arrive, so a test can watch a load that is still running."""
+    result = into if into is not None else LoadResult()
     counter = itertools.count()
     deadline = time.monotonic() + max_seconds
     stop = stop or asyncio.Event()
@@ -123,17 +135,33 @@ async def run_load(
                                         headers=call.headers) as response:
                     await response.read()
                     result.answers.append(Answer(
-                        call.key, target, started, time.monotonic(), response.status,
+                        call, target, started, time.monotonic(), response.status,
                         counted=response.headers.get("X-Pulse-Counted"),
                         retry_after=response.headers.get("Retry-After"),
                     ))
             except (TimeoutError, aiohttp.ClientError) as exc:
-                result.answers.append(Answer(call.key, target, started, time.monotonic(), -1,
+                result.answers.append(Answer(call, target, started, time.monotonic(), -1,
                                              error=type(exc).__name__))
                 await asyncio.sleep(0.02)  # a dead service: don't spin
             if pause_seconds:
                 await asyncio.sleep(pause_seconds)
 
-    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
+    async with aiohttp.ClientSession(timeout=timeout, connector=connector, headers={"User-Agent": BROWSER_UA}) as http:
         await asyncio.gather(*(worker(http) for _ in range(concurrency)))
     return result
+
+
+def reason(answer: Answer) -> str | None:
+    """The drop reason of ``X-Pulse-Counted: 0; reason=...``, or None if counted."""
+    header = answer.counted or ""
+    if not header.startswith("0"):
+        return None
+    _, _, rest = header.partition("reason=")
+    return rest.strip() or "unknown"
+
+
+async def replay(target: str, answers: Sequence[Answer], concurrency: int = 8) -> LoadResult:
+    """Send the same calls again (same event ids): a recorded hit must come back as a duplicate."""
+    calls = [a.call for a in answers]
+    return await run_load([target], lambda i: calls[i], total=len(calls), concurrency=concurrency,
+                          max_seconds=60.0)

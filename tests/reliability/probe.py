@@ -4,12 +4,16 @@ read JSON and metrics, and dump everything a Redis server holds."""
 from __future__ import annotations
 
 import asyncio
+import json as json_module
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 import redis
+
+from tests.reliability.load import BROWSER_UA
 
 
 async def wait_for_status(url: str, status: int, within: float, *, request_timeout: float = 1.0) -> float:
@@ -29,6 +33,36 @@ async def wait_for_status(url: str, status: int, within: float, *, request_timeo
             if time.monotonic() - started > within:
                 raise AssertionError(f"{url} did not answer {status} within {within}s (last: {last})")
             await asyncio.sleep(0.05)
+
+
+async def until(condition: Callable[[], bool], within: float, what: str = "condition") -> float:
+    """Wait until ``condition()`` holds; seconds it took (raises after ``within``)."""
+    started = time.monotonic()
+    while True:
+        if condition():
+            return time.monotonic() - started
+        if time.monotonic() - started > within:
+            raise AssertionError(f"{what} not reached within {within}s")
+        await asyncio.sleep(0.02)
+
+
+async def request(
+    method: str, url: str, *, json: Any = None, data: bytes | None = None, headers: dict[str, str] | None = None,
+    seconds: float = 5.0,
+) -> tuple[int, dict[str, str], bytes]:
+    """One request: status, headers, body (client errors propagate)."""
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=seconds),
+                                     headers={"User-Agent": BROWSER_UA}) as http, \
+            http.request(method, url, json=json, data=data, headers=headers) as response:
+        return response.status, dict(response.headers), await response.read()
+
+
+async def create_session(base: str, token: str, **body: Any) -> dict[str, Any]:
+    status, _, raw = await request("POST", f"{base}/v1/sessions", json=body,
+                                   headers={"Authorization": f"Bearer {token}"})
+    assert status == 201, f"create session: {status} {raw[:300]!r}"
+    created: dict[str, Any] = json_module.loads(raw)
+    return created
 
 
 async def get_json(url: str, headers: dict[str, str] | None = None, seconds: float = 5.0) -> Any:
@@ -94,3 +128,20 @@ def dump_redis(url: str) -> bytes:
     finally:
         client.close()
     return b"\n".join(parts)
+
+
+def stream_entries(url: str, key: str) -> list[dict[str, str]]:
+    """The fields of every entry of a Redis Stream, decoded."""
+    client: Any = redis.Redis.from_url(url, socket_timeout=5)
+    try:
+        return [{_b(k).decode(): _b(v).decode() for k, v in fields.items()} for _, fields in client.xrange(key)]
+    finally:
+        client.close()
+
+
+def zcard(url: str, key: str) -> int:
+    client: Any = redis.Redis.from_url(url, socket_timeout=5)
+    try:
+        return int(client.zcard(key))
+    finally:
+        client.close()
