@@ -9,10 +9,12 @@ from typing import Any
 import pytest
 from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient
+from redis.asyncio import Redis
 
 from services.core.clock import ManualClock
 from services.core.settings import Settings
 from services.counter.app import create_app
+from services.counter.state import REDIS
 from tests.conftest import ClientFactory, make_settings
 
 BROWSER_UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
@@ -34,6 +36,9 @@ class Counter:
         response = await self.client.post(f"/v1/hit{query}", json=body, headers={"User-Agent": ua, **(headers or {})})
         await response.read()
         return response
+
+    def app_redis(self) -> Redis:
+        return self.app[REDIS]
 
     async def stats(self, site: str = "default") -> dict[str, Any]:
         response = await self.client.get("/v1/stats", params={"site": site})
