@@ -233,3 +233,11 @@ def shared_cluster(base: Path, redis_url: str) -> Iterator[Cluster]:
         yield owned
     finally:
         owned.close()
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident set size of a process (Linux /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmRSS for pid {pid}")

@@ -16,8 +16,8 @@ import pytest
 from tests.conftest import SERVICE_TOKEN
 from tests.reliability.conftest import NO_LIMITS
 from tests.reliability.load import Answer, Call, LoadResult, hit_call, reason, replay, run_load
-from tests.reliability.probe import create_session, get_json, request, until, wait_for_status
-from tests.reliability.procs import Cluster, ServiceProcess
+from tests.reliability.probe import create_session, get_json, metric_value, request, until, wait_for_status
+from tests.reliability.procs import Cluster, ServiceProcess, rss_bytes
 
 #: Redis timeouts in the fault tests' processes are 0.5 s (procs.service_env); a 503 must
 #: come well within the counter's commit timeout (2 s) plus scheduling slack.
@@ -118,3 +118,54 @@ async def test_redis_killed_and_restarted_under_load(owned: Cluster, tmp_path: P
     assert len(hits.acked) > 300
     await assert_recorded(counter, hits.acked)
     assert counter.running() and session.running()
+
+
+@pytest.mark.slow
+async def test_frozen_redis_gives_bounded_503s_and_bounded_memory(owned: Cluster) -> None:
+    """Redis stops answering (SIGSTOP: connections stay open, nothing comes back). A
+    flood of callers gets 503 + Retry-After within the command timeouts, nothing piles
+    up without bound, and the services carry on once Redis answers again."""
+    defaults = {"PULSE_REDIS_COMMAND_TIMEOUT_SECONDS": "1.0", "PULSE_REDIS_CONNECT_TIMEOUT_SECONDS": "1.0"}
+    counter = owned.service("counter", {**NO_LIMITS, **defaults})
+    session = owned.service("session", defaults)
+    ids = [(await create_session(session.url, SERVICE_TOKEN))["id"] for _ in range(4)]
+    warm = await run_load([counter.url], lambda i: hit_call("warm", i), total=300, concurrency=8)
+    assert len(warm.acked) == 300, warm.summary()
+    rss_before = {proc.kind: rss_bytes(proc.pid) for proc in (counter, session)}
+
+    owned.redis.pause()
+    frozen = time.monotonic()
+    try:
+        hits, calls = LoadResult(), LoadResult()
+        await asyncio.gather(
+            run_load([counter.url], lambda i: hit_call("frozen", i), total=20_000, concurrency=256, max_seconds=4,
+                     into=hits),
+            run_load([session.url], lambda i: session_call(ids, i), total=10_000, concurrency=128, max_seconds=4,
+                     into=calls),
+            wait_for_status(f"{counter.url}/readyz", 503, within=2.0),
+            wait_for_status(f"{session.url}/readyz", 503, within=2.0),
+        )
+        rss_during = {proc.kind: rss_bytes(proc.pid) for proc in (counter, session)}
+        metrics = (await request("GET", f"{counter.url}/metrics"))[2].decode()
+    finally:
+        owned.redis.resume()
+    resumed = time.monotonic()
+    assert resumed - frozen > 4
+
+    for result in (hits, calls):
+        assert result.answers
+        assert set(result.statuses()) == {503}, result.summary()
+        assert all(a.retry_after == "1" for a in result.answers)
+        assert result.slowest() < ANSWER_BOUND_SECONDS, result.summary()
+    for kind, before in rss_before.items():
+        assert rss_during[kind] - before < 64 * 2**20, f"{kind} grew by {(rss_during[kind] - before) >> 20} MiB"
+    assert metric_value(metrics, "pulse_redis_errors_total") > 0
+
+    for proc in (counter, session):
+        await wait_for_status(f"{proc.url}/readyz", 200, within=2.0)
+    after = await run_load([counter.url], lambda i: hit_call("thawed", i), total=200, concurrency=8)
+    assert len(after.acked) == 200, after.summary()
+    assert time.monotonic() - resumed < 10
+    assert metric_value((await request("GET", f"{counter.url}/metrics"))[2].decode(),
+                        "pulse_counter_pending_hits") == 0
+    await assert_recorded(counter, [*warm.acked, *after.acked])
