@@ -3,6 +3,7 @@ the stats cache, the ingest pipeline, metrics and routes. No module globals."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -10,7 +11,7 @@ from aiohttp import web
 from services.core.clock import Clock, SystemClock
 from services.core.health import add_health_routes
 from services.core.metrics import ServiceMetrics
-from services.core.redis_conn import connect
+from services.core.redis_conn import STORAGE_ERRORS, connect
 from services.core.settings import Settings
 from services.core.web import cors_middleware, error_middleware
 from services.counter import admin_handlers, handlers
@@ -42,6 +43,8 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     client = await connect(app[SETTINGS].redis)
     app[REDIS] = client
     app[STORE] = HitStore(client, app[SETTINGS].counter)
+    with contextlib.suppress(*STORAGE_ERRORS):  # Redis may come later: the writer reloads it
+        await app[STORE].load_script()
     yield
     await client.aclose()
 

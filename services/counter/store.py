@@ -44,6 +44,10 @@ class HitStore:
         ]
         self.round_trips = 0
 
+    async def load_script(self) -> None:
+        """Load ``hit.lua`` ahead of the first commit (NOSCRIPT is still handled later)."""
+        await self._client.script_load(HIT_SCRIPT)
+
     async def commit(self, hits: Sequence[Hit]) -> list[CommitResult | BaseException]:
         """Record ``hits`` (any sites) in one round trip; one result per hit, in order.
 

@@ -1,0 +1,40 @@
+"""Nothing raw is stored: no IP, User-Agent, visitor id, event id or path in Redis."""
+
+from __future__ import annotations
+
+from tests.counter.conftest import Counter
+
+IP = "203.0.113.77"
+UA = "Mozilla/5.0 (X11; Linux x86_64) PrivacyProbeBrowser/9.9"
+VISITOR = "visitor-secret-4f2a"
+EVENT = "event-id-9d1c"
+PATH = "/private/path-7e3b"
+
+
+async def test_redis_holds_only_digests(counter: Counter) -> None:
+    headers = {"X-Forwarded-For": IP}
+    await counter.hit(ua=UA, headers=headers, visitor=VISITOR, id=EVENT, path=PATH, referrer="http://ref.test/x")
+    await counter.hit(ua=UA, headers=headers, visitor=VISITOR, kind="download", path=PATH)
+    await counter.client.get("/v1/hit.gif", params={"site": "default", "path": PATH},
+                             headers={"User-Agent": UA, "X-Forwarded-For": IP})
+    await counter.stats()
+    client = counter.app_redis()
+    dump = bytearray()
+    keys = [key async for key in client.scan_iter(count=1000)]
+    assert keys
+    for key in keys:
+        dump += key + b"\n"
+        kind = (await client.type(key)).decode()
+        if kind == "string":
+            dump += (await client.get(key)) or b""
+        elif kind == "hash":
+            for field, value in (await client.hgetall(key)).items():
+                dump += field + b"=" + value + b"\n"
+        elif kind == "set":
+            dump += b"\n".join(await client.smembers(key))
+        elif kind == "zset":
+            dump += b"\n".join(await client.zrange(key, 0, -1))
+        dump += b"\n"
+    for raw in (IP, "203.0.113", UA, "PrivacyProbe", VISITOR, EVENT, PATH, "ref.test"):
+        assert raw.encode() not in dump, raw
+    assert all(key.startswith(b"pulse:{default}:") for key in keys)
