@@ -34,3 +34,16 @@ def add_health_routes(
 
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+
+
+def report_redis_up_at_scrape(
+    metrics: ServiceMetrics, client: Callable[[], Redis], timeout_seconds: float = 0.3
+) -> None:
+    """Keep ``pulse_redis_up`` current at every scrape, not only when /readyz is probed
+    (under systemd or compose nothing probes /readyz, and the Redis-down alert needs it)."""
+
+    async def refresh() -> None:
+        ok = await is_reachable(client(), timeout_seconds)
+        metrics.redis_up.labels(metrics.service).set(1 if ok else 0)
+
+    metrics.add_refresher(refresh)
