@@ -11,7 +11,8 @@ from tests.counter.conftest import GOOGLEBOT, Counter, CounterFactory
 
 def metric(text: str, name: str, **labels: str) -> float:
     wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-    match = re.search(rf"^{name}\{{{re.escape(wanted)}\}} (\S+)$", text, re.MULTILINE)
+    selector = f"{{{wanted}}}" if wanted else ""
+    match = re.search(rf"^{name}{re.escape(selector)} (\S+)$", text, re.MULTILINE)
     return float(match.group(1)) if match else 0.0
 
 

@@ -1,0 +1,73 @@
+"""Redis stopped: hits and reads answer 503 + Retry-After quickly, never hang, never 2xx.
+
+Uses a server this test starts and stops itself, never the shared fixture server.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+
+import pytest
+from aiohttp import ClientResponse
+
+from services.core.embedded import EmbeddedServer
+from tests.counter.conftest import CounterFactory
+from tests.counter.test_pipeline import metric
+
+
+@pytest.fixture
+def own_server(tmp_path: Path) -> Iterator[EmbeddedServer]:
+    server = EmbeddedServer(tmp_path / "valkey", appendonly=False).start()
+    yield server
+    server.stop()
+
+
+async def test_redis_down_gives_503_with_retry_after(own_server: EmbeddedServer, start_counter: CounterFactory) -> None:
+    counter = await start_counter(own_server.url, commit_timeout_seconds=1.0)
+    assert (await counter.hit(id="before")).status == 204
+
+    own_server.stop()
+    requests: tuple[Callable[[], Awaitable[ClientResponse]], ...] = (
+        lambda: counter.hit(id="during"),
+        lambda: counter.client.get("/v1/stats", params={"site": "default"}),
+        lambda: counter.client.get("/v1/hit.gif", params={"site": "default"}),
+        lambda: counter.client.get("/v1/pages", params={"site": "default", "path": "/"}),
+        lambda: counter.client.get("/v1/stats/series", params={"site": "default"}),
+        lambda: counter.client.get("/readyz"),
+    )
+    for request in requests:
+        started = time.monotonic()
+        response = await request()
+        elapsed = time.monotonic() - started
+        assert response.status == 503, await response.text()
+        assert response.headers["Retry-After"]
+        assert (await response.json())["error"]["code"] == "unavailable"
+        assert elapsed < 5, elapsed
+
+    text = await (await counter.client.get("/metrics")).text()
+    assert metric(text, "pulse_redis_errors_total", service="counter", operation="commit") >= 1
+    assert metric(text, "pulse_redis_errors_total", service="counter", operation="stats") >= 1
+    assert metric(text, "pulse_redis_up", service="counter") == 0
+
+    own_server.start()  # same port and data dir; the client reconnects by itself
+    retried = await counter.hit(id="during")  # the refused hit, re-sent with its id
+    assert retried.status == 204
+    assert retried.headers["X-Pulse-Counted"] == "1"
+    stats = await counter.stats()
+    assert stats["pageviews"]["total"] == 1  # no data on disk: only the retried hit after the restart
+
+
+async def test_redis_paused_times_out_into_503(own_server: EmbeddedServer, start_counter: CounterFactory) -> None:
+    counter = await start_counter(own_server.url, commit_timeout_seconds=0.5)
+    assert (await counter.hit()).status == 204
+    own_server.pause()  # accepts connections, answers nothing: the commit must time out
+    try:
+        started = time.monotonic()
+        response = await counter.hit(visitor="w")
+        assert response.status == 503
+        assert response.headers["Retry-After"]
+        assert time.monotonic() - started < 3
+    finally:
+        own_server.resume()
