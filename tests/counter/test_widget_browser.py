@@ -1,0 +1,151 @@
+"""widget.js in a real headless Chromium, on a page served from another origin."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from playwright.async_api import Browser, Page, Route, async_playwright
+
+from services.core.settings import SiteSettings
+from services.counter.keys import SiteKeys
+from services.counter.visitor import event_digest
+from tests.conftest import ADMIN_TOKEN, make_settings
+from tests.counter.conftest import BROWSER_UA, Counter, CounterFactory
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+PAGES = web.AppKey("pages", dict)
+QUEUE = "() => JSON.parse(localStorage.getItem('pulse:queue:default') || '[]')"
+
+
+@pytest.fixture
+async def portal() -> AsyncIterator[TestServer]:
+    """A stand-in portal on its own origin; pages embed the counter's widget."""
+    app = web.Application()
+    pages: dict[str, str] = {}
+    app[PAGES] = pages
+
+    async def page(request: web.Request) -> web.Response:
+        if request.match_info["name"] not in pages:
+            raise web.HTTPNotFound()
+        return web.Response(text=pages[request.match_info["name"]], content_type="text/html")
+
+    app.router.add_get("/{name}", page)
+    server = TestServer(app)
+    await server.start_server()
+    yield server
+    await server.close()
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield launched
+        await launched.close()
+
+
+async def setup(portal: TestServer, valkey_url: str, start_counter: CounterFactory) -> Counter:
+    origin = f"http://{portal.host}:{portal.port}"
+    settings = make_settings(valkey_url, sites=(SiteSettings("default", "Asia/Ho_Chi_Minh", (origin,)),),
+                             counter={"stats_cache_seconds": 0})
+    counter = await start_counter(valkey_url, settings=settings)
+    base = f"http://{counter.client.host}:{counter.client.port}"
+    pages: dict[str, str] = portal.app[PAGES]
+    pages["vi"] = (f'<!doctype html><meta charset="utf-8"><div id="pulse-counter"></div>'
+                   f'<script src="{base}/widget.js" data-site="default" async></script>')
+    pages["en"] = (f'<!doctype html><meta charset="utf-8"><div id="box"></div>'
+                   f'<script src="{base}/widget.js" data-site="default" data-lang="en" data-target="box" '
+                   f'data-member="1" async></script>')
+    response = await counter.client.put("/v1/admin/sites/default/baseline", json={"total": 28564413},
+                                        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    assert response.status == 200
+    return counter
+
+
+async def open_page(browser: Browser, portal: TestServer, name: str) -> Page:
+    context = await browser.new_context(user_agent=BROWSER_UA)
+    page = await context.new_page()
+    await page.goto(f"http://{portal.host}:{portal.port}/{name}")
+    return page
+
+
+async def figures(page: Page, target: str) -> dict[str, Any]:
+    await page.wait_for_selector(f"#{target} .pulse-value")
+    await page.wait_for_function(
+        f"() => document.querySelector('#{target} [data-field=total] .pulse-value').textContent !== '–'")
+    result: dict[str, Any] = await page.evaluate(f"""() => Object.fromEntries(
+        [...document.querySelectorAll('#{target} li')].map(li => [
+            li.querySelector('.pulse-label').textContent, li.querySelector('.pulse-value').textContent]))""")
+    return result
+
+
+async def test_pageview_counted_and_figures_rendered_in_vietnamese(
+    browser: Browser, portal: TestServer, valkey_url: str, start_counter: CounterFactory
+) -> None:
+    counter = await setup(portal, valkey_url, start_counter)
+    page = await open_page(browser, portal, "vi")
+    shown = await figures(page, "pulse-counter")
+    assert list(shown) == ["Đang truy cập", "Hôm nay", "Tháng hiện tại", "Tháng trước", "Tổng lượt truy cập"]
+    assert shown["Tổng lượt truy cập"] == "28.564.414"  # vi-VN groups with dots
+    assert shown["Đang truy cập"] == "1"
+    stats = await counter.stats()
+    assert stats["pageviews"]["total"] == 1
+    assert stats["online_breakdown"]["guests"] == 1
+    assert await page.evaluate(QUEUE) == []
+
+
+async def test_english_labels_target_and_member(
+    browser: Browser, portal: TestServer, valkey_url: str, start_counter: CounterFactory
+) -> None:
+    counter = await setup(portal, valkey_url, start_counter)
+    page = await open_page(browser, portal, "en")
+    shown = await figures(page, "box")
+    assert list(shown) == ["Online now", "Today", "This month", "Last month", "Total visits"]
+    assert shown["Total visits"] == "28,564,414"
+    assert (await counter.stats())["online_breakdown"]["members"] == 1
+
+
+async def test_unsent_hits_are_queued_and_resent_once(
+    browser: Browser, portal: TestServer, valkey_url: str, start_counter: CounterFactory
+) -> None:
+    counter = await setup(portal, valkey_url, start_counter)
+
+    async def unavailable(route: Route) -> None:
+        await route.fulfill(status=503, content_type="application/json", headers={
+            "Retry-After": "1", "Access-Control-Allow-Origin": f"http://{portal.host}:{portal.port}"},
+            body=json.dumps({"error": {"code": "unavailable", "message": "down"}}))
+
+    context = await browser.new_context(user_agent=BROWSER_UA)
+    page = await context.new_page()
+    await page.route("**/v1/hit*", unavailable)
+    await page.goto(f"http://{portal.host}:{portal.port}/vi")
+    await page.wait_for_function(f"() => ({QUEUE})().length === 1")
+    queued = (await page.evaluate(QUEUE))[0]
+    assert queued["kind"] == "pageview" and queued["id"]
+    await figures(page, "pulse-counter")  # stats still come from GET /v1/stats
+    assert (await counter.stats())["pageviews"]["total"] == 0
+
+    await page.unroute("**/v1/hit*")
+    await page.reload()
+    await page.wait_for_function(f"() => ({QUEUE})().length === 0")
+    await figures(page, "pulse-counter")
+    await page.wait_for_timeout(100)
+    stats = await counter.stats()
+    assert stats["pageviews"]["total"] == 2  # the queued hit and the new one
+    assert stats["today"] == 1  # one visitor, one visit
+    event = SiteKeys("default").event(event_digest("default", queued["id"]))
+    assert await counter.app_redis().exists(event) == 1  # re-sent with its original id
+
+    await page.reload()
+    await figures(page, "pulse-counter")
+    await page.wait_for_timeout(100)
+    assert (await counter.stats())["pageviews"]["total"] == 3  # nothing sent twice
+    await context.close()
