@@ -1,0 +1,304 @@
+"""``python -m bench``: the whole benchmark suite in one run (``make bench``).
+
+    python -m bench                  # full run (~15 min), writes var/bench/results.md
+    python -m bench --quick          # short smoke run (< 3 min)
+    python -m bench --only hits,stats --repeats 5
+    python -m bench --write-docs     # also refresh the results block of docs/benchmarks.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from bench import probes
+from bench.machine import describe
+from bench.online import online_million
+from bench.procs import REPO, install_stop_handlers, load_average, python_argv, rss_bytes
+from bench.report import kv_table, summarise, throughput_table
+from bench.sessions import create_sessions, scheduler_lag, write_ids
+from bench.stack import Server, Stack, stack
+from bench.throughput import Run, Scenario, compare
+
+PARTS = ("hits", "stats", "session", "latency", "sse", "lag", "online", "everysec")
+STATS_CACHE_SECONDS = 1.0
+BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+
+
+@dataclass(frozen=True)
+class Plan:
+    seconds: float
+    repeats: int
+    connections: int
+    threads: int
+    half_seconds: float
+    lag_sessions: int
+    lag_idle: tuple[int, int]
+    online_visitors: int
+    sse_streams: int
+    parts: tuple[str, ...]
+
+
+def log(message: str) -> None:
+    print(message, flush=True)
+
+
+def plan_from(args: argparse.Namespace) -> Plan:
+    parts = tuple(p.strip() for p in args.only.split(",")) if args.only else PARTS
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        raise SystemExit(f"--only: unknown part(s) {', '.join(sorted(unknown))}; choose from {', '.join(PARTS)}")
+    if args.quick:
+        return Plan(args.seconds or 3, args.repeats or 1, args.connections, args.threads, 3, 10_000, (6, 10),
+                    100_000, 1_000, tuple(p for p in parts if p != "everysec" or args.only))
+    return Plan(args.seconds or 8, args.repeats or 3, args.connections, args.threads, 10, 100_000, (25, 45),
+                1_000_000, 10_000, parts)
+
+
+def fixed_rate(server: Server, rate: float, seconds: float, run: str) -> dict[str, Any]:
+    out = subprocess.run(
+        python_argv("-m", "bench.fixedrate", "--url", server.url, "--rate", f"{rate:.0f}", "--seconds",
+                    str(seconds), "--run", run),
+        capture_output=True, text=True, cwd=REPO, timeout=seconds + 60, check=False,
+    )
+    line = next((ln for ln in out.stdout.splitlines() if ln.startswith("FIXEDRATE ")), None)
+    if line is None:
+        raise RuntimeError(f"fixed-rate client failed:\n{out.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(line.split(" ", 1)[1])
+    return result
+
+
+def run_throughput(st: Stack, plan: Plan, sections: dict[str, Any]) -> list[Run]:
+    ceiling, runs = st.ceiling(), []
+    kw = {"seconds": plan.seconds, "connections": plan.connections, "threads": plan.threads,
+          "repeats": plan.repeats, "stats_cache_seconds": STATS_CACHE_SECONDS, "log": log}
+    counter = st.service("counter") if {"hits", "stats", "latency"} & set(plan.parts) else None
+    if "hits" in plan.parts and counter is not None:
+        naive = st.naive()
+        for scenario in (Scenario("hit JSON POST", "hit", counted=True), Scenario("hit pixel GET", "pixel",
+                                                                                   counted=True)):
+            runs += compare(st, scenario, [ceiling, naive, counter], **kw)  # type: ignore[arg-type]
+        st.stop(naive)
+    if "stats" in plan.parts and counter is not None:
+        runs += compare(st, Scenario("stats GET", "get", "/v1/stats?site=default"), [ceiling, counter],
+                        **kw)  # type: ignore[arg-type]
+    if "latency" in plan.parts and counter is not None:
+        sections["latency"] = half_load(st, plan, ceiling, counter, runs)
+    if counter is not None:
+        st.stop(counter)
+    if "session" in plan.parts:
+        session = st.service("session")
+        ids = asyncio_create(session.url, 1000)
+        ids_file = write_ids(st.workdir / "session-ids.txt", ids)
+        for scenario in (Scenario("session activity POST", "activity", ids_file=ids_file),
+                         Scenario("session status GET", "status", ids_file=ids_file)):
+            runs += compare(st, scenario, [ceiling, session], **kw)  # type: ignore[arg-type]
+        if "sse" in plan.parts:
+            sections["sse"] = open_streams(st, session, plan.sse_streams)
+        st.stop(session)
+    st.stop(ceiling)
+    return runs
+
+
+def asyncio_create(url: str, count: int) -> list[str]:
+    import asyncio
+
+    return asyncio.run(create_sessions(url, [{} for _ in range(count)]))
+
+
+def half_load(st: Stack, plan: Plan, ceiling: Server, counter: Server, runs: list[Run]) -> dict[str, Any]:
+    """p99 at half the counter's saturating hit rate, open loop, in another process."""
+    measured = [r.wrk.rate for r in runs if r.server == "counter" and r.scenario == "hit JSON POST"]
+    if not measured:
+        measured = [r.wrk.rate for r in compare(st, Scenario("hit JSON POST", "hit", counted=True), [counter],
+                                                plan.seconds, plan.connections, plan.threads, 1,
+                                                STATS_CACHE_SECONDS, log)]
+    rate = statistics.median(measured) / 2
+    out: dict[str, Any] = {"rate": rate}
+    for server in (ceiling, counter):
+        client = st.redis()
+        before = probes.counter_totals(client)
+        load = load_average()[0]
+        result = fixed_rate(server, rate, plan.half_seconds, secrets.token_hex(4))
+        after = probes.counter_totals(client)
+        client.close()
+        result["load"] = load
+        if server.name == "counter":
+            result["exact"] = (after[0] - before[0] == result["s2xx"] and after[1] - before[1] == result["s2xx"]
+                               and result["outstanding"] == 0)
+        log(f"  half load {server.name:<8} target {rate:,.0f}/s achieved {result['achieved_rate']:,.0f}/s"
+            f"  p50 {result['p50_ms']:.2f} ms  p99 {result['p99_ms']:.2f} ms  exact {result.get('exact', 'n/a')}")
+        out[server.name] = result
+    return out
+
+
+def open_streams(st: Stack, session: Server, streams: int) -> dict[str, Any]:
+    ids = asyncio_create(session.url, max(1, streams // 10))
+    ids_file = write_ids(st.workdir / "sse-ids.txt", ids)
+    idle_rss = rss_bytes(session.child.pid)
+    holder = subprocess.Popen(
+        python_argv("-m", "bench.sse_clients", "--port", str(session.port), "--ids", str(ids_file),
+                    "--streams", str(streams)),
+        stdout=subprocess.PIPE, text=True, cwd=REPO, start_new_session=True,
+    )
+    try:
+        assert holder.stdout is not None
+        line = holder.stdout.readline().split()
+        opened, failed = (int(line[1]), int(line[2])) if len(line) == 3 else (0, streams)
+        time.sleep(2)
+        rss = rss_bytes(session.child.pid)
+        gauge = [ln for ln in probes.http_text(f"{session.url}/metrics").splitlines()
+                 if ln.startswith("pulse_session_event_streams ")]
+    finally:
+        holder.terminate()
+        holder.wait(30)
+    result = {"streams": opened, "failed": failed, "idle_rss_mib": idle_rss / 2**20, "rss_mib": rss / 2**20,
+              "per_stream_kib": (rss - idle_rss) / max(opened, 1) / 1024, "gauge": gauge[0] if gauge else ""}
+    log(f"  sse: {opened} open ({failed} failed): RSS {idle_rss / 2**20:.0f} -> {rss / 2**20:.0f} MiB")
+    return result
+
+
+def run_lag(st: Stack, plan: Plan) -> dict[str, Any]:
+    st.flush()
+    env = {"PULSE_SESSION_STREAM_MAXLEN": str(plan.lag_sessions * 4)}
+    session = st.service("session", env)
+    client = st.redis()
+    try:
+        result = scheduler_lag(session.url, client, plan.lag_sessions, plan.lag_idle, prompt_seconds=5,
+                               grace_ms=3000)
+    finally:
+        client.close()
+        st.stop(session)
+    log(f"  lag: {result}")
+    return asdict(result)
+
+
+def run_online(st: Stack, plan: Plan) -> dict[str, Any]:
+    st.flush()
+    counter = st.service("counter")
+    client = st.redis()
+    try:
+        result = online_million(st.redis_url, client, f"{counter.url}/v1/stats?site=default", plan.online_visitors,
+                                STATS_CACHE_SECONDS, secrets.token_hex(4))
+    finally:
+        client.close()
+        st.stop(counter)
+    log(f"  online: {result}")
+    return asdict(result)
+
+
+def render(machine: dict[str, str], plan: Plan, runs: list[Run], sections: dict[str, Any], argv: list[str],
+           started: float) -> str:
+    parts = [f"Run of {time.strftime('%Y-%m-%d %H:%M %Z')}, {time.monotonic() - started:.0f} s, command "
+             f"`.venv/bin/python -m bench {' '.join(argv)}`; wrk `-t{plan.threads} -c{plan.connections}`, "
+             f"{plan.seconds:g} s measured per run, {plan.repeats} interleaved repeat(s), medians shown.", "",
+             kv_table(list(machine.items()), ("machine", "")), ""]
+    summaries = summarise(runs)
+    if runs:
+        parts += ["### Throughput at saturation (fsync always)", "", throughput_table(summaries), ""]
+    if "everysec" in sections:
+        parts += ["### Hit ingest with appendfsync everysec", "", throughput_table(summarise(sections["everysec"])),
+                  ""]
+    lat = sections.get("latency")
+    if lat:
+        rows = [(f"{name} at {lat['rate']:,.0f}/s target",
+                 f"achieved {r['achieved_rate']:,.0f}/s, p50 {r['p50_ms']:.2f} ms, p90 {r['p90_ms']:.2f} ms, "
+                 f"p99 {r['p99_ms']:.2f} ms, max {r['max_ms']:.1f} ms, 2xx {r['s2xx']}, exact "
+                 f"{r.get('exact', 'n/a')}, load {r['load']:.2f}")
+                for name, r in lat.items() if name != "rate"]
+        parts += ["### Hit latency at half the saturating rate (open loop, fixed rate)", "", kv_table(rows), ""]
+    sse = sections.get("sse")
+    if sse:
+        parts += ["### Session service memory with open event streams", "", kv_table([
+            ("streams open (failed)", f"{sse['streams']:,} ({sse['failed']})"),
+            ("service RSS idle → with streams", f"{sse['idle_rss_mib']:.0f} MiB → {sse['rss_mib']:.0f} MiB"),
+            ("RSS per stream", f"{sse['per_stream_kib']:.1f} KiB"), ("gauge", f"`{sse['gauge']}`")]), ""]
+    lag = sections.get("lag")
+    if lag:
+        parts += ["### Live sessions: scheduler lag and Redis memory", "", kv_table([
+            ("sessions (created in)", f"{lag['sessions']:,} ({lag['create_seconds']:.1f} s through the API)"),
+            ("due times spread over", f"{lag['window_seconds']:.0f} s"),
+            ("Redis memory per live session", f"{lag['memory_per_session_bytes']:.0f} bytes (stream excluded)"),
+            ("event stream memory", f"{lag['stream_bytes'] / 2**20:.1f} MiB"),
+            ("prompts / expiries announced", f"{lag['prompts']:,} / {lag['expiries']:,} (missing {lag['missing']})"),
+            ("announce lag p50 / p99 / max (stream entry time − due time)",
+             f"{lag['lag_p50_ms']:.0f} / {lag['lag_p99_ms']:.0f} / {lag['lag_max_ms']:.0f} ms"),
+            ("announced more than 1 s late", f"{lag['late_over_1s']:,}"),
+            ("`pulse_session_scheduler_lag_seconds` p99 bucket", f"≤ {lag['histogram_p99_le_s']} s")]), ""]
+    online = sections.get("online")
+    if online:
+        parts += ["### Visitors online", "", kv_table([
+            ("distinct visitors loaded", f"{online['visitors']:,} in {online['load_seconds']:.1f} s"),
+            ("Redis memory per online visitor (all keys a hit writes)",
+             f"{online['memory_per_visitor_bytes']:.0f} bytes"),
+            ("online window ZSET (`online:guests`)", f"{online['online_window_bytes'] / 2**20:.1f} MiB"),
+            ("`online` reported by /v1/stats", f"{online['online_reported']:,}"),
+            ("/v1/stats past the cache period", ", ".join(f"{t:.1f} ms" for t in online["stats_ms"]))]), ""]
+    return "\n".join(parts)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="short runs, smaller scale (< 3 min)")
+    parser.add_argument("--only", default="", help=f"comma-separated parts: {', '.join(PARTS)}")
+    parser.add_argument("--seconds", type=float, default=0, help="measured seconds per wrk run")
+    parser.add_argument("--repeats", type=int, default=0, help="interleaved repeats per server")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--fsync", default="always", choices=("always", "everysec"))
+    parser.add_argument("--out", type=Path, default=REPO / "var" / "bench" / "results.md")
+    parser.add_argument("--write-docs", action="store_true", help="refresh the results block of docs/benchmarks.md")
+    args = parser.parse_args()
+    plan = plan_from(args)
+    install_stop_handlers()
+    started = time.monotonic()
+    machine = describe()
+    sections: dict[str, Any] = {}
+    runs: list[Run] = []
+    try:
+        with stack(args.fsync) as st:
+            log(f"valkey {st.redis_url} (appendfsync {args.fsync}); workdir {st.workdir}")
+            runs = run_throughput(st, plan, sections)
+            if "lag" in plan.parts:
+                sections["lag"] = run_lag(st, plan)
+            if "online" in plan.parts:
+                sections["online"] = run_online(st, plan)
+        if "everysec" in plan.parts and args.fsync == "always":
+            with stack("everysec") as st:
+                log("hit ingest again with appendfsync everysec")
+                ceiling, naive, counter = st.ceiling(), st.naive(), st.service("counter")
+                sections["everysec"] = compare(st, Scenario("hit JSON POST", "hit", counted=True),
+                                               [ceiling, naive, counter], plan.seconds, plan.connections,
+                                               plan.threads, plan.repeats, STATS_CACHE_SECONDS, log)
+    except KeyboardInterrupt:
+        log("interrupted: every server was stopped")
+        return 130
+    text = render(machine, plan, runs, sections, sys.argv[1:], started)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text + "\n")
+    (args.out.with_suffix(".json")).write_text(json.dumps(
+        {"machine": machine, "runs": [asdict(r) for r in runs], "sections": {
+            k: ([asdict(r) for r in v] if k == "everysec" else v) for k, v in sections.items()}}, indent=1))
+    log("\n" + text)
+    if args.write_docs:
+        docs = REPO / "docs" / "benchmarks.md"
+        current = docs.read_text() if docs.exists() else f"{BEGIN}\n{END}\n"
+        head, _, rest = current.partition(BEGIN)
+        _, _, tail = rest.partition(END)
+        docs.write_text(f"{head}{BEGIN}\n{text}\n{END}{tail}")
+        log(f"results written to {docs}")
+    log(f"results written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

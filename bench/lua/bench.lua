@@ -1,0 +1,128 @@
+-- One wrk script for every benchmark request shape.
+--   wrk ... -s bench.lua URL -- <kind> <seconds> <run-id> [ids-file] [path]
+-- kinds: hit (JSON POST /v1/hit, a distinct visitor per request), pixel (GET /v1/hit.gif,
+-- a distinct User-Agent per request), get (GET <path>), activity (POST
+-- /v1/sessions/<id>/activity), status (GET /v1/sessions/<id>), ids read from ids-file.
+--
+-- Exact counting: for <seconds> each connection sends measured requests; after that it
+-- sends only a cheap filler (GET /__bench_filler, answered 404) until every measured
+-- request of the thread has its answer, then the thread stops. So no measured request is
+-- in flight when wrk exits and the 2xx count below is exact. Throughput is measured
+-- requests over the measured phase, timed with gettimeofday through LuaJIT's ffi.
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct { long tv_sec; long tv_usec; } bench_timeval;
+int gettimeofday(bench_timeval *tv, void *tz);
+]]
+local tv = ffi.new("bench_timeval")
+local function now()
+  ffi.C.gettimeofday(tv, nil)
+  return tonumber(tv.tv_sec) + tonumber(tv.tv_usec) / 1e6
+end
+
+local threads = {}
+local next_tid = 0
+
+function setup(thread)
+  thread:set("tid", next_tid)
+  next_tid = next_tid + 1
+  table.insert(threads, thread)
+end
+
+local kind, seconds, run, ids, path
+local n = 0
+local t_start, t_end, deadline = nil, nil, nil
+sent, answered, s2xx, s3xx, s4xx, s5xx, fillers = 0, 0, 0, 0, 0, 0, 0
+first, last = 0, 0
+
+local filler = nil
+local ua = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0 "
+local json_headers = { ["Content-Type"] = "application/json", ["User-Agent"] = ua .. "bench" }
+
+function init(args)
+  kind = args[1] or "get"
+  seconds = tonumber(args[2] or "10")
+  run = args[3] or "r"
+  path = args[5] or "/"
+  ids = {}
+  if args[4] and args[4] ~= "-" then
+    for line in io.lines(args[4]) do table.insert(ids, line) end
+  end
+  filler = wrk.format("GET", "/__bench_filler")
+  n = tid * 7919  -- spread the session ids the threads start from
+end
+
+local function measured()
+  n = n + 1
+  if kind == "hit" then
+    local body = string.format(
+      '{"site":"default","kind":"pageview","path":"/p/%d","visitor":"b%s-%d-%d"}',
+      n % 1000, run, tid, n)
+    return wrk.format("POST", "/v1/hit", json_headers, body)
+  elseif kind == "pixel" then
+    return wrk.format("GET", string.format("/v1/hit.gif?site=default&path=/p/%d", n % 1000),
+      { ["User-Agent"] = string.format("%sb%s-%d-%d", ua, run, tid, n) })
+  elseif kind == "activity" then
+    return wrk.format("POST", "/v1/sessions/" .. ids[(n % #ids) + 1] .. "/activity", json_headers, "{}")
+  elseif kind == "status" then
+    return wrk.format("GET", "/v1/sessions/" .. ids[(n % #ids) + 1])
+  end
+  return wrk.format("GET", path)
+end
+
+local verified = false
+
+function request()
+  if tid == 0 and not verified then
+    -- wrk calls request() once in thread 0 to verify the script before any thread runs
+    verified = true
+    return filler
+  end
+  local t = now()
+  if deadline == nil then
+    t_start = t
+    deadline = t + seconds
+    first = t
+  end
+  if t < deadline then
+    sent = sent + 1
+    return measured()
+  end
+  fillers = fillers + 1
+  return filler
+end
+
+function response(status, headers, body)
+  if status == 404 then
+    -- the filler (measured requests never answer 404 in a correct setup)
+  else
+    answered = answered + 1
+    last = now()
+    if status < 300 then s2xx = s2xx + 1
+    elseif status < 400 then s3xx = s3xx + 1
+    elseif status < 500 then s4xx = s4xx + 1
+    else s5xx = s5xx + 1 end
+  end
+  if deadline ~= nil and last >= deadline - 0.0 and answered == sent and now() >= deadline then
+    wrk.thread:stop()
+  end
+end
+
+function done(summary, latency, requests)
+  local t = { sent = 0, answered = 0, s2xx = 0, s3xx = 0, s4xx = 0, s5xx = 0, fillers = 0 }
+  local first_all, last_all = nil, 0
+  for _, thread in ipairs(threads) do
+    for k, _ in pairs(t) do t[k] = t[k] + (thread:get(k) or 0) end
+    local f, l = thread:get("first"), thread:get("last")
+    if f and f > 0 and (first_all == nil or f < first_all) then first_all = f end
+    if l and l > last_all then last_all = l end
+  end
+  io.write(string.format(
+    'BENCH {"sent":%d,"answered":%d,"s2xx":%d,"s3xx":%d,"s4xx":%d,"s5xx":%d,"fillers":%d,' ..
+    '"first":%.6f,"last":%.6f,"p50_us":%d,"p90_us":%d,"p99_us":%d,"max_us":%d,"mean_us":%.1f,' ..
+    '"connect_errors":%d,"read_errors":%d,"write_errors":%d,"timeouts":%d,"wrk_requests":%d}\n',
+    t.sent, t.answered, t.s2xx, t.s3xx, t.s4xx, t.s5xx, t.fillers, first_all or 0, last_all,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max, latency.mean,
+    summary.errors.connect, summary.errors.read, summary.errors.write, summary.errors.timeout,
+    summary.requests))
+end

@@ -1,0 +1,98 @@
+"""The servers of one benchmark run: an embedded Valkey (appendonly, fsync as in
+production) and each HTTP server as its own process on a free loopback port."""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+
+from bench.procs import Child, Processes, free_port, python_argv
+from services.core.embedded import EmbeddedServer
+
+SERVICE_TOKEN = "bench-" + secrets.token_hex(16)
+
+
+@dataclass
+class Server:
+    """An HTTP server under test: its process and base URL."""
+
+    name: str
+    child: Child
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@dataclass
+class Stack:
+    procs: Processes
+    valkey: EmbeddedServer
+    workdir: Path
+
+    @property
+    def redis_url(self) -> str:
+        return self.valkey.url
+
+    def redis(self) -> redis.Redis:
+        return redis.Redis(host=self.valkey.host, port=self.valkey.port, socket_timeout=30)
+
+    def valkey_pid(self) -> int:
+        assert self.valkey.process is not None
+        return self.valkey.process.pid
+
+    def flush(self) -> None:
+        client = self.redis()
+        try:
+            client.flushall()
+        finally:
+            client.close()
+
+    def ceiling(self) -> Server:
+        port = free_port()
+        child = self.procs.start("ceiling", python_argv("-m", "bench.baselines", "ceiling", "--port", str(port)),
+                                 port=port)
+        return Server("ceiling", child, port)
+
+    def naive(self) -> Server:
+        port = free_port()
+        argv = python_argv("-m", "bench.baselines", "naive", "--port", str(port), "--redis-url", self.redis_url)
+        return Server("naive", self.procs.start("naive", argv, port=port), port)
+
+    def service(self, which: str, extra_env: dict[str, str] | None = None) -> Server:
+        port = free_port()
+        env = {
+            "PULSE_COUNTER_RATE_LIMITS_ENABLED": "false",
+            "PULSE_SERVICE_TOKEN": SERVICE_TOKEN,
+            "PULSE_LOG_LEVEL": "WARNING",
+            **(extra_env or {}),
+        }
+        argv = python_argv("-m", "services.cli", which, "--redis-url", self.redis_url, "--port", str(port))
+        return Server(which, self.procs.start(which, argv, env=env, port=port), port)
+
+    def stop(self, server: Server) -> None:
+        self.procs.stop(server.child)
+
+
+@contextmanager
+def stack(fsync: str = "always", keep: bool = False) -> Iterator[Stack]:
+    """Valkey plus a process table; everything is stopped on the way out, even on Ctrl+C."""
+    workdir = Path(tempfile.mkdtemp(prefix="pulse-bench-"))
+    procs = Processes(workdir / "logs")
+    valkey = EmbeddedServer(data_dir=workdir / "valkey", port=free_port(), fsync=fsync)
+    try:
+        valkey.start()
+        yield Stack(procs, valkey, workdir)
+    finally:
+        procs.stop_all()
+        valkey.stop()
+        if not keep:
+            shutil.rmtree(workdir, ignore_errors=True)
