@@ -16,7 +16,7 @@ from services.counter.calendar_keys import local_time
 from services.counter.hit import HIT_DECODER, CommitResult, HitBody, Outcome
 from services.counter.pages import read_page
 from services.counter.pipeline import parse_body, parse_flag, parse_query, parse_site
-from services.counter.series import Unit, buckets, default_range, parse_moment, read_series
+from services.counter.series import Unit, buckets, parse_moment, read_series, resolve_range
 from services.counter.state import CLOCK, METRICS, PIPELINE, REDIS, SETTINGS, STATS
 
 HIT_TYPES = (JSON_TYPE, "text/plain")
@@ -96,11 +96,9 @@ async def get_series(request: web.Request) -> web.Response:
     if unit_name not in {u.value for u in Unit}:
         raise bad_request("unit: expected hour, day or month", "invalid_query")
     unit = Unit(unit_name)
-    start, end = default_range(unit, local_time(request.app[CLOCK].now(), site.zone))
-    if "from" in query:
-        start = parse_moment(query["from"], site.zone, "from", end=False)
-    if "to" in query:
-        end = parse_moment(query["to"], site.zone, "to", end=True)
+    start = parse_moment(query["from"], site.zone, "from", end=False) if "from" in query else None
+    end = parse_moment(query["to"], site.zone, "to", end=True) if "to" in query else None
+    start, end = resolve_range(unit, local_time(request.app[CLOCK].now(), site.zone), start, end)
     found = buckets(unit, start, end, site.zone, settings.counter.max_series_buckets)
     try:
         series = await read_series(request.app[REDIS], site.name, unit, found)

@@ -38,9 +38,19 @@ E415 = _error("unsupported content type")
 E503 = _error("Redis is not answering; nothing was recorded. Retry after Retry-After seconds.", RETRY_AFTER)
 
 
-def _site_param(required: bool = True) -> JSONDict:
-    return {"name": "site", "in": "query", "required": required, "schema": {"type": "string"},
-            "description": "a configured site name"}
+def _site_schema(settings: Settings) -> JSONDict:
+    """Sites come from configuration, so the document lists them."""
+    return {"type": "string", "enum": [site.name for site in settings.sites], "description": "a configured site"}
+
+
+def _site_param(settings: Settings) -> JSONDict:
+    return {"name": "site", "in": "query", "required": True, "schema": _site_schema(settings)}
+
+
+MOMENT = {
+    "anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}],
+    "description": "ISO 8601 date or date-time; without an offset it is read in the site's zone",
+}
 
 
 def _int(minimum: int = 0) -> JSONDict:
@@ -59,7 +69,7 @@ def schemas(settings: Settings) -> JSONDict:
             "type": "object",
             "required": ["site"],
             "properties": {
-                "site": {"type": "string", "description": "a configured site"},
+                "site": _site_schema(settings),
                 "kind": {"type": "string", "enum": ["pageview", "heartbeat", "download"], "default": "pageview"},
                 "path": {"type": "string", "minLength": 1, "maxLength": limits.max_path_length, "default": "/"},
                 "visitor": {"type": "string", "nullable": True, "maxLength": limits.max_visitor_length,
@@ -127,7 +137,7 @@ def _text(description: str, media: str) -> JSONDict:
     return {"description": description, "content": {media: {"schema": {"type": "string"}}}}
 
 
-def paths() -> JSONDict:
+def paths(settings: Settings) -> JSONDict:
     hit_body = {"$ref": "#/components/schemas/Hit"}
     return {
         "/v1/hit": {"post": {
@@ -150,7 +160,7 @@ def paths() -> JSONDict:
         "/v1/hit.gif": {"get": {
             "summary": "Record a hit from a page without JavaScript",
             "parameters": [
-                _site_param(),
+                _site_param(settings),
                 {"name": "path", "in": "query", "schema": {"type": "string", "minLength": 1}},
                 {"name": "kind", "in": "query", "schema": {"type": "string",
                                                            "enum": ["pageview", "heartbeat", "download"]}},
@@ -167,25 +177,27 @@ def paths() -> JSONDict:
         }},
         "/v1/stats": {"get": {
             "summary": "The five figures and their breakdowns (cached at most one second)",
-            "parameters": [_site_param()],
+            "parameters": [_site_param(settings)],
             "responses": {"200": _json("Stats", "the site's figures"), "400": E400, "404": E404, "503": E503},
         }},
         "/v1/stats/series": {"get": {
             "summary": "Visits and pageviews per local hour, day or month",
-            "description": "from and to are ISO dates or date-times in the site's zone (inclusive); month "
-                           "buckets include the baseline's months.",
+            "description": "from and to are ISO dates or date-times in the site's zone (inclusive, default: the "
+                           "last 24 hours, 30 days or 12 months). 400 when from is after to or the range holds "
+                           f"more than {settings.counter.max_series_buckets} buckets. Month buckets include the "
+                           "baseline's months.",
             "parameters": [
-                _site_param(),
+                _site_param(settings),
                 {"name": "unit", "in": "query", "schema": {"type": "string", "enum": ["hour", "day", "month"],
                                                             "default": "day"}},
-                {"name": "from", "in": "query", "schema": {"type": "string"}},
-                {"name": "to", "in": "query", "schema": {"type": "string"}},
+                {"name": "from", "in": "query", "schema": MOMENT},
+                {"name": "to", "in": "query", "schema": MOMENT},
             ],
             "responses": {"200": _json("Series", "one bucket per unit"), "400": E400, "404": E404, "503": E503},
         }},
         "/v1/pages": {"get": {
             "summary": "Views and downloads of one path (each once per visit)",
-            "parameters": [_site_param(), {"name": "path", "in": "query", "required": True,
+            "parameters": [_site_param(settings), {"name": "path", "in": "query", "required": True,
                                            "schema": {"type": "string", "minLength": 1}}],
             "responses": {"200": _json("Page", "the path's figures"), "400": E400, "404": E404, "503": E503},
         }},
@@ -195,7 +207,7 @@ def paths() -> JSONDict:
                            "one). The total is added to `total`, pageviews_total to `pageviews.total`, and each "
                            "month to `this_month`/`last_month` and month series.",
             "security": [{"bearer": []}],
-            "parameters": [{"name": "site", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "parameters": [{"name": "site", "in": "path", "required": True, "schema": _site_schema(settings)}],
             "requestBody": {"required": True, "content": {
                 "application/json": {"schema": {"$ref": "#/components/schemas/Baseline"}}}},
             "responses": {"200": _json("StoredBaseline", "the stored baseline"), "400": E400, "401": E401,
@@ -223,7 +235,7 @@ def openapi_document(settings: Settings) -> JSONDict:
         "openapi": "3.0.3",
         "info": {"title": "portal-pulse counter", "version": package_version(),
                  "description": "Visit counters for portals: visits, pageviews, online visitors, per-page views."},
-        "paths": paths(),
+        "paths": paths(settings),
         "components": {
             "schemas": schemas(settings),
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},

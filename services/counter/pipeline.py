@@ -69,11 +69,13 @@ def parse_body(settings: Settings, body: HitBody) -> ParsedHit:
                      body.referrer or None, body.id or None)
 
 
-FLAGS = {"1": True, "true": True, "0": False, "false": False, "": False}
+FLAGS = {"1": True, "true": True, "0": False, "false": False}
 
 
 def parse_flag(query: Mapping[str, str], name: str) -> bool:
-    value = query.get(name, "").lower()
+    value = query.get(name)
+    if value is None:
+        return False
     if value not in FLAGS:
         raise bad_request(f"{name}: expected 1, 0, true or false", "invalid_query")
     return FLAGS[value]

@@ -51,15 +51,33 @@ def parse_moment(text: str, zone: ZoneInfo, name: str, end: bool) -> datetime:
         raise bad_request(f"{name}: out of range", "invalid_query") from exc
 
 
-def default_range(unit: Unit, now: datetime) -> tuple[datetime, datetime]:
-    if unit is Unit.HOUR:
-        return now - timedelta(hours=23), now
-    if unit is Unit.DAY:
-        return now - timedelta(days=29), now
-    year, month = now.year, now.month
-    for _ in range(11):
-        year, month = (year - 1, 12) if month == 1 else (year, month - 1)
-    return now.replace(year=year, month=month, day=1), now
+SPANS = {"hour": 23, "day": 29, "month": 11}  # default ranges: 24 hours, 30 days, 12 months
+
+
+def shift(unit: Unit, moment: datetime, steps: int) -> datetime:
+    """``moment`` moved by ``steps`` units (negative: back); months land on the 1st."""
+    try:
+        if unit is Unit.HOUR:
+            return moment + timedelta(hours=steps)
+        if unit is Unit.DAY:
+            return moment + timedelta(days=steps)
+        index = moment.year * 12 + moment.month - 1 + steps
+        return moment.replace(year=index // 12, month=index % 12 + 1, day=1)
+    except (OverflowError, ValueError) as exc:
+        raise bad_request("the range is out of bounds", "invalid_query") from exc
+
+
+def resolve_range(unit: Unit, now: datetime, start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
+    """Missing ends default relative to the given one (or to now): the default span of the unit."""
+    span = SPANS[unit.value]
+    if start is None and end is None:
+        end = now
+    if start is None:
+        assert end is not None
+        return shift(unit, end, -span), end
+    if end is None:
+        return start, shift(unit, start, span)
+    return start, end
 
 
 def buckets(unit: Unit, start: datetime, end: datetime, zone: ZoneInfo, max_buckets: int) -> list[Bucket]:

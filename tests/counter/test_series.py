@@ -62,3 +62,13 @@ async def test_series_defaults_to_the_last_30_days(vcounter: Counter) -> None:
     buckets_ = (await response.json())["buckets"]
     assert len(buckets_) == 30
     assert buckets_[-1]["start"] == "2026-11-26"
+
+
+async def test_one_given_end_anchors_the_default_span(vcounter: Counter) -> None:
+    only_to = await (await vcounter.client.get("/v1/stats/series", params={
+        "site": "default", "unit": "day", "to": "2000-01-31"})).json()
+    assert [only_to["buckets"][0]["start"], only_to["buckets"][-1]["start"]] == ["2000-01-02", "2000-01-31"]
+    only_from = await (await vcounter.client.get("/v1/stats/series", params={
+        "site": "default", "unit": "month", "from": "2030-05-20"})).json()
+    assert len(only_from["buckets"]) == 12
+    assert only_from["buckets"][0]["start"] == "2030-05"
