@@ -149,3 +149,27 @@ async def test_unsent_hits_are_queued_and_resent_once(
     await page.wait_for_timeout(100)
     assert (await counter.stats())["pageviews"]["total"] == 3  # nothing sent twice
     await context.close()
+
+
+async def test_heartbeats_only_while_visible(
+    browser: Browser, portal: TestServer, valkey_url: str, start_counter: CounterFactory
+) -> None:
+    counter = await setup(portal, valkey_url, start_counter)
+    context = await browser.new_context(user_agent=BROWSER_UA)
+    page = await context.new_page()
+    await page.clock.install()
+    heartbeats: list[str] = []
+    page.on("request", lambda request: heartbeats.append(request.post_data or "")
+            if "/v1/hit" in request.url and '"heartbeat"' in (request.post_data or "") else None)
+    await page.goto(f"http://{portal.host}:{portal.port}/vi")
+    await figures(page, "pulse-counter")
+    await page.clock.run_for(60_000)
+    await page.wait_for_timeout(200)
+    assert len(heartbeats) == 1
+    await page.evaluate("() => Object.defineProperty(document, 'visibilityState', {get: () => 'hidden'})")
+    await page.clock.run_for(180_000)
+    await page.wait_for_timeout(200)
+    assert len(heartbeats) == 1  # hidden tabs send nothing
+    text = await (await counter.client.get("/metrics")).text()
+    assert 'pulse_counter_hits_total{kind="heartbeat",result="counted",site="default"} 1.0' in text
+    await context.close()
