@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from services.core.clock import Clock, SystemClock
-from services.core.health import add_health_routes
+from services.core.health import add_health_routes, report_redis_up_at_scrape
 from services.core.metrics import ServiceMetrics
 from services.core.redis_conn import STORAGE_ERRORS, connect
 from services.core.settings import Settings
@@ -100,4 +100,5 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     app.router.add_get("/openapi.json", get_openapi)
     app.router.add_get("/metrics", service.handle_metrics)
     add_health_routes(app, lambda: app[REDIS], lambda: service)
+    report_redis_up_at_scrape(service, lambda: app[REDIS])
     return app
