@@ -30,6 +30,10 @@ from bench.throughput import Run, Scenario, compare
 
 PARTS = ("hits", "stats", "session", "latency", "sse", "lag", "online", "everysec")
 STATS_CACHE_SECONDS = 1.0
+#: redis-py's asyncio pool raises MaxConnectionsError instead of waiting once its 64 default
+#: connections are in use, and the session service holds one per in-flight request: at 64
+#: concurrent clients it answers 503 (see docs/benchmarks.md). Measured with a larger pool.
+SESSION_ENV = {"PULSE_REDIS_MAX_CONNECTIONS": "256"}
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 
 
@@ -59,7 +63,7 @@ def plan_from(args: argparse.Namespace) -> Plan:
     if args.quick:
         return Plan(args.seconds or 3, args.repeats or 1, args.connections, args.threads, 3, 10_000, (6, 10),
                     100_000, 1_000, tuple(p for p in parts if p != "everysec" or args.only))
-    return Plan(args.seconds or 8, args.repeats or 3, args.connections, args.threads, 10, 100_000, (25, 45),
+    return Plan(args.seconds or 6, args.repeats or 3, args.connections, args.threads, 10, 100_000, (25, 45),
                 1_000_000, 10_000, parts)
 
 
@@ -95,7 +99,7 @@ def run_throughput(st: Stack, plan: Plan, sections: dict[str, Any]) -> list[Run]
     if counter is not None:
         st.stop(counter)
     if "session" in plan.parts:
-        session = st.service("session")
+        session = st.service("session", SESSION_ENV)
         ids = asyncio_create(session.url, 1000)
         ids_file = write_ids(st.workdir / "session-ids.txt", ids)
         for scenario in (Scenario("session activity POST", "activity", ids_file=ids_file),
@@ -169,7 +173,7 @@ def open_streams(st: Stack, session: Server, streams: int) -> dict[str, Any]:
 def run_lag(st: Stack, plan: Plan) -> dict[str, Any]:
     st.flush()
     env = {"PULSE_SESSION_STREAM_MAXLEN": str(plan.lag_sessions * 4)}
-    session = st.service("session", env)
+    session = st.service("session", {**SESSION_ENV, **env})
     client = st.redis()
     try:
         result = scheduler_lag(session.url, client, plan.lag_sessions, plan.lag_idle, prompt_seconds=5,
