@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from services.core.web import RouteAccessLogger
+from services.core.web import RouteAccessLogger, install_log_redaction
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,7 @@ async def serve(
     on_started: Callable[[], Coroutine[Any, Any, None]] | None = None,
 ) -> None:
     """Serve the apps until SIGTERM or SIGINT, then shut them down in reverse order."""
+    install_log_redaction()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

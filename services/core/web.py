@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import msgspec
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Middleware
 
 from services.core.errors import ApiError, bad_request, unauthorized, unavailable
@@ -36,7 +37,10 @@ def error_response(error: ApiError) -> web.Response:
 
 def route_name(request: web.Request) -> str:
     """The route template (``/v1/sessions/{id}``), never the raw path: paths hold ids."""
-    info = request.match_info
+    try:
+        info = request.match_info
+    except AssertionError:  # a message aiohttp could not parse never reached the router
+        return "unmatched"
     route = info.route if info is not None else None
     resource = route.resource if route is not None else None
     if resource is None or getattr(info, "http_exception", None) is not None:
@@ -175,6 +179,31 @@ def cors_headers(origin: str | None, allowed: Iterable[str], methods: str = "GET
         "Access-Control-Max-Age": "600",
         "Vary": "Origin",
     }
+
+
+class MalformedRequestLogFilter(logging.Filter):
+    """aiohttp logs a request it cannot parse as ``Error handling request from <peer IP>``
+    at ERROR with the parser's exception, which quotes the offending raw bytes (a
+    User-Agent, an X-Forwarded-For...). Keep the fact and the kind of error; drop the
+    address and the raw bytes, which are personal data and attacker-controlled noise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == "Error handling request from %s":
+            exc = record.exc_info[1] if record.exc_info else None
+            record.msg = "refused a request it could not handle: %s"
+            record.args = (type(exc).__name__ if exc is not None else "unknown",)
+            record.exc_info = None
+            record.exc_text = None
+            if isinstance(exc, HttpProcessingError):  # malformed input, not our failure
+                record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
+def install_log_redaction() -> None:
+    """Attach ``MalformedRequestLogFilter`` to aiohttp's server logger (idempotent)."""
+    server_log = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, MalformedRequestLogFilter) for f in server_log.filters):
+        server_log.addFilter(MalformedRequestLogFilter())
 
 
 class RouteAccessLogger(AbstractAccessLogger):
