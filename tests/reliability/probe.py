@@ -4,6 +4,7 @@ read JSON and metrics, and dump everything a Redis server holds."""
 from __future__ import annotations
 
 import asyncio
+import io
 import json as json_module
 import re
 import time
@@ -53,7 +54,8 @@ async def request(
     """One request: status, headers, body (client errors propagate)."""
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=seconds),
                                      headers={"User-Agent": BROWSER_UA}) as http, \
-            http.request(method, url, json=json, data=data, headers=headers) as response:
+            http.request(method, url, json=json, data=io.BytesIO(data) if data is not None else None,
+                         headers=headers) as response:
         return response.status, dict(response.headers), await response.read()
 
 
