@@ -95,6 +95,12 @@ def test_session_conforms_to_its_openapi_document(shared: Cluster, tmp_path: Pat
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="defect (session owner): services/session/openapi.py documents text/event-stream as "
+    "{'type': 'string'}; in OpenAPI 3.0 that schema describes each event ({event, data, id, retry}), "
+    "so every event violates it (Schemathesis ST108). Document the event object; then drop this mark.",
+)
 def test_session_event_stream_conforms_to_its_openapi_document(shared: Cluster, tmp_path: Path) -> None:
     session = shared.service("session")
     ids = _create_sessions(session, 3)
