@@ -48,6 +48,11 @@ async def _bus_ctx(app: web.Application) -> AsyncIterator[None]:
     with contextlib.suppress(TimeoutError):  # Redis down: streams resync once it is back
         await asyncio.wait_for(bus.subscribed.wait(), BUS_READY_TIMEOUT_SECONDS)
     yield
+    bus.stop()
+    await _finish(task)
+
+
+async def _finish(task: asyncio.Task[None]) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
@@ -61,9 +66,8 @@ async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
     app[SCHEDULER] = scheduler
     task = asyncio.create_task(scheduler.run_forever(), name="session-scheduler")
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    scheduler.stop()
+    await _finish(task)
 
 
 async def _close_streams(app: web.Application) -> None:

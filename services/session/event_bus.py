@@ -37,6 +37,11 @@ class EventBus:
         self._channel = channel
         self._subscribers: defaultdict[str, set[asyncio.Queue[Event]]] = defaultdict(set)
         self.subscribed = asyncio.Event()
+        self._stopping = False
+
+    def stop(self) -> None:
+        """Ask the listener to end (checked every turn; see ``Scheduler.stop``)."""
+        self._stopping = True
 
     def subscribe(self, digest: str) -> asyncio.Queue[Event]:
         queue: asyncio.Queue[Event] = asyncio.Queue(QUEUE_SIZE)
@@ -77,7 +82,7 @@ class EventBus:
         """Listen until cancelled, reconnecting with a bounded backoff."""
         delay = 0.1
         first = True
-        while True:
+        while not self._stopping:
             pubsub = self._client.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self._channel)
@@ -85,7 +90,7 @@ class EventBus:
                 if not first:
                     self.broadcast(RESYNC)
                 first, delay = False, 0.1
-                while True:
+                while not self._stopping:
                     message = await pubsub.get_message(timeout=1.0)
                     if message is None or message.get("type") != "message":
                         continue
@@ -98,6 +103,8 @@ class EventBus:
                         self.dispatch(event)
             except STORAGE_ERRORS as exc:
                 self.subscribed.clear()
+                if self._stopping:
+                    return
                 first = False
                 log.warning("session event subscription lost (%s); retrying in %.1fs", type(exc).__name__, delay)
                 await asyncio.sleep(delay)

@@ -49,11 +49,10 @@ def answer(request: web.Request, session_id: str, result: Result, status: int = 
 async def create_session(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     require_token(request, settings.service_token)
+    if request.body_exists:
+        require_json_type(request)  # checked before reading: it needs the unread body
     raw = await read_body(request, settings.session.max_body_bytes)
-    body = CreateSession()
-    if raw.strip():
-        require_json_type(request)
-        body = decode_json(raw, CREATE_DECODER)
+    body = decode_json(raw, CREATE_DECODER) if raw.strip() else CreateSession()
     timing = timing_for(body, settings.session)
     subject = subject_of(body)
     store = request.app[STORE]

@@ -34,6 +34,12 @@ class Scheduler:
         self._metrics = metrics
         self._max_sleep = max_sleep_seconds
         self._batch = batch
+        self._stopping = False
+
+    def stop(self) -> None:
+        """Ask the loop to end. Checked every turn, because a cancellation that lands
+        inside a Redis call may surface as a connection error instead."""
+        self._stopping = True
 
     def _now_ms(self) -> int:
         return int(self._clock.now() * 1000)
@@ -63,7 +69,7 @@ class Scheduler:
 
     async def run_forever(self) -> None:
         failures = 0
-        while True:
+        while not self._stopping:
             try:
                 await self.run_once()
                 delay = await self._sleep_seconds()
@@ -71,5 +77,7 @@ class Scheduler:
             except STORAGE_ERRORS as exc:
                 delay = ERROR_BACKOFF_SECONDS[min(failures, len(ERROR_BACKOFF_SECONDS) - 1)]
                 failures += 1
+                if self._stopping:
+                    return
                 log.warning("scheduler step failed (%s); retrying in %.2fs", type(exc).__name__, delay)
             await asyncio.sleep(delay)

@@ -56,18 +56,18 @@ def _transition(session_id: str, event: Event) -> dict[str, Any]:
     }
 
 
-async def _next(queue: asyncio.Queue[Event], response: EventSourceResponse) -> Event | None:
-    """The next event, or None once the client has gone (its ping task ended)."""
+async def _next(queue: asyncio.Queue[Event], closed: asyncio.Future[None]) -> Event | None:
+    """The next event, or None once the client has gone (``closed``: the response's
+    ping task ended). ``closed`` is never cancelled here: that would stop the pings."""
     getter = asyncio.ensure_future(queue.get())
-    closed = asyncio.ensure_future(response.wait())
     try:
-        done, _ = await asyncio.wait({getter, closed}, return_when=asyncio.FIRST_COMPLETED)
+        waiters: set[asyncio.Future[Any]] = {getter, closed}
+        done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for task in (getter, closed):
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        if not getter.done():
+            getter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await getter
     return getter.result() if getter in done else None
 
 
@@ -105,12 +105,31 @@ async def _stream(
     digest: str,
     snapshot: dict[str, Any],
 ) -> None:
+    closed = asyncio.ensure_future(response.wait())
+    try:
+        await _relay(request, response, queue, closed, session_id, digest, snapshot)
+    finally:
+        response.stop_streaming()
+        with contextlib.suppress(asyncio.CancelledError):
+            await closed
+
+
+async def _relay(
+    request: web.Request,
+    response: EventSourceResponse,
+    queue: asyncio.Queue[Event],
+    closed: asyncio.Future[None],
+    session_id: str,
+    digest: str,
+    snapshot: dict[str, Any],
+) -> None:
     with contextlib.suppress(ConnectionResetError, TimeoutError, RuntimeError):
         await response.send(json.dumps(snapshot), event="state")
+        seen_ms = int(snapshot["server_time"] * 1000)
         if State(snapshot["state"]).is_terminal:
             return
         while True:
-            event = await _next(queue, response)
+            event = await _next(queue, closed)
             if event is None or event is SHUTDOWN:
                 return
             if event is RESYNC:
@@ -123,7 +142,10 @@ async def _stream(
                 await response.send(json.dumps(fresh), event="state")
                 if State(fresh["state"]).is_terminal:
                     return
+                seen_ms = int(fresh["server_time"] * 1000)
                 continue
+            if event.get("type") == "created" or int(event.get("at", 0)) < seen_ms:
+                continue  # already reflected in the snapshot this tab was sent
             data = _transition(session_id, event)
             await response.send(json.dumps(data), event=data["type"])
             if data["state"] in (State.EXPIRED, State.ENDED):

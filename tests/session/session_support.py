@@ -1,0 +1,82 @@
+"""Helpers shared by the session tests (fixtures come from ``tests/conftest.py``)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from aiohttp import ClientResponse, web
+from aiohttp.test_utils import TestClient
+from redis.asyncio import Redis
+
+from services.core.clock import Clock
+from services.core.keys import SESSION_EVENTS_STREAM
+from services.core.settings import Settings
+from services.session.app import create_app
+from tests.conftest import SERVICE_TOKEN, T0, ClientFactory, make_settings
+
+__all__ = [
+    "AUTH",
+    "SERVICE_TOKEN",
+    "T0",
+    "Client",
+    "ClientFactory",
+    "create",
+    "make_settings",
+    "next_event",
+    "session_settings",
+    "start",
+    "stream_events",
+]
+
+AUTH = {"Authorization": f"Bearer {SERVICE_TOKEN}"}
+Client = TestClient[web.Request, web.Application]
+
+
+def session_settings(redis_url: str, **session: Any) -> Settings:
+    """Test settings: 60 s idle, 10 s prompt, 2 s grace unless overridden."""
+    values: dict[str, Any] = {"idle_timeout_seconds": 60, "prompt_seconds": 10, "grace_seconds": 2.0,
+                              "origins": ("http://portal.test",)}
+    values.update(session)
+    return make_settings(redis_url, session=values)
+
+
+async def start(make_client: ClientFactory, settings: Settings, clock: Clock | None = None) -> Client:
+    return await make_client(create_app(settings, clock))
+
+
+async def create(client: Client, **body: Any) -> dict[str, Any]:
+    response = await client.post("/v1/sessions", json=body, headers=AUTH)
+    assert response.status == 201, await response.text()
+    data: dict[str, Any] = await response.json()
+    return data
+
+
+async def stream_events(redis: Redis) -> list[dict[str, str]]:
+    """Every entry of the session event stream, decoded."""
+    entries: Any = await redis.xrange(SESSION_EVENTS_STREAM)
+    return [{k.decode(): v.decode() for k, v in fields.items()} for _, fields in entries]
+
+
+async def next_event(response: ClientResponse, seconds: float = 5.0) -> tuple[str, dict[str, Any]]:
+    """The next server-sent event (comments skipped); EOFError when the stream closed."""
+    event, data = "message", list[str]()
+    async with asyncio.timeout(seconds):
+        while True:
+            raw = await response.content.readline()
+            if raw == b"":
+                raise EOFError("the event stream closed")
+            line = raw.decode().rstrip("\r\n")
+            if not line:
+                if data:
+                    parsed: dict[str, Any] = json.loads("\n".join(data))
+                    return event, parsed
+                continue
+            if line.startswith(":"):
+                continue
+            name, _, value = line.partition(": ")
+            if name == "event":
+                event = value
+            elif name == "data":
+                data.append(value)

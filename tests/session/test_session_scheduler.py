@@ -1,0 +1,96 @@
+"""The due-time scheduler: exactly-once announcements across processes, and timeliness."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+from redis.asyncio import Redis
+
+from services.core.clock import ManualClock
+from services.session.app_state import METRICS, SCHEDULER
+from tests.session.session_support import AUTH, ClientFactory, create, session_settings, start, stream_events
+
+
+async def test_two_processes_announce_each_transition_once(
+    redis_url: str, make_client: ClientFactory, clock: ManualClock, redis_client: Redis
+) -> None:
+    settings = session_settings(redis_url, scheduler_batch=7)  # small batches: many script runs interleave
+    a = await start(make_client, settings, clock)
+    b = await start(make_client, settings, clock)
+    ids = [(await create(a if i % 2 else b))["id"] for i in range(40)]
+    await b.post(f"/v1/sessions/{ids[0]}/keepalive")
+    for step in (50, 1, 9, 2, 1):  # prompt, countdown, end of countdown, end of grace, after
+        clock.advance(step)
+        counts = await asyncio.gather(*(c.app[SCHEDULER].run_once() for c in (a, b, a, b)))
+        assert sum(counts) >= 0
+    events = await stream_events(redis_client)
+    per = Counter((e["session"], e["type"]) for e in events)
+    assert set(per.values()) == {1}
+    kinds = Counter(e["type"] for e in events)
+    assert kinds == {"created": 40, "prompt": 40, "expired": 40, "extended": 1}
+    announced = sum(
+        c.app[METRICS].transitions.labels(kind)._value.get() for c in (a, b) for kind in ("prompt", "expired")
+    )
+    assert announced == 80  # each counted by the one process that announced it
+    assert await redis_client.zcard("pulse:{session}:due") == 0
+
+
+async def test_due_work_of_a_dead_process_is_picked_up(
+    redis_url: str, make_client: ClientFactory, clock: ManualClock, redis_client: Redis
+) -> None:
+    settings = session_settings(redis_url)
+    a = await start(make_client, settings, clock)
+    sid = (await create(a))["id"]
+    await a.close()  # process A is gone; its session lives on in Redis
+    b = await start(make_client, settings, clock)
+    clock.advance(65)
+    await b.app[SCHEDULER].run_once()
+    assert [e["type"] for e in await stream_events(redis_client)] == ["created", "expired"]
+    assert (await (await b.get(f"/v1/sessions/{sid}")).json())["state"] == "expired"
+
+
+async def test_the_loop_does_not_spin_with_a_frozen_clock(
+    redis_url: str, make_client: ClientFactory, clock: ManualClock
+) -> None:
+    client = await start(make_client, session_settings(redis_url, scheduler_max_sleep_seconds=0.05), clock)
+    await create(client)
+    before = client.app[METRICS].base.redis_errors  # touch to keep the app alive
+    assert before is not None
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    busy = 0
+    while loop.time() - started < 0.3:
+        busy += 1
+        await asyncio.sleep(0)
+    # A hot loop would starve this coroutine; a sleeping scheduler leaves it thousands of turns.
+    assert busy > 1000
+
+
+async def test_announced_within_a_second_of_due_with_the_real_clock(
+    valkey_url: str, make_client: ClientFactory
+) -> None:
+    settings = session_settings(valkey_url, grace_seconds=0.0)
+    client = await start(make_client, settings)
+    response = await client.post(
+        "/v1/sessions", json={"idle_timeout": 2, "prompt_seconds": 1},
+        headers=AUTH,
+    )
+    assert response.status == 201
+    redis_client = Redis.from_url(valkey_url)
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 3.0
+        while loop.time() < deadline:
+            if [e["type"] for e in await stream_events(redis_client)][-1] == "expired":
+                break
+            await asyncio.sleep(0.05)
+        events = await stream_events(redis_client)
+    finally:
+        await redis_client.aclose()
+    assert [e["type"] for e in events] == ["created", "prompt", "expired"]
+    created = int(events[0]["at"])
+    assert 0 <= int(events[1]["at"]) - (created + 1000) < 1000
+    assert 0 <= int(events[2]["at"]) - (created + 2000) < 1000
+    lag = client.app[METRICS].scheduler_lag
+    assert lag._sum.get() < 2.0  # two announcements, each under a second late
