@@ -35,6 +35,13 @@ SESSION = {
     "description": "the session",
     "content": {JSON: {"schema": {"$ref": "#/components/schemas/Session"}}},
 }
+LINKS = {
+    name: {"operationId": operation, "parameters": {"id": "$response.body#/id"}}
+    for name, operation in [
+        ("GetSession", "getSession"), ("ReportActivity", "reportActivity"), ("KeepAlive", "keepAlive"),
+        ("EndSession", "endSession"), ("SessionEvents", "sessionEvents"),
+    ]
+}
 ID_PARAMETER = {
     "name": "id",
     "in": "path",
@@ -66,6 +73,17 @@ SCHEMAS: dict[str, Any] = {
             "idle_timeout": {"type": "integer", "minimum": 1},
             "prompt_seconds": {"type": "integer", "minimum": 1},
             "server_time": {"type": "number", "description": "the server's clock, seconds since the epoch"},
+        },
+    },
+    "SessionEvent": {
+        "type": "object",
+        "description": "one server-sent event; keep-alive comments (`: ping`) are not events",
+        "required": ["event", "data"],
+        "properties": {
+            "event": {"type": "string", "enum": ["state", "prompt", "extended", "expired", "ended"]},
+            "data": {"type": "string", "description": "JSON: the Session object; transitions add `type`"},
+            "id": {"type": "string"},
+            "retry": {"type": "integer"},
         },
     },
     "CreateSession": {
@@ -109,7 +127,7 @@ def openapi_document() -> dict[str, Any]:
                         "content": {JSON: {"schema": {"$ref": "#/components/schemas/CreateSession"}}},
                     },
                     "responses": {
-                        "201": {**SESSION, "description": "created"},
+                        "201": {**SESSION, "description": "created", "links": LINKS},
                         "400": _error("invalid body or timing"),
                         "401": _error("missing or wrong bearer token"),
                         "413": TOO_LARGE,
@@ -173,7 +191,8 @@ def openapi_document() -> dict[str, Any]:
                     "`expired`, `ended` as they happen (data: the session object plus `type`)",
                     "responses": {
                         "200": {"description": "event stream",
-                                "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+                                "content": {"text/event-stream": {
+                                    "schema": {"$ref": "#/components/schemas/SessionEvent"}}}},
                         "404": NOT_FOUND,
                         "429": _error("too many open streams for this session", RETRY_AFTER),
                         "503": UNAVAILABLE,

@@ -53,7 +53,7 @@
     css.id = 'pp-session-style';
     css.textContent =
       '.pp-backdrop{position:fixed;inset:0;background:rgba(15,23,42,.55);display:flex;align-items:center;' +
-      'justify-content:center;z-index:2147483000}' +
+      'justify-content:center;z-index:2147483000}.pp-backdrop[hidden]{display:none}' +
       '.pp-dialog{background:#fff;color:#0f172a;max-width:28rem;margin:1rem;padding:1.5rem;border-radius:.75rem;' +
       'box-shadow:0 20px 50px rgba(0,0,0,.35);font:16px/1.5 system-ui,sans-serif}' +
       '.pp-dialog button{display:block;width:100%;text-align:left;font:inherit;color:inherit;background:#eff6ff;' +
