@@ -14,7 +14,7 @@ from importlib.resources import files
 from aiohttp import web
 
 from services.core.clock import Clock, SystemClock
-from services.core.health import add_health_routes
+from services.core.health import add_health_routes, report_redis_up_at_scrape
 from services.core.metrics import ServiceMetrics
 from services.core.redis_conn import redis_client
 from services.core.settings import Settings
@@ -123,4 +123,5 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     router.add_get("/openapi.json", openapi)
     router.add_get("/metrics", base.handle_metrics)
     add_health_routes(app, lambda: app[REDIS], lambda: base)
+    report_redis_up_at_scrape(base, lambda: app[REDIS])
     return app
