@@ -51,7 +51,9 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def writer_ctx(app: web.Application) -> AsyncIterator[None]:
     counter = app[SETTINGS].counter
-    writer = GroupCommitWriter(app[STORE], app[METRICS], counter.batch_max_hits, counter.commit_timeout_seconds)
+    writer = GroupCommitWriter(
+        app[STORE], app[METRICS], counter.batch_max_hits, counter.commit_timeout_seconds, counter.max_pending_hits
+    )
     writer.start()
     app[WRITER] = writer
     app[PIPELINE] = HitPipeline(

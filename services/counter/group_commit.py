@@ -6,6 +6,9 @@ future with that hit's result. While a commit is in flight, new hits pile up for
 one: there is no fixed delay, so an idle service answers at once and a busy one commits
 bigger batches. A future fails when the commit failed or timed out; nothing is
 acknowledged before Redis has it. Closing flushes everything already queued.
+
+The queue is bounded (``max_pending``): when Redis stalls, hits beyond it are refused
+with 503 at once instead of piling up in memory behind a commit that will time out.
 """
 
 from __future__ import annotations
@@ -37,10 +40,18 @@ class Pending:
 
 
 class GroupCommitWriter:
-    def __init__(self, store: HitStore, metrics: CounterMetrics, batch_max_hits: int, timeout_seconds: float) -> None:
+    def __init__(
+        self,
+        store: HitStore,
+        metrics: CounterMetrics,
+        batch_max_hits: int,
+        timeout_seconds: float,
+        max_pending: int | None = None,
+    ) -> None:
         self._store = store
         self._metrics = metrics
         self._batch_max = batch_max_hits
+        self._max_pending = max_pending if max_pending is not None else batch_max_hits * 8
         self._timeout = timeout_seconds
         self._queue: deque[Pending] = deque()
         self._wake = asyncio.Event()
@@ -62,6 +73,9 @@ class GroupCommitWriter:
         """Queue ``hit`` and wait until it is durable; raise 503 ``ApiError`` otherwise."""
         if self._closing or self._task is None:
             raise unavailable("the counter is shutting down; retry shortly")
+        if len(self._queue) >= self._max_pending:
+            self._metrics.overloaded()
+            raise unavailable("the counter is waiting for storage; retry shortly")
         pending = Pending(hit)
         self._queue.append(pending)
         self._metrics.pending_hits.set(len(self._queue))

@@ -43,12 +43,20 @@ class CounterMetrics:
                                          buckets=COMMIT_BUCKETS, registry=registry)
         self.pending_hits = Gauge("pulse_counter_pending_hits", "Hits waiting for the next group commit.",
                                   registry=registry)
+        self.overload_refusals = Counter(
+            "pulse_counter_overload_refusals_total",
+            "Hits refused with 503 at once because the commit queue was full (storage stalled).",
+            registry=registry,
+        )
         for site in sorted(self.sites):
             self.visits.labels(site)
             self.pageviews.labels(site)
             for kind in sorted(KINDS):
                 for result in RESULTS:
                     self.hits.labels(site, kind, result)
+
+    def overloaded(self) -> None:
+        self.overload_refusals.inc()
 
     def redis_errors(self, operation: str) -> None:
         self.service.redis_errors.labels(self.service.service, operation).inc()

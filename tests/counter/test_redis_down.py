@@ -5,6 +5,7 @@ Uses a server this test starts and stops itself, never the shared fixture server
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -71,3 +72,25 @@ async def test_redis_paused_times_out_into_503(own_server: EmbeddedServer, start
         assert time.monotonic() - started < 3
     finally:
         own_server.resume()
+
+
+async def test_stalled_storage_refuses_beyond_the_bounded_queue(
+    own_server: EmbeddedServer, start_counter: CounterFactory
+) -> None:
+    """While Redis hangs, hits beyond ``max_pending_hits`` get 503 at once instead of
+    piling up in memory behind a commit that will time out."""
+    counter = await start_counter(own_server.url, commit_timeout_seconds=1.0, batch_max_hits=2, max_pending_hits=4)
+    assert (await counter.hit(id="warm")).status == 204
+    own_server.pause()
+    try:
+        started = time.monotonic()
+        answers = await asyncio.gather(*(counter.hit(visitor=f"q{i}", id=f"q{i}") for i in range(20)))
+        assert {a.status for a in answers} == {503}
+        assert all(a.headers["Retry-After"] for a in answers)
+        assert time.monotonic() - started < 5
+        text = await (await counter.client.get("/metrics")).text()
+        refused = metric(text, "pulse_counter_overload_refusals_total")
+        assert refused >= 20 - 2 - 4  # at most one batch in flight plus a full queue waited
+    finally:
+        own_server.resume()
+    assert (await counter.hit(visitor="after", id="after")).status == 204
