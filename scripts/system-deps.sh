@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Install the Debian packages the test suite (or, with "bench", the benchmarks) needs,
-# only when they are missing. Runs as root on CI and on developer machines.
+# Install the Debian packages the test suite (or, with "bench", the benchmarks) needs, only
+# when they are missing: chromium, prometheus + promtool, redis-server (compatibility run),
+# nginx (only to check the deploy/nginx snippet with nginx -t). Runs as root on CI.
 set -euo pipefail
-want=(chromium:chromium prometheus:prometheus promtool:prometheus redis-server:redis-server)
+want=(chromium:chromium prometheus:prometheus promtool:prometheus redis-server:redis-server nginx:nginx)
 if [[ "${1:-}" == "bench" ]]; then want+=(wrk:wrk); fi
 missing=()
 for entry in "${want[@]}"; do
