@@ -10,7 +10,6 @@ from typing import TypeVar
 from aiohttp import web
 
 from services.core.errors import ApiError, bad_request
-from services.core.redis_conn import STORAGE_ERRORS
 from services.core.web import JSON_TYPE, decode_json, json_response, read_body, require_json_type
 from services.counter.calendar_keys import local_time
 from services.counter.hit import HIT_DECODER, CommitResult, HitBody, Outcome
@@ -80,11 +79,8 @@ async def get_pixel(request: web.Request) -> web.Response:
 
 async def get_stats(request: web.Request) -> web.Response:
     site = parse_site(request.app[SETTINGS], request.query.get("site"))
-    try:
+    with request.app[METRICS].counting_redis_errors("stats"):
         stats = await request.app[STATS].get(site)
-    except STORAGE_ERRORS:
-        request.app[METRICS].redis_errors("stats")
-        raise
     return json_response(stats, headers={"Cache-Control": "public, max-age=1"})
 
 
@@ -100,11 +96,8 @@ async def get_series(request: web.Request) -> web.Response:
     end = parse_moment(query["to"], site.zone, "to", end=True) if "to" in query else None
     start, end = resolve_range(unit, local_time(request.app[CLOCK].now(), site.zone), start, end)
     found = buckets(unit, start, end, site.zone, settings.counter.max_series_buckets)
-    try:
+    with request.app[METRICS].counting_redis_errors("series"):
         series = await read_series(request.app[REDIS], site.name, unit, found)
-    except STORAGE_ERRORS:
-        request.app[METRICS].redis_errors("series")
-        raise
     return json_response(series, headers={"Cache-Control": "public, max-age=1"})
 
 
@@ -114,11 +107,8 @@ async def get_page(request: web.Request) -> web.Response:
     path = request.query.get("path", "")
     if not path or len(path) > settings.counter.max_path_length:
         raise bad_request(f"path: required, at most {settings.counter.max_path_length} characters", "invalid_query")
-    try:
+    with request.app[METRICS].counting_redis_errors("pages"):
         page = await read_page(request.app[REDIS], site.name, path)
-    except STORAGE_ERRORS:
-        request.app[METRICS].redis_errors("pages")
-        raise
     return json_response(page, headers={"Cache-Control": "public, max-age=1"})
 
 

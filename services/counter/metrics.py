@@ -4,13 +4,15 @@ dashboards and alerts in ``deploy/``: do not rename. Labels come from fixed sets
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 
 from prometheus_client import Counter, Gauge, Histogram
 from redis.asyncio import Redis
 
 from services.core.clock import Clock
 from services.core.metrics import ServiceMetrics
+from services.core.redis_conn import STORAGE_ERRORS
 from services.core.settings import Settings
 from services.counter.hit import KINDS, RESULTS, UNKNOWN_LABEL, CommitResult, Hit, Kind, Outcome
 from services.counter.keys import AUDIENCES, SiteKeys
@@ -60,6 +62,15 @@ class CounterMetrics:
 
     def redis_errors(self, operation: str) -> None:
         self.service.redis_errors.labels(self.service.service, operation).inc()
+
+    @contextmanager
+    def counting_redis_errors(self, operation: str) -> Iterator[None]:
+        """Count a failed Redis read under ``operation`` and let it become the 503."""
+        try:
+            yield
+        except STORAGE_ERRORS:
+            self.redis_errors(operation)
+            raise
 
     def record(self, hit: Hit, result: CommitResult) -> None:
         self.hits.labels(hit.site, hit.kind.value, result.outcome.value).inc()
