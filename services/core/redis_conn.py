@@ -9,7 +9,9 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeAlias
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
@@ -45,7 +47,15 @@ def build_client(settings: RedisSettings) -> Redis:
     if settings.cluster:
         options.pop("health_check_interval")
         return RedisCluster.from_url(url, **options)  # type: ignore[return-value]
-    return Redis.from_url(url, retry_on_timeout=False, **options)
+    # A blocking pool: when every connection is busy, a caller waits (bounded by the
+    # command timeout) for one to come back instead of failing at once with
+    # MaxConnectionsError, which turned a burst of 64+ concurrent calls into 503s.
+    # No automatic retries: a script that timed out may still have run, and re-sending it
+    # could count a hit twice; the caller answers 503 and the page retries with its event id.
+    pool = BlockingConnectionPool.from_url(
+        url, timeout=settings.command_timeout_seconds, retry=Retry(NoBackoff(), 0), **options
+    )
+    return Redis.from_pool(pool)
 
 
 async def connect(

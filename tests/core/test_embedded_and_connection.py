@@ -61,3 +61,19 @@ def test_pause_and_resume(tmp_path: Path) -> None:
         client.close()
     finally:
         server.stop()
+
+
+async def test_a_busy_pool_waits_instead_of_failing(redis_url: str) -> None:
+    """More concurrent calls than connections queue for a connection (bounded by the
+    command timeout) rather than failing with MaxConnectionsError."""
+    import asyncio
+
+    from services.core.redis_conn import build_client
+
+    client = build_client(RedisSettings(url=redis_url, max_connections=4))
+    try:
+        results = await asyncio.gather(*(client.incr("pulse:test:busy") for _ in range(300)))
+        assert sorted(results) == list(range(1, 301))
+        assert client.get_retry().get_retries() == 0  # a timed-out script is never re-sent
+    finally:
+        await client.aclose()
