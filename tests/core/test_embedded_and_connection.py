@@ -74,6 +74,8 @@ async def test_a_busy_pool_waits_instead_of_failing(redis_url: str) -> None:
     try:
         results = await asyncio.gather(*(client.incr("pulse:test:busy") for _ in range(300)))
         assert sorted(results) == list(range(1, 301))
-        assert client.get_retry().get_retries() == 0  # a timed-out script is never re-sent
+        retry = client.get_retry()
+        assert retry is not None
+        assert retry.get_retries() == 0  # a timed-out script is never re-sent
     finally:
         await client.aclose()
