@@ -10,9 +10,9 @@ from contextlib import asynccontextmanager
 from typing import Any, TypeAlias
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 from services.core.settings import RedisSettings

@@ -56,28 +56,34 @@ _HTTP_CODES = {
 }
 
 
-@web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every failure leaves as a JSON error with the right status; nothing leaks internals."""
-    try:
-        return await handler(request)
-    except ApiError as exc:
+def failure_response(request: web.Request, exc: Exception) -> web.Response:
+    """The JSON error answer for a handler's exception (re-raises a non-error HTTPException,
+    e.g. a redirect, which aiohttp answers itself)."""
+    if isinstance(exc, ApiError):
         return error_response(exc)
-    except web.HTTPException as exc:
+    if isinstance(exc, web.HTTPException):
         if exc.status < 400:
-            raise
+            raise exc
         code = _HTTP_CODES.get(exc.status, "error")
         message = exc.reason if exc.status != 413 else "request body too large"
         error = ApiError(exc.status, code, message, {
             k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After", "WWW-Authenticate")
         })
         return error_response(error)
-    except STORAGE_ERRORS as exc:
+    if isinstance(exc, STORAGE_ERRORS):
         log.warning("storage unavailable on %s %s: %s", request.method, route_name(request), type(exc).__name__)
         return error_response(unavailable())
-    except Exception:
-        log.exception("unexpected failure on %s %s", request.method, route_name(request))
-        return error_response(ApiError(500, "internal", "internal error"))
+    log.exception("unexpected failure on %s %s", request.method, route_name(request), exc_info=exc)
+    return error_response(ApiError(500, "internal", "internal error"))
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every failure leaves as a JSON error with the right status; nothing leaks internals."""
+    try:
+        return await handler(request)
+    except Exception as exc:
+        return failure_response(request, exc)
 
 
 async def read_body(request: web.Request, max_bytes: int) -> bytes:
@@ -140,7 +146,7 @@ def client_address(request: web.Request, trusted: tuple[IPNetwork, ...]) -> str:
     cannot forge its address by sending its own header through nginx.
     """
     peer = request.remote or ""
-    if not _is_trusted(peer, trusted):
+    if not trusted or not _is_trusted(peer, trusted):
         return peer
     chain = [part.strip() for part in request.headers.get("X-Forwarded-For", "").split(",") if part.strip()]
     for hop in reversed(chain):

@@ -9,11 +9,11 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from services.core.clock import Clock, SystemClock
+from services.core.edge import edge_middleware
 from services.core.health import add_health_routes, report_redis_up_at_scrape
 from services.core.metrics import ServiceMetrics
 from services.core.redis_conn import STORAGE_ERRORS, connect
 from services.core.settings import Settings
-from services.core.web import cors_middleware, error_middleware
 from services.counter import admin_handlers, handlers
 from services.counter.bots import BotDetector
 from services.counter.group_commit import GroupCommitWriter
@@ -75,7 +75,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     service = ServiceMetrics("counter")
     origins = tuple(sorted({origin for site in settings.sites for origin in site.origins}))
     app = web.Application(
-        middlewares=[service.middleware(), cors_middleware(lambda: origins, CORS_METHODS), error_middleware],
+        middlewares=[edge_middleware(service, lambda: origins, CORS_METHODS)],
         client_max_size=max(settings.counter.max_body_bytes, admin_handlers.MAX_BASELINE_BYTES) + 1024,
     )
     app[SETTINGS] = settings

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 
@@ -25,7 +26,28 @@ def local_time(ts: float, zone: ZoneInfo) -> datetime:
 
 
 def calendar_keys(ts: float, zone: ZoneInfo) -> CalendarKeys:
-    return keys_of(local_time(ts, zone))
+    minute = int(ts // 60)
+    # Within 10 µs of the next minute, ``datetime`` may round the moment up into it.
+    keys = _minute_keys(zone, minute) if ts - minute * 60 < 59.99999 else None
+    return keys if keys is not None else keys_of(local_time(ts, zone))
+
+
+@lru_cache(maxsize=256)
+def _minute_keys(zone: ZoneInfo, minute: int) -> CalendarKeys | None:
+    """The keys of a whole UTC minute, or None if they change within it.
+
+    Pure and memoised: a hit needs no ``datetime`` at all within a minute. The keys at
+    the minute's first and last microsecond must agree and the UTC offset must not
+    change in between (at most one zone transition can fall in a minute); then, local
+    time running forward, every moment of the minute has those keys, even in zones
+    whose offsets are not whole minutes.
+    """
+    first = local_time(minute * 60, zone)
+    last = local_time(minute * 60 + 59.999999, zone)
+    keys = keys_of(first)
+    if first.utcoffset() != last.utcoffset() or keys_of(last) != keys:
+        return None
+    return keys
 
 
 def keys_of(local: datetime) -> CalendarKeys:

@@ -2,9 +2,12 @@
 
 A handler enqueues its hit with a future and waits. One writer task takes everything
 queued (up to ``batch_max_hits``), commits it with one pipelined call, and resolves every
-future with that hit's result. While a commit is in flight, new hits pile up for the next
-one: there is no fixed delay, so an idle service answers at once and a busy one commits
-bigger batches. A future fails when the commit failed or timed out; nothing is
+future with that hit's result. Up to ``in_flight`` commits (default 2) run at once, each
+on its own connection, so the service keeps batching while Redis works on the previous
+batch; beyond that, new hits pile up for the next one. There is no fixed delay, so an
+idle service answers at once and a busy one commits bigger batches. Hits are
+independent (the script decides each one atomically), so concurrent batches need no
+order. A future fails when the commit failed or timed out; nothing is
 acknowledged before Redis has it. Closing flushes everything already queued.
 
 The queue is bounded (``max_pending``): when Redis stalls, hits beyond it are refused
@@ -18,7 +21,6 @@ import contextlib
 import logging
 import time
 from collections import deque
-from dataclasses import dataclass, field
 
 from services.core.errors import unavailable
 from services.core.redis_conn import STORAGE_ERRORS
@@ -33,10 +35,12 @@ class CommitFailed(Exception):
     """The hit was not recorded (Redis failed, timed out, or the writer is closed)."""
 
 
-@dataclass
 class Pending:
-    hit: Hit
-    future: asyncio.Future[CommitResult] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    __slots__ = ("future", "hit")
+
+    def __init__(self, hit: Hit, future: asyncio.Future[CommitResult]) -> None:
+        self.hit = hit
+        self.future = future
 
 
 class GroupCommitWriter:
@@ -47,6 +51,7 @@ class GroupCommitWriter:
         batch_max_hits: int,
         timeout_seconds: float,
         max_pending: int | None = None,
+        in_flight: int = 2,
     ) -> None:
         self._store = store
         self._metrics = metrics
@@ -57,6 +62,9 @@ class GroupCommitWriter:
         self._wake = asyncio.Event()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
+        self._in_flight = in_flight
+        self._commits: set[asyncio.Task[None]] = set()
+        self._slot_free = asyncio.Event()
         self.batches = 0
 
     def start(self) -> None:
@@ -76,33 +84,47 @@ class GroupCommitWriter:
         if len(self._queue) >= self._max_pending:
             self._metrics.overloaded()
             raise unavailable("the counter is waiting for storage; retry shortly")
-        pending = Pending(hit)
-        self._queue.append(pending)
+        future: asyncio.Future[CommitResult] = asyncio.get_running_loop().create_future()
+        self._queue.append(Pending(hit, future))
         self._metrics.pending_hits.set(len(self._queue))
         self._wake.set()
         try:
-            # The writer resolves every future within its own commit timeout; this bound
-            # only covers a hit that waits behind several failing batches.
-            return await asyncio.wait_for(pending.future, self._timeout * 2 + 1)
-        except (CommitFailed, TimeoutError) as exc:
+            # The writer resolves every future: each commit is bounded by its own timeout
+            # and a failed commit fails all of its hits.
+            return await future
+        except CommitFailed as exc:
             raise unavailable() from exc
 
     async def _run(self) -> None:
-        while True:
-            if not self._queue:
-                if self._closing:
-                    return
-                self._wake.clear()
-                await self._wake.wait()
-                continue
-            batch: list[Pending] = []
-            while self._queue and len(batch) < self._batch_max:
-                pending = self._queue.popleft()
-                if not pending.future.done():  # a cancelled waiter is not written
-                    batch.append(pending)
-            self._metrics.pending_hits.set(len(self._queue))
-            if batch:
-                await self._commit(batch)
+        try:
+            while True:
+                if not self._queue:
+                    if self._closing:
+                        return
+                    self._wake.clear()
+                    await self._wake.wait()
+                    continue
+                if len(self._commits) >= self._in_flight:
+                    self._slot_free.clear()
+                    await self._slot_free.wait()
+                    continue
+                batch: list[Pending] = []
+                while self._queue and len(batch) < self._batch_max:
+                    pending = self._queue.popleft()
+                    if not pending.future.done():  # a cancelled waiter is not written
+                        batch.append(pending)
+                self._metrics.pending_hits.set(len(self._queue))
+                if batch:
+                    task = asyncio.create_task(self._commit(batch))
+                    self._commits.add(task)
+                    task.add_done_callback(self._committed)
+        finally:
+            while self._commits:
+                await asyncio.wait(set(self._commits))
+
+    def _committed(self, task: asyncio.Task[None]) -> None:
+        self._commits.discard(task)
+        self._slot_free.set()
 
     async def _commit(self, batch: list[Pending]) -> None:
         started = time.perf_counter()

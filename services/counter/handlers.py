@@ -12,7 +12,7 @@ from aiohttp import web
 from services.core.errors import ApiError, bad_request
 from services.core.web import JSON_TYPE, decode_json, json_response, read_body, require_json_type
 from services.counter.calendar_keys import local_time
-from services.counter.hit import HIT_DECODER, CommitResult, HitBody, Outcome
+from services.counter.hit import CODES, HIT_DECODER, CommitResult, HitBody, Outcome
 from services.counter.pages import read_page
 from services.counter.pipeline import parse_body, parse_flag, parse_query, parse_site
 from services.counter.series import Unit, buckets, parse_moment, read_series, resolve_range
@@ -43,24 +43,35 @@ def decode_hit(body: bytes) -> HitBody:
     return decode_or_400(lambda: decode_json(body, HIT_DECODER))
 
 
+#: Response headers of an accepted hit, per result (built once).
+_HIT_HEADERS = {result: {**NO_STORE, **counted_header(result)} for result in CODES.values()}
+STATS_HEADERS = {"Cache-Control": "public, max-age=1"}
+
+
+def hit_headers(result: CommitResult) -> dict[str, str]:
+    headers = _HIT_HEADERS.get(result)
+    return headers if headers is not None else {**NO_STORE, **counted_header(result)}
+
+
 async def post_hit(request: web.Request) -> web.Response:
-    settings = request.app[SETTINGS]
+    app = request.app
+    settings = app[SETTINGS]
     site_name: str | None = None
     kind_name: str | None = None
     try:
         require_json_type(request, HIT_TYPES)
         body = decode_hit(await read_body(request, settings.counter.max_body_bytes))
         site_name, kind_name = body.site, body.kind
-        with_stats = parse_flag(request.query, "stats")
-        result = await request.app[PIPELINE].process(parse_body(settings, body), request)
+        with_stats = parse_flag(request.query, "stats") if request.query_string else False
+        result = await app[PIPELINE].process(parse_body(settings, body), request)
     except ApiError as exc:
         if exc.status < 500:
-            request.app[METRICS].rejected(site_name, kind_name)
+            app[METRICS].rejected(site_name, kind_name)
         raise
-    headers = {**NO_STORE, **counted_header(result)}
+    headers = hit_headers(result)
     if with_stats:
         site = parse_site(settings, site_name)
-        return json_response(await request.app[STATS].get(site), headers=headers)
+        return web.Response(body=await app[STATS].get_body(site), content_type=JSON_TYPE, headers=headers)
     return web.Response(status=204, headers=headers)
 
 
@@ -74,14 +85,20 @@ async def get_pixel(request: web.Request) -> web.Response:
         if exc.status < 500:
             request.app[METRICS].rejected(query.get("site"), query.get("kind", "pageview"))
         raise
-    return web.Response(body=GIF, content_type="image/gif", headers={**NO_STORE, **counted_header(result)})
+    return web.Response(body=GIF, content_type="image/gif", headers=hit_headers(result))
 
 
 async def get_stats(request: web.Request) -> web.Response:
-    site = parse_site(request.app[SETTINGS], request.query.get("site"))
-    with request.app[METRICS].counting_redis_errors("stats"):
-        stats = await request.app[STATS].get(site)
-    return json_response(stats, headers={"Cache-Control": "public, max-age=1"})
+    app = request.app
+    site = parse_site(app[SETTINGS], request.query.get("site"))
+    stats = app[STATS]
+    cached = stats.fresh(site.name)
+    if cached is not None:
+        body = cached[1]
+    else:
+        with app[METRICS].counting_redis_errors("stats"):
+            body = await stats.get_body(site)
+    return web.Response(body=body, content_type=JSON_TYPE, headers=STATS_HEADERS)
 
 
 async def get_series(request: web.Request) -> web.Response:

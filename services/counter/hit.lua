@@ -7,16 +7,24 @@
 -- ARGV[4]  dedupe TTL (s)               ARGV[5]  rate limits enabled ("1"/"0")
 -- ARGV[6]  max hits per visitor/minute  ARGV[7]  max hits per IP/minute
 -- ARGV[8]  max new visits per IP/hour   ARGV[9]  visitor state TTL (ms, cleanup only)
--- then 11 fields per hit:
+-- ARGV[10] the hits, one record per line ("\n"), each record 11 fields joined by "|":
 --   kind ("p" pageview, "h" heartbeat, "d" download), visitor digest, member ("1"/"0"),
 --   bot ("1"/"0"), now (epoch ms, from the service's clock), day, month, hour,
 --   path digest, event digest ("" if none), IP digest ("" if none)
+--   (one argument for the whole batch: the client encodes one string, not 11 per hit)
 --
 -- Returns one code per hit: 0 counted, 4 counted and started a visit,
 -- 1 bot, 2 duplicate, 3 rate limited.
 --
 -- Semantics compare the timestamps passed in, never Redis' own clock or key expiry:
 -- TTLs here only clean up.
+--
+-- Hits are decided one by one, in order (visit window, duplicates, rate limits, each
+-- visitor's paths), exactly as if each ran alone. Writes whose order within the batch
+-- cannot matter are merged and applied once per key at the end: counter increments
+-- (HINCRBY by the batch's sum), HyperLogLog adds, the online ZSETs (each visitor's
+-- last hit wins, as it would one by one) and the visitor state (last hit time, TTLs).
+-- The script is atomic, so no reader sees the batch half applied.
 
 local P = ARGV[1]
 local visit_ms = tonumber(ARGV[2])
@@ -27,14 +35,44 @@ local max_visitor_minute = tonumber(ARGV[6])
 local max_ip_minute = tonumber(ARGV[7])
 local max_new_visits_hour = tonumber(ARGV[8])
 local visitor_ttl_ms = tonumber(ARGV[9])
-local HEAD = 9
-local FIELDS = 11
+local RECORD = '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$'
+local CHUNK = 500
 
-local function bump(key_list, field)
-  for _, key in ipairs(key_list) do
-    redis.call('HINCRBY', key, field, 1)
+local totals_key = P .. 'totals'
+
+-- counter increments of the batch: key -> field -> n
+local incr, incr_keys = {}, {}
+local function bump(key, field)
+  local fields = incr[key]
+  if not fields then
+    fields = {}
+    incr[key] = fields
+    incr_keys[#incr_keys + 1] = key
   end
+  fields[field] = (fields[field] or 0) + 1
 end
+
+-- members to add per HyperLogLog key
+local uv, uv_keys = {}, {}
+local function uv_add(key, vd)
+  local members = uv[key]
+  if not members then
+    members = {}
+    uv[key] = members
+    uv_keys[#uv_keys + 1] = key
+  end
+  members[#members + 1] = vd
+end
+
+-- online: every (audience, visitor, score) in hit order; the last one per visitor wins
+local online_order = {}
+local function seen_online(audience, vd, now_s)
+  online_order[#online_order + 1] = {audience, vd, now_s}
+end
+
+-- visitor state: digest -> last hit (ms) or false (none), read once, written once
+local last_of = {}
+local written, written_order = {}, {}
 
 local function limited_counter(key, ttl_s)
   local count = redis.call('INCR', key)
@@ -46,36 +84,31 @@ end
 
 local results = {}
 local latest = 0
-for i = HEAD + 1, #ARGV, FIELDS do
-  local kind = ARGV[i]
-  local vd = ARGV[i + 1]
-  local member = ARGV[i + 2]
-  local bot = ARGV[i + 3]
-  local now_s = ARGV[i + 4]
+for rec in string.gmatch(ARGV[10], '[^\n]+') do
+  local kind, vd, member, bot, now_s, day, month, hour, pd, ed, ipd = string.match(rec, RECORD)
   local now = tonumber(now_s)
-  local day = ARGV[i + 5]
-  local month = ARGV[i + 6]
-  local hour = ARGV[i + 7]
-  local pd = ARGV[i + 8]
-  local ed = ARGV[i + 9]
-  local ipd = ARGV[i + 10]
   if now > latest then latest = now end
 
   local day_key = P .. 'day:' .. day
   local month_key = P .. 'month:' .. month
-  local totals_key = P .. 'totals'
   local code
 
   if bot == '1' then
-    redis.call('ZADD', P .. 'online:bots', now_s, vd)
-    bump({day_key, month_key, totals_key}, 'bot_hits')
+    seen_online('bots', vd, now_s)
+    bump(day_key, 'bot_hits')
+    bump(month_key, 'bot_hits')
+    bump(totals_key, 'bot_hits')
     code = 1
   elseif ed ~= '' and redis.call('EXISTS', P .. 'event:' .. ed) == 1 then
     code = 2
   else
     local visitor_key = P .. 'visitor:' .. vd
-    local last = tonumber(redis.call('HGET', visitor_key, 'last') or '')
-    local idle = (last == nil) or (now - last >= visit_ms)
+    local last = last_of[vd]
+    if last == nil then
+      last = tonumber(redis.call('HGET', visitor_key, 'last') or '') or false
+      last_of[vd] = last
+    end
+    local idle = (last == false) or (now - last >= visit_ms)
     local starts_visit = idle and kind == 'p'
     local limited = false
     if limits_on then
@@ -100,39 +133,99 @@ for i = HEAD + 1, #ARGV, FIELDS do
       if ed ~= '' then
         redis.call('SET', P .. 'event:' .. ed, '1', 'EX', dedupe_s)
       end
-      redis.call('HSET', visitor_key, 'last', now_s)
-      redis.call('PEXPIRE', visitor_key, visitor_ttl_ms)
+      last_of[vd] = now
+      if written[vd] == nil then written_order[#written_order + 1] = vd end
+      written[vd] = now_s
       local paths_key = P .. 'visit-paths:' .. vd
       if idle then
         redis.call('DEL', paths_key)
       end
-      local audience, other = 'guests', 'members'
-      if member == '1' then audience, other = 'members', 'guests' end
-      redis.call('ZADD', P .. 'online:' .. audience, now_s, vd)
-      redis.call('ZREM', P .. 'online:' .. other, vd)
-      redis.call('PFADD', P .. 'uv:day:' .. day, vd)
-      redis.call('PFADD', P .. 'uv:month:' .. month, vd)
+      seen_online(member == '1' and 'members' or 'guests', vd, now_s)
+      uv_add(P .. 'uv:day:' .. day, vd)
+      uv_add(P .. 'uv:month:' .. month, vd)
       code = 0
       if kind == 'p' then
         local hour_key = P .. 'hour:' .. hour
-        bump({day_key, month_key, hour_key, totals_key}, 'pageviews')
+        bump(day_key, 'pageviews')
+        bump(month_key, 'pageviews')
+        bump(hour_key, 'pageviews')
+        bump(totals_key, 'pageviews')
         if starts_visit then
-          bump({day_key, month_key, hour_key, totals_key}, 'visits')
+          bump(day_key, 'visits')
+          bump(month_key, 'visits')
+          bump(hour_key, 'visits')
+          bump(totals_key, 'visits')
           code = 4
         end
         if redis.call('SADD', paths_key, 'v:' .. pd) == 1 then
-          redis.call('HINCRBY', P .. 'page:' .. pd, 'views', 1)
+          bump(P .. 'page:' .. pd, 'views')
         end
       elseif kind == 'd' then
         if redis.call('SADD', paths_key, 'd:' .. pd) == 1 then
-          redis.call('HINCRBY', P .. 'page:' .. pd, 'downloads', 1)
-          bump({day_key, month_key, totals_key}, 'downloads')
+          bump(P .. 'page:' .. pd, 'downloads')
+          bump(day_key, 'downloads')
+          bump(month_key, 'downloads')
+          bump(totals_key, 'downloads')
         end
       end
-      redis.call('PEXPIRE', paths_key, visitor_ttl_ms)
     end
   end
   results[#results + 1] = code
+end
+
+-- Apply the merged writes.
+for _, key in ipairs(incr_keys) do
+  for field, n in pairs(incr[key]) do
+    redis.call('HINCRBY', key, field, n)
+  end
+end
+
+local function in_chunks(command, key, items, width)
+  local step = CHUNK * width
+  for first = 1, #items, step do
+    redis.call(command, key, unpack(items, first, math.min(first + step - 1, #items)))
+  end
+end
+
+for _, key in ipairs(uv_keys) do
+  in_chunks('PFADD', key, uv[key], 1)
+end
+
+-- Each visitor's last hit decides its audience and score, as one by one.
+local final = {}
+local final_order = {}
+for _, entry in ipairs(online_order) do
+  local audience, vd = entry[1], entry[2]
+  local id = (audience == 'bots') and ('b\0' .. vd) or ('h\0' .. vd)
+  if final[id] == nil then final_order[#final_order + 1] = id end
+  final[id] = entry
+end
+local adds = {members = {}, guests = {}, bots = {}}
+local removes = {members = {}, guests = {}}
+for _, id in ipairs(final_order) do
+  local entry = final[id]
+  local audience, vd, now_s = entry[1], entry[2], entry[3]
+  local list = adds[audience]
+  list[#list + 1] = now_s
+  list[#list + 1] = vd
+  if audience == 'members' then
+    removes.guests[#removes.guests + 1] = vd
+  elseif audience == 'guests' then
+    removes.members[#removes.members + 1] = vd
+  end
+end
+for _, audience in ipairs({'members', 'guests', 'bots'}) do
+  in_chunks('ZADD', P .. 'online:' .. audience, adds[audience], 2)
+end
+for _, audience in ipairs({'members', 'guests'}) do
+  in_chunks('ZREM', P .. 'online:' .. audience, removes[audience], 1)
+end
+
+for _, vd in ipairs(written_order) do
+  local visitor_key = P .. 'visitor:' .. vd
+  redis.call('HSET', visitor_key, 'last', written[vd])
+  redis.call('PEXPIRE', visitor_key, visitor_ttl_ms)
+  redis.call('PEXPIRE', P .. 'visit-paths:' .. vd, visitor_ttl_ms)
 end
 
 -- Forget visitors whose last hit left the online window (cleanup; reads use ZCOUNT).

@@ -50,6 +50,7 @@ class CounterMetrics:
             "Hits refused with 503 at once because the commit queue was full (storage stalled).",
             registry=registry,
         )
+        self._record_children: dict[tuple[str, Kind, CommitResult], tuple[Counter, ...]] = {}
         for site in sorted(self.sites):
             self.visits.labels(site)
             self.pageviews.labels(site)
@@ -73,12 +74,21 @@ class CounterMetrics:
             raise
 
     def record(self, hit: Hit, result: CommitResult) -> None:
-        self.hits.labels(hit.site, hit.kind.value, result.outcome.value).inc()
+        children = self._record_children.get((hit.site, hit.kind, result))
+        if children is None:
+            children = self._record_children[(hit.site, hit.kind, result)] = self._children_for(hit, result)
+        for child in children:
+            child.inc()
+
+    def _children_for(self, hit: Hit, result: CommitResult) -> tuple[Counter, ...]:
+        """The counters one hit with this (site, kind, result) increments (labels resolved once)."""
+        children = [self.hits.labels(hit.site, hit.kind.value, result.outcome.value)]
         if result.outcome is Outcome.COUNTED:
             if hit.kind is Kind.PAGEVIEW:
-                self.pageviews.labels(hit.site).inc()
+                children.append(self.pageviews.labels(hit.site))
             if result.new_visit:
-                self.visits.labels(hit.site).inc()
+                children.append(self.visits.labels(hit.site))
+        return tuple(children)
 
     def rejected(self, site: str | None, kind: str | None) -> None:
         site_label = site if site in self.sites else UNKNOWN_LABEL

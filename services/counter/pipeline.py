@@ -23,7 +23,7 @@ from services.core.errors import ApiError, bad_request, not_found
 from services.core.settings import CounterSettings, Settings, SiteSettings
 from services.core.web import client_address
 from services.counter.bots import BotDetector
-from services.counter.calendar_keys import calendar_keys
+from services.counter.calendar_keys import CalendarKeys, calendar_keys
 from services.counter.group_commit import GroupCommitWriter
 from services.counter.hit import KINDS, CommitResult, Hit, HitBody, Kind
 from services.counter.visitor import (
@@ -37,7 +37,7 @@ from services.counter.visitor import (
 )
 
 
-@dataclass
+@dataclass(slots=True)
 class ParsedHit:
     site: SiteSettings
     kind: Kind
@@ -94,18 +94,21 @@ def parse_query(settings: Settings, query: Mapping[str, str]) -> ParsedHit:
     )
 
 
-@dataclass
+@dataclass(slots=True)
 class HitContext:
     parsed: ParsedHit
     request: web.Request
     now: float
+    cal: CalendarKeys
     bot: bool = False
     client_ip: str = ""
     visitor_digest: str = ""
     ip_digest: str = ""
 
 
-Step = Callable[[HitContext], Awaitable[None]]
+#: A step annotates the hit or refuses it (``ApiError``). Steps are synchronous unless
+#: they must wait for I/O: then they return the awaitable to wait for.
+Step = Callable[[HitContext], Awaitable[None] | None]
 
 
 def request_origin(request: web.Request) -> str:
@@ -116,7 +119,17 @@ class HitPipeline:
     def __init__(
         self, settings: Settings, clock: Clock, bots: BotDetector, secret: SecretSource, writer: GroupCommitWriter
     ) -> None:
-        self._counter: CounterSettings = settings.counter
+        counter: CounterSettings = settings.counter
+        self._counter = counter
+        self._trusted = counter.trusted_networks
+        #: The IP digest only feeds the rate limits: not computed when they are off.
+        self._digest_ip = counter.rate_limits_enabled
+        self._field_limits = (
+            ("path", counter.max_path_length),
+            ("visitor", counter.max_visitor_length),
+            ("id", counter.max_event_id_length),
+            ("referrer", counter.max_referrer_length),
+        )
         self._clock = clock
         self._bots = bots
         self._secret = secret
@@ -130,15 +143,18 @@ class HitPipeline:
         )
 
     async def process(self, parsed: ParsedHit, request: web.Request) -> CommitResult:
-        ctx = HitContext(parsed, request, self._clock.now())
+        now = self._clock.now()
+        ctx = HitContext(parsed, request, now, calendar_keys(now, parsed.site.zone))
         for _name, step in self.steps:
-            await step(ctx)
+            waiting = step(ctx)
+            if waiting is not None:
+                await waiting
         return await self.write(ctx)
 
-    async def filter_bot(self, ctx: HitContext) -> None:
+    def filter_bot(self, ctx: HitContext) -> None:
         ctx.bot = self._bots.is_bot(ctx.request.headers.get("User-Agent"))
 
-    async def filter_origin(self, ctx: HitContext) -> None:
+    def filter_origin(self, ctx: HitContext) -> None:
         """A browser names the page's origin; it must be one configured for the site."""
         origin = ctx.request.headers.get("Origin")
         if origin is None:
@@ -148,38 +164,50 @@ class HitPipeline:
             return
         raise ApiError(403, "origin_not_allowed", f"this origin is not configured for site {ctx.parsed.site.name!r}")
 
-    async def enrich_client(self, ctx: HitContext) -> None:
-        ctx.client_ip = client_address(ctx.request, self._counter.trusted_networks)
+    def enrich_client(self, ctx: HitContext) -> None:
+        ctx.client_ip = client_address(ctx.request, self._trusted)
 
-    async def enrich_visitor(self, ctx: HitContext) -> None:
+    def enrich_visitor(self, ctx: HitContext) -> Awaitable[None] | None:
+        """The visitor digest (and the IP digest for the rate limits). Only these need the
+        daily salt; a page-supplied visitor id with the limits off needs no secret."""
+        if ctx.parsed.visitor is not None and not (self._digest_ip and ctx.client_ip):
+            ctx.visitor_digest = visitor_from_id(ctx.parsed.site.name, ctx.parsed.visitor)
+            return None
+        secret = self._secret.cached
+        if secret is None:
+            return self._enrich_visitor_when_loaded(ctx)
+        self._salted_digests(ctx, secret)
+        return None
+
+    async def _enrich_visitor_when_loaded(self, ctx: HitContext) -> None:
+        self._salted_digests(ctx, await self._secret.get())
+
+    def _salted_digests(self, ctx: HitContext, secret: bytes) -> None:
         site = ctx.parsed.site
-        salt = daily_salt(await self._secret.get(), calendar_keys(ctx.now, site.zone).day)
-        ctx.ip_digest = ip_digest(salt, site.name, ctx.client_ip) if ctx.client_ip else ""
+        salt = daily_salt(secret, ctx.cal.day)
+        if self._digest_ip and ctx.client_ip:
+            ctx.ip_digest = ip_digest(salt, site.name, ctx.client_ip)
         if ctx.parsed.visitor is not None:
             ctx.visitor_digest = visitor_from_id(site.name, ctx.parsed.visitor)
         else:
             user_agent = ctx.request.headers.get("User-Agent", "")
             ctx.visitor_digest = visitor_from_client(salt, site.name, ctx.client_ip, user_agent)
 
-    async def validate(self, ctx: HitContext) -> None:
-        limits = self._counter
+    def validate(self, ctx: HitContext) -> None:
         parsed = ctx.parsed
         if not parsed.path:
             raise bad_request("path: must not be empty", "invalid_body")
-        for name, value, limit in (
-            ("path", parsed.path, limits.max_path_length),
-            ("visitor", parsed.visitor, limits.max_visitor_length),
-            ("id", parsed.event_id, limits.max_event_id_length),
-            ("referrer", parsed.referrer, limits.max_referrer_length),
-        ):
+        values = (parsed.path, parsed.visitor, parsed.event_id, parsed.referrer)
+        for (name, limit), value in zip(self._field_limits, values, strict=True):
             if value is not None and len(value) > limit:
                 raise bad_request(f"{name}: at most {limit} characters", "field_too_long")
 
     async def write(self, ctx: HitContext) -> CommitResult:
         parsed = ctx.parsed
-        cal = calendar_keys(ctx.now, parsed.site.zone)
+        cal = ctx.cal
+        site = parsed.site.name
         hit = Hit(
-            site=parsed.site.name,
+            site=site,
             kind=parsed.kind,
             path_digest=path_digest(parsed.path),
             visitor_digest=ctx.visitor_digest,
@@ -189,7 +217,7 @@ class HitPipeline:
             day=cal.day,
             month=cal.month,
             hour=cal.hour,
-            event_digest=event_digest(parsed.site.name, parsed.event_id) if parsed.event_id else "",
+            event_digest=event_digest(site, parsed.event_id) if parsed.event_id else "",
             ip_digest=ctx.ip_digest,
         )
         return await self._writer.submit(hit)

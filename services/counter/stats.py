@@ -9,6 +9,7 @@ import contextlib
 import time
 from typing import Any
 
+import msgspec
 from redis.asyncio import Redis
 
 from services.core.clock import Clock
@@ -17,6 +18,7 @@ from services.counter.calendar_keys import calendar_keys, last_month_key, local_
 from services.counter.keys import BASELINE_MONTH, BASELINE_PAGEVIEWS_TOTAL, BASELINE_TOTAL, SiteKeys
 
 Stats = dict[str, Any]
+_encode = msgspec.json.Encoder().encode
 
 
 def _int(value: object) -> int:
@@ -71,24 +73,43 @@ async def read_stats(client: Redis, site: SiteSettings, now: float, online_windo
 
 
 class StatsCache:
-    """Per-site stats, at most ``max_age_seconds`` old (0 disables caching, not single flight)."""
+    """Per-site stats, at most ``max_age_seconds`` old (0 disables caching, not single flight).
+
+    Each entry keeps the stats and their JSON encoding, so a cache hit of ``/v1/stats``
+    sends stored bytes: no dict, no encoding per request.
+    """
 
     def __init__(self, client: Redis, clock: Clock, max_age_seconds: float, online_window_seconds: int) -> None:
         self._client = client
         self._clock = clock
         self._max_age = max_age_seconds
         self._online_window = online_window_seconds
-        self._entries: dict[str, tuple[float, float, Stats]] = {}
-        self._inflight: dict[str, asyncio.Task[Stats]] = {}
+        self._entries: dict[str, tuple[float, float, Stats, bytes]] = {}
+        self._inflight: dict[str, asyncio.Task[tuple[Stats, bytes]]] = {}
         self.loads = 0
 
+    def fresh(self, site: str) -> tuple[Stats, bytes] | None:
+        """The cached stats of ``site`` and their JSON, if still within the cache period."""
+        entry = self._entries.get(site)
+        if entry is None:
+            return None
+        loaded_mono, loaded_at, stats, body = entry
+        max_age = self._max_age
+        if time.monotonic() - loaded_mono < max_age and abs(self._clock.now() - loaded_at) < max_age:
+            return stats, body
+        return None
+
     async def get(self, site: SiteSettings) -> Stats:
-        entry = self._entries.get(site.name)
-        if entry is not None:
-            loaded_mono, loaded_at, stats = entry
-            if (time.monotonic() - loaded_mono < self._max_age
-                    and abs(self._clock.now() - loaded_at) < self._max_age):
-                return stats
+        return (await self.get_with_body(site))[0]
+
+    async def get_body(self, site: SiteSettings) -> bytes:
+        """The stats as JSON bytes."""
+        return (await self.get_with_body(site))[1]
+
+    async def get_with_body(self, site: SiteSettings) -> tuple[Stats, bytes]:
+        cached = self.fresh(site.name)
+        if cached is not None:
+            return cached
         task = self._inflight.get(site.name)
         if task is None:
             task = asyncio.create_task(self._load(site))
@@ -96,12 +117,13 @@ class StatsCache:
             task.add_done_callback(lambda _: self._inflight.pop(site.name, None))
         return await asyncio.shield(task)
 
-    async def _load(self, site: SiteSettings) -> Stats:
+    async def _load(self, site: SiteSettings) -> tuple[Stats, bytes]:
         self.loads += 1
         now = self._clock.now()
         stats = await read_stats(self._client, site, now, self._online_window)
-        self._entries[site.name] = (time.monotonic(), now, stats)
-        return stats
+        body = _encode(stats)
+        self._entries[site.name] = (time.monotonic(), now, stats, body)
+        return stats, body
 
     def forget(self, site: str) -> None:
         """Drop a cached entry (after the baseline changed)."""

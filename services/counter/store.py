@@ -1,5 +1,7 @@
 """The write side in Redis: ``hit.lua`` run once per site per commit, all sites of a
-batch in one pipelined round trip (EVALSHA, with a SCRIPT LOAD fallback on NOSCRIPT)."""
+batch in one pipelined round trip (EVALSHA, with a SCRIPT LOAD fallback on NOSCRIPT).
+A site's hits travel as one argument (one record per line), so the client encodes a
+few strings per commit instead of eleven per hit."""
 
 from __future__ import annotations
 
@@ -84,10 +86,8 @@ class HitStore:
         async with self._client.pipeline(transaction=False) as pipe:
             for site in sites:
                 keys = SiteKeys(site)
-                args: list[str] = [keys.prefix, *self._head]
-                for index in by_site[site]:
-                    args.extend(hits[index].script_args())
-                pipe.evalsha(self._sha, 1, keys.totals, *args)
+                records = "\n".join([hits[index].record() for index in by_site[site]])
+                pipe.evalsha(self._sha, 1, keys.totals, keys.prefix, *self._head, records)
             self.round_trips += 1
             replies: list[object] = await pipe.execute(raise_on_error=False)
             return replies

@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import hmac
 import secrets
+from functools import lru_cache
 
 from redis.asyncio import Redis
 
@@ -30,6 +31,11 @@ class SecretSource:
         self._client = client
         self._lock = asyncio.Lock()
 
+    @property
+    def cached(self) -> bytes | None:
+        """The secret if already known (no I/O), else None: then ``await get()``."""
+        return self._value
+
     async def get(self) -> bytes:
         if self._value is not None:
             return self._value
@@ -43,6 +49,7 @@ class SecretSource:
             return self._value
 
 
+@lru_cache(maxsize=16)
 def daily_salt(secret: bytes, local_day: str) -> bytes:
     return hmac.new(secret, f"salt:{local_day}".encode(), hashlib.sha256).digest()
 
@@ -69,5 +76,6 @@ def event_digest(site: str, event_id: str) -> str:
     return digest(f"event:{site}:{event_id}", DIGEST_CHARS)
 
 
+@lru_cache(maxsize=4096)
 def path_digest(path: str) -> str:
     return digest(f"path:{path}", DIGEST_CHARS)
