@@ -14,11 +14,12 @@ from importlib.resources import files
 from aiohttp import web
 
 from services.core.clock import Clock, SystemClock
+from services.core.edge import edge_middleware
 from services.core.health import add_health_routes, report_redis_up_at_scrape
 from services.core.metrics import ServiceMetrics
 from services.core.redis_conn import redis_client
 from services.core.settings import Settings
-from services.core.web import cors_middleware, error_middleware, json_response
+from services.core.web import json_response
 from services.session import handlers
 from services.session.app_state import BUS, CLOCK, METRICS, REDIS, SCHEDULER, SETTINGS, STORE
 from services.session.event_bus import SHUTDOWN, EventBus
@@ -39,6 +40,7 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
         timeout = max(0.5, settings.redis.command_timeout_seconds * 2)
         app[STORE] = SessionStore(client, settings.session, timeout)
         yield
+        await app[STORE].close()
 
 
 async def _bus_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -80,11 +82,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     base = ServiceMetrics("session")
     metrics = SessionMetrics(base)
     app = web.Application(
-        middlewares=[
-            base.middleware(),
-            cors_middleware(lambda: settings.session.origins, METHODS),
-            error_middleware,
-        ],
+        middlewares=[edge_middleware(base, lambda: settings.session.origins, METHODS)],
         client_max_size=settings.session.max_body_bytes,
     )
     app[SETTINGS] = settings

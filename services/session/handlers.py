@@ -83,17 +83,17 @@ async def _touch(request: web.Request, mode: Literal["activity", "keepalive"]) -
     await read_body(request, request.app[SETTINGS].session.max_body_bytes)  # capped; content ignored
     metrics = request.app[METRICS]
     result = await request.app[STORE].touch(digest, mode, now_ms(request.app))
-    metrics.count_transitions(result.emitted)
-    counter = metrics.activity if mode == "activity" else metrics.keepalives
+    if result.emitted:
+        metrics.count_transitions(result.emitted)
     if result.outcome is Outcome.MISSING:
         raise unknown_session()
     if result.outcome is Outcome.GONE:
-        counter.labels("gone").inc()
+        metrics.count_touch(mode, "gone")
         raise gone(result.state)
     if result.outcome is Outcome.PROMPT_OPEN:
-        counter.labels("prompt_open").inc()
+        metrics.count_touch(mode, "prompt_open")
         raise ApiError(409, "prompt_open", "the inactivity prompt is open: only the keep-alive click extends it")
-    counter.labels("ok").inc()
+    metrics.count_touch(mode, "ok")
     return answer(request, session_id, result)
 
 

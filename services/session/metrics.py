@@ -47,8 +47,22 @@ class SessionMetrics:
             self.keepalives.labels(result)
         for result in ("ok", "prompt_open", "gone"):
             self.activity.labels(result)
+        #: Labelled children resolved once: ``labels()`` per request costs more than ``inc()``.
+        self._touch_children = {
+            **{("keepalive", result): self.keepalives.labels(result) for result in ("ok", "gone")},
+            **{("activity", result): self.activity.labels(result) for result in ("ok", "prompt_open", "gone")},
+        }
+        self._transition_children = {kind: self.transitions.labels(kind) for kind in TRANSITIONS}
+
+    def count_touch(self, mode: str, result: str) -> None:
+        """One activity report or keep-alive click, by result."""
+        child = self._touch_children.get((mode, result))
+        if child is None:
+            child = (self.activity if mode == "activity" else self.keepalives).labels(result)
+        child.inc()
 
     def count_transitions(self, kinds: tuple[str, ...] | list[str]) -> None:
         for kind in kinds:
-            if kind in TRANSITIONS:
-                self.transitions.labels(kind).inc()
+            child = self._transition_children.get(kind)
+            if child is not None:
+                child.inc()

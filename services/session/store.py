@@ -2,7 +2,9 @@
 due-time update and its event (stream + pub/sub) happen atomically and exactly once.
 
 Every call is bounded in time: a Redis that does not answer raises ``TimeoutError``
-(one of ``STORAGE_ERRORS``), which the web layer turns into 503 + Retry-After.
+(one of ``STORAGE_ERRORS``), which the web layer turns into 503 + Retry-After. Status
+reads and touches, the hot calls, go through a ``PipelineBatcher`` (one round trip per
+event-loop turn for all concurrent requests), bounded by the client's socket timeout.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from typing import Any, Literal, TypeVar
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
+from services.core.batching import PipelineBatcher
 from services.core.settings import SessionSettings
 from services.session.keys import (
     DUE_INDEX,
@@ -87,6 +91,8 @@ class SessionStore:
         self._touch = client.register_script(script_source("touch.lua"))
         self._end = client.register_script(script_source("end_session.lua"))
         self._announce = client.register_script(script_source("announce_due.lua"))
+        #: Status reads and touches of concurrent requests share one round trip.
+        self._batch = PipelineBatcher(client)
 
     async def _bounded(self, call: Awaitable[T]) -> T:
         async with asyncio.timeout(self._timeout):
@@ -122,7 +128,14 @@ class SessionStore:
                       int(reply[5]), ("created",))
 
     async def touch(self, digest: str, mode: Literal["activity", "keepalive"], now_ms: int) -> Result:
-        return self._result(await self._run(self._touch, now_ms, [session_key(digest)], [digest, mode]))
+        keys = (DUE_INDEX, SESSION_EVENTS_STREAM, session_key(digest))
+        args = (now_ms, self._settings.stream_maxlen, SESSION_EVENTS_CHANNEL, TOMBSTONE_MS, digest, mode)
+        try:
+            reply = await self._batch.call("EVALSHA", self._touch.sha, 3, *keys, *args)
+        except NoScriptError:  # the server lost its scripts: load once, run again (it did not run)
+            await self._bounded(self._client.script_load(self._touch.script))
+            reply = await self._batch.call("EVALSHA", self._touch.sha, 3, *keys, *args)
+        return self._result(list(reply))
 
     async def end(self, digest: str, now_ms: int) -> Result:
         reply = await self._run(self._end, now_ms, [session_key(digest)], [digest])
@@ -139,7 +152,7 @@ class SessionStore:
 
     async def read(self, digest: str) -> StoredSession | None:
         """The stored times, for status reads: no write, never extends."""
-        raw = await self._bounded(self._client.hgetall(session_key(digest)))
+        raw = await self._batch.call("HGETALL", session_key(digest))
         if not raw:
             return None
         fields = {_text(k): _text(v) for k, v in raw.items()}
@@ -151,6 +164,9 @@ class SessionStore:
             )
         except (KeyError, ValueError):
             return None  # a partly written or foreign key: treat as unknown
+
+    async def close(self) -> None:
+        await self._batch.close()
 
     async def next_due_ms(self) -> int | None:
         first = await self._bounded(self._client.zrange(DUE_INDEX, 0, 0, withscores=True))
