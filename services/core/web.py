@@ -139,18 +139,48 @@ def require_token(request: web.Request, expected: Secret | None) -> None:
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-def client_address(request: web.Request, trusted: tuple[IPNetwork, ...]) -> str:
+class TrustedNetworks:
+    """Trusted proxy networks, with the decision per address remembered (the addresses
+    that reach a service are few: its proxies and load balancers). At most ``memo_size``
+    decisions are kept, so addresses sent by clients cannot grow it without bound."""
+
+    def __init__(self, networks: Iterable[IPNetwork], memo_size: int = 4096) -> None:
+        self.networks = tuple(networks)
+        self._memo: dict[str, bool] = {}
+        self._memo_size = memo_size
+
+    def __bool__(self) -> bool:
+        return bool(self.networks)
+
+    def __contains__(self, address: object) -> bool:
+        if not isinstance(address, str):
+            return False
+        known = self._memo.get(address)
+        if known is None:
+            known = _is_trusted(address, self.networks)
+            if len(self._memo) < self._memo_size:
+                self._memo[address] = known
+        return known
+
+
+def client_address(request: web.Request, trusted: tuple[IPNetwork, ...] | TrustedNetworks) -> str:
     """The client's address: from X-Forwarded-For only behind a trusted proxy.
 
     Walks the X-Forwarded-For chain from the right, skipping trusted proxies, so a client
     cannot forge its address by sending its own header through nginx.
     """
     peer = request.remote or ""
-    if not trusted or not _is_trusted(peer, trusted):
+    if not trusted:
         return peer
-    chain = [part.strip() for part in request.headers.get("X-Forwarded-For", "").split(",") if part.strip()]
+    networks = trusted if isinstance(trusted, TrustedNetworks) else TrustedNetworks(trusted, memo_size=0)
+    if peer not in networks:
+        return peer
+    forwarded = request.headers.get("X-Forwarded-For")
+    if not forwarded:
+        return peer
+    chain = [part.strip() for part in forwarded.split(",") if part.strip()]
     for hop in reversed(chain):
-        if not _is_trusted(hop, trusted):
+        if hop not in networks:
             return hop if _is_ip(hop) else peer
     return chain[0] if chain and _is_ip(chain[0]) else peer
 

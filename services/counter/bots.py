@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import lru_cache
 
-import crawleruseragents
+from services.counter.crawlers import crawler_matcher
 
 #: Automation markers the crawler list does not (always) carry; matched case-insensitively.
 HEADLESS_MARKERS = (
@@ -33,7 +33,7 @@ def decide(user_agent: str) -> bool:
     lowered = ua.lower()
     if any(marker in lowered for marker in HEADLESS_MARKERS):
         return True
-    return bool(crawleruseragents.is_crawler(ua))
+    return crawler_matcher().matches(ua)
 
 
 class BotDetector:

@@ -66,6 +66,8 @@ class GroupCommitWriter:
         self._commits: set[asyncio.Task[None]] = set()
         self._slot_free = asyncio.Event()
         self.batches = 0
+        # Read at scrape time: no gauge update per hit.
+        metrics.pending_hits.set_function(lambda: len(self._queue))
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="counter-group-commit")
@@ -86,7 +88,6 @@ class GroupCommitWriter:
             raise unavailable("the counter is waiting for storage; retry shortly")
         future: asyncio.Future[CommitResult] = asyncio.get_running_loop().create_future()
         self._queue.append(Pending(hit, future))
-        self._metrics.pending_hits.set(len(self._queue))
         self._wake.set()
         try:
             # The writer resolves every future: each commit is bounded by its own timeout
@@ -113,7 +114,6 @@ class GroupCommitWriter:
                     pending = self._queue.popleft()
                     if not pending.future.done():  # a cancelled waiter is not written
                         batch.append(pending)
-                self._metrics.pending_hits.set(len(self._queue))
                 if batch:
                     task = asyncio.create_task(self._commit(batch))
                     self._commits.add(task)

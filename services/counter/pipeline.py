@@ -21,7 +21,7 @@ from aiohttp import web
 from services.core.clock import Clock
 from services.core.errors import ApiError, bad_request, not_found
 from services.core.settings import CounterSettings, Settings, SiteSettings
-from services.core.web import client_address
+from services.core.web import TrustedNetworks, client_address
 from services.counter.bots import BotDetector
 from services.counter.calendar_keys import CalendarKeys, calendar_keys
 from services.counter.group_commit import GroupCommitWriter
@@ -121,7 +121,7 @@ class HitPipeline:
     ) -> None:
         counter: CounterSettings = settings.counter
         self._counter = counter
-        self._trusted = counter.trusted_networks
+        self._trusted = TrustedNetworks(counter.trusted_networks)
         #: The IP digest only feeds the rate limits: not computed when they are off.
         self._digest_ip = counter.rate_limits_enabled
         self._field_limits = (

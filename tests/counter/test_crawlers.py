@@ -1,0 +1,44 @@
+"""The fast crawler matcher answers exactly as ``crawleruseragents.is_crawler``."""
+
+from __future__ import annotations
+
+import random
+
+import crawleruseragents
+
+from services.counter.crawlers import CrawlerMatcher, crawler_matcher, required_literal
+
+BROWSERS = (
+    "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/17.0 Mobile/15E148 Safari/604.1",
+)
+
+
+def test_required_literal_of_patterns() -> None:
+    assert required_literal("Googlebot\\/") == ("Googlebot/", True)
+    assert required_literal("AdsBot-Google([^-]|$)") == ("AdsBot-Google", False)
+    assert required_literal("[wW]get") == ("get", False)
+    assert required_literal("Chirp|gotosocial") == ("", False)
+    assert required_literal("(?i)bot") == ("", False)
+
+
+def test_matcher_agrees_with_the_list_on_examples_and_near_misses() -> None:
+    samples = [ua for entry in crawleruseragents.CRAWLER_USER_AGENTS_DATA for ua in entry.get("instances", [])]
+    samples += [f"{browser} b{n}" for browser in BROWSERS for n in range(20)]
+    rnd = random.Random(5)
+    for ua in list(samples):
+        cut = rnd.randrange(len(ua)) if ua else 0
+        samples += [ua[:cut] + ua[cut + 3:], ua.lower(), ua.upper()]
+    matcher = crawler_matcher()
+    assert [ua for ua in samples if matcher.matches(ua) != crawleruseragents.is_crawler(ua)] == []
+
+
+def test_patterns_without_a_literal_are_still_searched() -> None:
+    matcher = CrawlerMatcher(["Chirp|gotosocial", "^Seekbot", "Googlebot\\/"])
+    assert matcher.matches("gotosocial/1.0")
+    assert matcher.matches("Seekbot 2")
+    assert not matcher.matches("a Seekbot")
+    assert matcher.matches("x Googlebot/2.1")
+    assert not matcher.matches("Mozilla/5.0")
