@@ -2,7 +2,7 @@
 
 A handler enqueues its hit with a future and waits. One writer task takes everything
 queued (up to ``batch_max_hits``), commits it with one pipelined call, and resolves every
-future with that hit's result. Up to ``in_flight`` commits (default 2) run at once, each
+future with that hit's result. Up to ``in_flight`` commits (default 4) run at once, each
 on its own connection, so the service keeps batching while Redis works on the previous
 batch; beyond that, new hits pile up for the next one. There is no fixed delay, so an
 idle service answers at once and a busy one commits bigger batches. Hits are
@@ -51,7 +51,7 @@ class GroupCommitWriter:
         batch_max_hits: int,
         timeout_seconds: float,
         max_pending: int | None = None,
-        in_flight: int = 2,
+        in_flight: int = 4,
     ) -> None:
         self._store = store
         self._metrics = metrics
