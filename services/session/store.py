@@ -3,8 +3,9 @@ due-time update and its event (stream + pub/sub) happen atomically and exactly o
 
 Every call is bounded in time: a Redis that does not answer raises ``TimeoutError``
 (one of ``STORAGE_ERRORS``), which the web layer turns into 503 + Retry-After. Status
-reads and touches, the hot calls, go through a ``PipelineBatcher`` (one round trip per
-event-loop turn for all concurrent requests), bounded by the client's socket timeout.
+reads and touches, the hot calls, go through a ``Coalescer``: one script call per
+event-loop turn for all concurrent requests (``read_many.lua``, ``touch.lua``), bounded
+by the client's socket timeout.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
-from services.core.batching import PipelineBatcher
+from services.core.batching import Coalescer
 from services.core.settings import SessionSettings
 from services.session.keys import (
     DUE_INDEX,
@@ -91,8 +92,10 @@ class SessionStore:
         self._touch = client.register_script(script_source("touch.lua"))
         self._end = client.register_script(script_source("end_session.lua"))
         self._announce = client.register_script(script_source("announce_due.lua"))
-        #: Status reads and touches of concurrent requests share one round trip.
-        self._batch = PipelineBatcher(client)
+        self._read_many = client.register_script(_source("read_many.lua"))
+        #: Status reads and touches of concurrent requests: one script call per batch.
+        self._reads: Coalescer[str, list[Any]] = Coalescer(self._flush_reads)
+        self._touches: Coalescer[tuple[str, str, int], list[Any]] = Coalescer(self._flush_touches)
 
     async def _bounded(self, call: Awaitable[T]) -> T:
         async with asyncio.timeout(self._timeout):
@@ -128,14 +131,27 @@ class SessionStore:
                       int(reply[5]), ("created",))
 
     async def touch(self, digest: str, mode: Literal["activity", "keepalive"], now_ms: int) -> Result:
-        keys = (DUE_INDEX, SESSION_EVENTS_STREAM, session_key(digest))
-        args = (now_ms, self._settings.stream_maxlen, SESSION_EVENTS_CHANNEL, TOMBSTONE_MS, digest, mode)
+        return self._result(await self._touches.submit((digest, mode, now_ms)))
+
+    async def _evalsha(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
+        """One script call; on NOSCRIPT (the server lost its scripts) load it and run it
+        again: it did not run."""
         try:
-            reply = await self._batch.call("EVALSHA", self._touch.sha, 3, *keys, *args)
-        except NoScriptError:  # the server lost its scripts: load once, run again (it did not run)
-            await self._bounded(self._client.script_load(self._touch.script))
-            reply = await self._batch.call("EVALSHA", self._touch.sha, 3, *keys, *args)
-        return self._result(list(reply))
+            return await self._client.evalsha(script.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            await self._client.script_load(script.script)
+            return await self._client.evalsha(script.sha, len(keys), *keys, *args)
+
+    async def _flush_touches(self, touches: list[tuple[str, str, int]]) -> list[list[Any]]:
+        keys = [DUE_INDEX, SESSION_EVENTS_STREAM]
+        args: list[Any] = [touches[0][2], self._settings.stream_maxlen, SESSION_EVENTS_CHANNEL, TOMBSTONE_MS]
+        for digest, mode, now_ms in touches:
+            keys.append(session_key(digest))
+            args += (now_ms, digest, mode)
+        return list(await self._evalsha(self._touch, keys, args))
+
+    async def _flush_reads(self, keys: list[str]) -> list[list[Any]]:
+        return list(await self._evalsha(self._read_many, keys, []))
 
     async def end(self, digest: str, now_ms: int) -> Result:
         reply = await self._run(self._end, now_ms, [session_key(digest)], [digest])
@@ -152,21 +168,20 @@ class SessionStore:
 
     async def read(self, digest: str) -> StoredSession | None:
         """The stored times, for status reads: no write, never extends."""
-        raw = await self._batch.call("HGETALL", session_key(digest))
-        if not raw:
-            return None
-        fields = {_text(k): _text(v) for k, v in raw.items()}
+        raw = await self._reads.submit(session_key(digest))
         try:
+            created, last, idle, prompt, grace, maxlife, state = (_text(v) for v in raw)
+            if not state:
+                return None
             return StoredSession(
-                int(fields["created"]), int(fields["last"]),
-                Timing(int(fields["idle"]), int(fields["prompt"]), int(fields["grace"]), int(fields["maxlife"])),
-                fields["state"],
+                int(created), int(last), Timing(int(idle), int(prompt), int(grace), int(maxlife)), state
             )
-        except (KeyError, ValueError):
-            return None  # a partly written or foreign key: treat as unknown
+        except ValueError:
+            return None  # missing, partly written or foreign: treat as unknown
 
     async def close(self) -> None:
-        await self._batch.close()
+        await self._reads.close()
+        await self._touches.close()
 
     async def next_due_ms(self) -> int | None:
         first = await self._bounded(self._client.zrange(DUE_INDEX, 0, 0, withscores=True))
