@@ -83,6 +83,14 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+_OUTCOMES = {outcome.value.encode(): outcome for outcome in Outcome}
+_STATES = {state.value.encode(): state for state in State}
+
+
+def _state(value: Any) -> State:
+    return _STATES.get(value) or State(_text(value))
+
+
 class SessionStore:
     def __init__(self, client: Redis, settings: SessionSettings, timeout_seconds: float) -> None:
         self._client = client
@@ -109,12 +117,12 @@ class SessionStore:
 
     @staticmethod
     def _result(reply: list[Any]) -> Result:
-        outcome = Outcome(_text(reply[0]))
+        outcome = _OUTCOMES.get(reply[0]) or Outcome(_text(reply[0]))
         if len(reply) < 6:
-            return Result(outcome, State(_text(reply[1])) if len(reply) > 1 else None)
+            return Result(outcome, _state(reply[1]) if len(reply) > 1 else None)
         return Result(
             outcome,
-            State(_text(reply[1])),
+            _state(reply[1]),
             int(reply[2]), int(reply[3]), int(reply[4]), int(reply[5]),
             tuple(_text(e) for e in reply[6:]),
         )
@@ -143,15 +151,13 @@ class SessionStore:
             return await self._client.evalsha(script.sha, len(keys), *keys, *args)
 
     async def _flush_touches(self, touches: list[tuple[str, str, int]]) -> list[list[Any]]:
-        keys = [DUE_INDEX, SESSION_EVENTS_STREAM]
-        args: list[Any] = [touches[0][2], self._settings.stream_maxlen, SESSION_EVENTS_CHANNEL, TOMBSTONE_MS]
-        for digest, mode, now_ms in touches:
-            keys.append(session_key(digest))
-            args += (now_ms, digest, mode)
-        return list(await self._evalsha(self._touch, keys, args))
+        records = "\n".join([f"{now_ms} {digest} {mode}" for digest, mode, now_ms in touches])
+        args = [touches[0][2], self._settings.stream_maxlen, SESSION_EVENTS_CHANNEL, TOMBSTONE_MS,
+                SESSION_KEY_PREFIX, records]
+        return list(await self._evalsha(self._touch, [DUE_INDEX, SESSION_EVENTS_STREAM], args))
 
-    async def _flush_reads(self, keys: list[str]) -> list[list[Any]]:
-        return list(await self._evalsha(self._read_many, keys, []))
+    async def _flush_reads(self, digests: list[str]) -> list[list[Any]]:
+        return list(await self._evalsha(self._read_many, [DUE_INDEX], [SESSION_KEY_PREFIX, " ".join(digests)]))
 
     async def end(self, digest: str, now_ms: int) -> Result:
         reply = await self._run(self._end, now_ms, [session_key(digest)], [digest])
@@ -168,7 +174,7 @@ class SessionStore:
 
     async def read(self, digest: str) -> StoredSession | None:
         """The stored times, for status reads: no write, never extends."""
-        raw = await self._reads.submit(session_key(digest))
+        raw = await self._reads.submit(digest)
         try:
             created, last, idle, prompt, grace, maxlife, state = (_text(v) for v in raw)
             if not state:

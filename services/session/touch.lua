@@ -1,7 +1,7 @@
 -- Touches of many sessions in one call (the concurrent requests of one event-loop turn;
 -- one touch is a batch of one). Each is decided on its own, exactly as if it ran alone.
--- KEYS[3..] the session hashes; then per touch, after the common ARGV[1..4], three
--- arguments: now (ms), digest, mode.
+-- ARGV[5] the prefix of session hashes (the keys share the {session} slot); ARGV[6] the
+-- touches, one per line: "<now ms> <digest> <mode>" (one argument for the whole batch).
 -- Mode 'activity' extends an active session only; 'keepalive' (the click) extends an
 -- active or prompting session and announces 'extended'.
 -- Returns one reply per touch: {outcome, state, remaining, prompt_in, idle, prompt,
@@ -32,8 +32,7 @@ local function touch(key, digest, mode, now_s)
 end
 
 local replies = {}
-for i = 3, #KEYS do
-  local at = 5 + (i - 3) * 3
-  replies[#replies + 1] = touch(KEYS[i], ARGV[at + 1], ARGV[at + 2], ARGV[at])
+for now_s, digest, mode in string.gmatch(ARGV[6], '(%S+) (%S+) (%S+)') do
+  replies[#replies + 1] = touch(ARGV[5] .. digest, digest, mode, now_s)
 end
 return replies
