@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from collections.abc import Callable, Coroutine, Sequence
@@ -22,6 +23,8 @@ from services.core.web import RouteAccessLogger, install_log_redaction
 log = logging.getLogger(__name__)
 
 SHUTDOWN_TIMEOUT_SECONDS = 10.0
+#: Allocations (minus frees) between two collections of the youngest generation.
+GC_THRESHOLD = 20_000
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,17 @@ class Served:
 
 def configure_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def tune_gc() -> None:
+    """Once started: move everything built so far (modules, apps, the crawler list) out
+    of the collector's sight, and collect the youngest generation less often. A request
+    allocates hundreds of short-lived objects, almost all freed by reference counting;
+    with the default threshold (700) the collector ran every few requests and walked
+    the long-lived heap at every older-generation pass."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLD, 20, 20)
 
 
 def install_uvloop() -> None:
@@ -69,6 +83,7 @@ async def serve(
             log.info("%s listening on http://%s:%d", item.name, item.host, item.port)
         if on_started is not None:
             await on_started()
+        tune_gc()
         await stop.wait()
         log.info("stop signal received; finishing in-flight requests")
     finally:
