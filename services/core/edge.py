@@ -1,12 +1,10 @@
 """The one middleware both services run: request metrics, CORS and JSON errors in a
 single coroutine layer.
 
-It does what ``ServiceMetrics.middleware()``, ``cors_middleware`` and
-``error_middleware`` do when stacked in that order (outermost first), but every
-aiohttp middleware is an extra coroutine and partial per request, which at tens of
-thousands of requests per second costs more than the work they do. Requests without
-an ``Origin`` header (server to server, load tools, same-origin GETs) skip the CORS
-work entirely.
+Three stacked middlewares cost an extra coroutine and partial each per request, which at
+tens of thousands of requests per second costs more than the work they do. Requests
+without an ``Origin`` header (server to server, load tools, same-origin GETs) skip the
+CORS work entirely. Failures become JSON through ``web.failure_response``.
 """
 
 from __future__ import annotations

@@ -7,12 +7,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import platform
-import time
 from collections.abc import Awaitable, Callable
 from importlib.metadata import PackageNotFoundError, version
 
 from aiohttp import web
-from aiohttp.typedefs import Middleware
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -25,7 +23,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from services.core.web import Handler, route_name
+from services.core.web import route_name
 
 log = logging.getLogger(__name__)
 
@@ -108,25 +106,6 @@ class ServiceMetrics:
             child.observe(seconds)
 
         return observe
-
-    def middleware(self) -> Middleware:
-        observe = self.observer()
-
-        @web.middleware
-        async def observe_request(request: web.Request, handler: Handler) -> web.StreamResponse:
-            started = time.perf_counter()
-            status = 500
-            try:
-                response = await handler(request)
-                status = response.status
-                return response
-            except web.HTTPException as exc:
-                status = exc.status
-                raise
-            finally:
-                observe(request, status, time.perf_counter() - started)
-
-        return observe_request
 
     async def handle_metrics(self, request: web.Request) -> web.Response:
         body = await self.render()

@@ -12,7 +12,6 @@ import msgspec
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.http_exceptions import HttpProcessingError
-from aiohttp.typedefs import Middleware
 
 from services.core.errors import ApiError, bad_request, unauthorized, unavailable
 from services.core.redis_conn import STORAGE_ERRORS
@@ -75,15 +74,6 @@ def failure_response(request: web.Request, exc: Exception) -> web.Response:
         return error_response(unavailable())
     log.exception("unexpected failure on %s %s", request.method, route_name(request), exc_info=exc)
     return error_response(ApiError(500, "internal", "internal error"))
-
-
-@web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every failure leaves as a JSON error with the right status; nothing leaks internals."""
-    try:
-        return await handler(request)
-    except Exception as exc:
-        return failure_response(request, exc)
 
 
 async def read_body(request: web.Request, max_bytes: int) -> bytes:
@@ -253,26 +243,3 @@ class RouteAccessLogger(AbstractAccessLogger):
     @property
     def enabled(self) -> bool:
         return self.logger.isEnabledFor(logging.INFO)
-
-
-def cors_middleware(origins: Callable[[], Iterable[str]], methods: str = "GET, POST, OPTIONS") -> Middleware:
-    """Answer preflights and add CORS headers for configured origins only.
-
-    An origin that is not configured gets no CORS headers, so the browser refuses the
-    call; a handler may check the origin further (the counter checks it per site).
-    """
-
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        origin = request.headers.get("Origin")
-        headers = cors_headers(origin, origins(), methods)
-        if request.method == "OPTIONS" and request.headers.get("Access-Control-Request-Method"):
-            if not headers:
-                return error_response(ApiError(403, "origin_not_allowed", "this origin is not configured"))
-            return web.Response(status=204, headers=headers)
-        response = await handler(request)
-        if headers and not response.prepared:
-            response.headers.update(headers)
-        return response
-
-    return middleware

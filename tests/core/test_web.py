@@ -10,15 +10,14 @@ from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from services.core.edge import edge_middleware
 from services.core.errors import ApiError
 from services.core.metrics import ServiceMetrics
 from services.core.secret import Secret
 from services.core.web import (
     client_address,
     cors_headers,
-    cors_middleware,
     decode_json,
-    error_middleware,
     read_body,
     require_token,
 )
@@ -34,8 +33,7 @@ class Body(msgspec.Struct):
 
 def _app() -> web.Application:
     metrics = ServiceMetrics("test")
-    app = web.Application(middlewares=[cors_middleware(lambda: ["https://ok.example"]), error_middleware,
-                                       metrics.middleware()])
+    app = web.Application(middlewares=[edge_middleware(metrics, lambda: ["https://ok.example"])])
     decoder = msgspec.json.Decoder(Body)
     token = Secret("right")
 
