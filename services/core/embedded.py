@@ -37,6 +37,24 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+CLUSTER_BUS_OFFSET = 10000
+
+
+def free_cluster_port(host: str = "127.0.0.1", attempts: int = 50) -> int:
+    """A free port whose cluster-bus companion (port + 10000) is free too."""
+    for _ in range(attempts):
+        port = free_port(host)
+        if port + CLUSTER_BUS_OFFSET > 65535:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port + CLUSTER_BUS_OFFSET))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free port pair for a cluster node")
+
+
 @dataclass
 class EmbeddedServer:
     """A Redis-compatible server process owned by this program.
@@ -52,6 +70,7 @@ class EmbeddedServer:
     binary: Path | None = None
     appendonly: bool = True
     fsync: str = "always"
+    cluster: bool = False  # a single-node Redis Cluster owning every slot (for tests)
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -72,16 +91,22 @@ class EmbeddedServer:
             "--protected-mode", "yes",
             "--logfile", str(self.data_dir / "server.log"),
             "--notify-keyspace-events", "",
+            *(["--cluster-enabled", "yes", "--cluster-config-file", str(self.data_dir / "nodes.conf")]
+              if self.cluster else []),
         ]
 
     def start(self, timeout_seconds: float = 10.0) -> EmbeddedServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if not self.port:
-            self.port = free_port(self.host)
+            self.port = free_cluster_port(self.host) if self.cluster else free_port(self.host)
         self.process = subprocess.Popen(
             self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
         )
-        self.wait_ready(timeout_seconds)
+        try:
+            self.wait_ready(timeout_seconds)
+        except BaseException:
+            self.stop()  # never leave a half-started server or its pipe behind
+            raise
         return self
 
     def wait_ready(self, timeout_seconds: float = 10.0) -> None:
@@ -93,7 +118,7 @@ class EmbeddedServer:
                     err = self.process.stderr.read().decode() if self.process.stderr else ""
                     raise RuntimeError(f"redis-compatible server exited at start: {err.strip()}")
                 try:
-                    if client.ping():
+                    if client.ping() and (not self.cluster or self._cluster_ready(client)):
                         return
                 except redis.RedisError:
                     pass
@@ -102,6 +127,13 @@ class EmbeddedServer:
                 time.sleep(0.02)
         finally:
             client.close()
+
+    @staticmethod
+    def _cluster_ready(client: redis.Redis) -> bool:
+        info = client.execute_command("CLUSTER", "INFO").decode()  # type: ignore[no-untyped-call]
+        if "cluster_slots_assigned:0" in info:
+            client.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)  # type: ignore[no-untyped-call]
+        return "cluster_state:ok" in info
 
     def kill(self) -> None:
         """SIGKILL, as a crash would: no final fsync, no goodbye."""

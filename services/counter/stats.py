@@ -46,8 +46,10 @@ async def read_stats(client: Redis, site: SiteSettings, now: float, online_windo
         pipe.hmget(keys.month(last_month), ["visits", "pageviews"])
         pipe.hmget(keys.totals, ["visits", "pageviews"])
         pipe.hgetall(keys.baseline)
-        pipe.pfcount(keys.visitors_day(cal.day))
-        pipe.pfcount(keys.visitors_month(cal.month))
+        # PFCOUNT through execute_command: redis-py refuses pipe.pfcount() on a Redis
+        # Cluster (it may span keys); one key in the site's slot is always allowed.
+        pipe.execute_command("PFCOUNT", keys.visitors_day(cal.day))
+        pipe.execute_command("PFCOUNT", keys.visitors_month(cal.month))
         (members, guests, bots, day, month, previous, totals, raw_baseline, uv_day, uv_month) = await pipe.execute()
     baseline = parse_baseline(raw_baseline)
     this_month_base = baseline.get(BASELINE_MONTH + cal.month, 0)

@@ -1,0 +1,81 @@
+"""Both services against a Redis Cluster (``[redis] cluster = true``): a real Valkey in
+cluster mode owning every slot. Counter keys share the site's hash tag and session keys
+``{session}``, so every script and pipeline stays within one slot."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from services.core.clock import ManualClock
+from services.core.embedded import EmbeddedServer
+from services.core.settings import Settings
+from services.counter.app import create_app as create_counter
+from services.session.app import create_app as create_session
+from services.session.app_state import SCHEDULER
+from tests.conftest import SERVICE_TOKEN, ClientFactory, make_settings
+from tests.session.session_support import next_event
+
+BROWSER = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0"}
+
+
+@pytest.fixture(scope="module")
+def cluster_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServer]:
+    server = EmbeddedServer(tmp_path_factory.mktemp("cluster"), appendonly=False, cluster=True).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def cluster_settings(cluster_server: EmbeddedServer) -> Settings:
+    import redis
+
+    client = redis.Redis(host=cluster_server.host, port=cluster_server.port)
+    client.flushall()
+    client.close()
+    base = make_settings(cluster_server.url)
+    return dataclasses.replace(base, redis=dataclasses.replace(base.redis, cluster=True))
+
+
+async def test_counter_on_a_cluster(cluster_settings: Settings, make_client: ClientFactory, clock: ManualClock) -> None:
+    client = await make_client(create_counter(cluster_settings, clock))
+    for i, site in enumerate(["default", "news", "default"]):
+        body = {"site": site, "kind": "pageview", "path": "/", "visitor": f"v{i}", "id": f"e{i}"}
+        response = await client.post("/v1/hit", json=body, headers=BROWSER)
+        assert response.status == 204
+        assert response.headers["X-Pulse-Counted"] == "1"
+    response = await client.post("/v1/hit", json=body, headers=BROWSER)
+    assert response.headers["X-Pulse-Counted"] == "0; reason=duplicate"
+    stats = await (await client.get("/v1/stats", params={"site": "default"})).json()
+    assert (stats["today"], stats["online"], stats["visitors"]["today"]) == (2, 2, 2)
+    assert (await client.get("/v1/pages", params={"site": "default", "path": "/"})).status == 200
+    assert (await client.get("/v1/stats/series", params={"site": "news", "unit": "day"})).status == 200
+    assert (await client.get("/readyz")).status == 200
+
+
+async def test_session_on_a_cluster(cluster_settings: Settings, make_client: ClientFactory, clock: ManualClock) -> None:
+    client = await make_client(create_session(cluster_settings, clock))
+    response = await client.post("/v1/sessions", json={"idle_timeout": 60, "prompt_seconds": 10},
+                                 headers={"Authorization": f"Bearer {SERVICE_TOKEN}"})
+    assert response.status == 201
+    session_id = (await response.json())["id"]
+    events = await client.get(f"/v1/sessions/{session_id}/events")
+    assert (await next_event(events))[0] == "state"
+    clock.advance(50)
+    assert await client.app[SCHEDULER].run_once() == 1  # the due index and script work per slot
+    name, data = await next_event(events)  # ...and pub/sub reaches the tab
+    assert (name, data["state"]) == ("prompt", "prompt")
+    assert (await client.post(f"/v1/sessions/{session_id}/keepalive")).status == 200
+    assert (await next_event(events))[0] == "extended"
+    events.close()
+    assert (await client.delete(f"/v1/sessions/{session_id}")).status == 204
+
+
+def test_cluster_flag_from_the_environment(tmp_path: Path) -> None:
+    from services.core.settings import load_settings
+
+    settings = load_settings(env={"PULSE_REDIS_URL": "redis://10.0.0.5:7000/0", "PULSE_REDIS_CLUSTER": "true"})
+    assert settings.redis.cluster is True
