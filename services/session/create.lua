@@ -3,8 +3,9 @@
 -- Returns {'ok', state, remaining, prompt_in} or {'exists'} (an id collision: retry).
 local key, digest = KEYS[3], ARGV[5]
 if redis.call('EXISTS', key) == 1 then return {'exists'} end
-redis.call('HSET', key, 'created', ARGV[1], 'last', ARGV[1], 'idle', ARGV[6], 'prompt', ARGV[7],
-  'grace', ARGV[8], 'maxlife', ARGV[9], 'subject', ARGV[10], 'state', 'active')
+redis.call('HSET', key, 'c', ARGV[1], 'l', ARGV[1], 'i', ARGV[6], 'p', ARGV[7], 'g', ARGV[8], 's', 'active')
+if ARGV[9] ~= '0' then redis.call('HSET', key, 'm', ARGV[9]) end
+if ARGV[10] ~= '' then redis.call('HSET', key, 'u', ARGV[10]) end
 local s = load(key)
 local state, remaining, prompt_in, due = judge(s, NOW)
 redis.call('ZADD', DUE, due, digest)

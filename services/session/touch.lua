@@ -19,7 +19,7 @@ local function touch(key, digest, mode, now_s)
   end
   if state == 'expired' or state == 'ended' then return reply('gone') end
   if mode == 'activity' and state == 'prompt' then return reply('prompt_open') end
-  redis.call('HSET', key, 'last', now_s, 'state', 'active')
+  redis.call('HSET', key, 'l', now_s, 's', 'active')
   s.last, s.state = NOW, 'active'
   state, remaining, prompt_in, due = judge(s, NOW)
   redis.call('ZADD', DUE, due, digest)
