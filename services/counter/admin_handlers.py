@@ -6,7 +6,6 @@ from aiohttp import web
 
 from services.core.web import JSON_TYPE, decode_json, json_response, read_body, require_json_type, require_token
 from services.counter.baseline import BASELINE_DECODER, replace_baseline
-from services.counter.handlers import decode_or_400
 from services.counter.pipeline import parse_site
 from services.counter.state import REDIS, SETTINGS, STATS
 
@@ -19,7 +18,7 @@ async def put_baseline(request: web.Request) -> web.Response:
     site = parse_site(settings, request.match_info["site"])
     require_json_type(request, (JSON_TYPE,))
     body = await read_body(request, MAX_BASELINE_BYTES)
-    baseline = decode_or_400(lambda: decode_json(body, BASELINE_DECODER)).validate()
+    baseline = decode_json(body, BASELINE_DECODER).validate()
     await replace_baseline(request.app[REDIS], site.name, baseline)
     request.app[STATS].forget(site.name)
     return json_response(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
 from importlib.resources import files
 from typing import TypeVar
 
@@ -31,16 +30,8 @@ def counted_header(result: CommitResult) -> dict[str, str]:
     return {"X-Pulse-Counted": f"0; reason={result.outcome.value}"}
 
 
-def decode_or_400(decode: Callable[[], T]) -> T:
-    """``core.web.decode_json`` plus invalid UTF-8, which msgspec reports as UnicodeDecodeError."""
-    try:
-        return decode()
-    except UnicodeDecodeError as exc:
-        raise bad_request("body is not valid UTF-8", "invalid_json") from exc
-
-
 def decode_hit(body: bytes) -> HitBody:
-    return decode_or_400(lambda: decode_json(body, HIT_DECODER))
+    return decode_json(body, HIT_DECODER)
 
 
 #: Response headers of an accepted hit, per result (built once).

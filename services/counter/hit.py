@@ -69,10 +69,6 @@ class Hit:
     event_digest: str
     ip_digest: str
 
-    def script_args(self) -> list[str]:
-        """The 11 fields ``hit.lua`` reads, in its order."""
-        return self.record().split("|")
-
     def record(self) -> str:
         """The hit as one ``hit.lua`` record: the 11 fields joined by ``|`` (none holds one)."""
         return (
