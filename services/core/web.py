@@ -147,30 +147,32 @@ class TrustedNetworks:
             return False
         known = self._memo.get(address)
         if known is None:
-            known = _is_trusted(address, self.networks)
+            try:
+                ip = ipaddress.ip_address(address)
+            except ValueError:
+                known = False
+            else:
+                known = any(ip in net for net in self.networks)
             if len(self._memo) < self._memo_size:
                 self._memo[address] = known
         return known
 
 
-def client_address(request: web.Request, trusted: tuple[IPNetwork, ...] | TrustedNetworks) -> str:
+def client_address(request: web.Request, trusted: TrustedNetworks) -> str:
     """The client's address: from X-Forwarded-For only behind a trusted proxy.
 
     Walks the X-Forwarded-For chain from the right, skipping trusted proxies, so a client
     cannot forge its address by sending its own header through nginx.
     """
     peer = request.remote or ""
-    if not trusted:
-        return peer
-    networks = trusted if isinstance(trusted, TrustedNetworks) else TrustedNetworks(trusted, memo_size=0)
-    if peer not in networks:
+    if not trusted or peer not in trusted:
         return peer
     forwarded = request.headers.get("X-Forwarded-For")
     if not forwarded:
         return peer
     chain = [part.strip() for part in forwarded.split(",") if part.strip()]
     for hop in reversed(chain):
-        if hop not in networks:
+        if hop not in trusted:
             return hop if _is_ip(hop) else peer
     return chain[0] if chain and _is_ip(chain[0]) else peer
 
@@ -181,14 +183,6 @@ def _is_ip(value: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _is_trusted(address: str, trusted: tuple[IPNetwork, ...]) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in net for net in trusted)
 
 
 def cors_headers(origin: str | None, allowed: Iterable[str], methods: str = "GET, POST, OPTIONS") -> dict[str, str]:

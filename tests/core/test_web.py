@@ -15,6 +15,7 @@ from services.core.errors import ApiError
 from services.core.metrics import ServiceMetrics
 from services.core.secret import Secret
 from services.core.web import (
+    TrustedNetworks,
     client_address,
     cors_headers,
     decode_json,
@@ -23,7 +24,7 @@ from services.core.web import (
 )
 from tests.conftest import ClientFactory
 
-TRUSTED = (ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("10.0.0.0/8"))
+TRUSTED = TrustedNetworks((ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("10.0.0.0/8")))
 
 
 class Body(msgspec.Struct):
