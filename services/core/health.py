@@ -1,49 +1,59 @@
-"""/healthz (the process answers) and /readyz (Redis answers)."""
+"""The operations routes every service has: /healthz (the process answers), /readyz
+(Redis answers), /metrics, and its OpenAPI document at /openapi.json."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Any
 
+import msgspec
 from aiohttp import web
-from redis.asyncio import Redis
 
+from services.core.app_keys import REDIS
 from services.core.metrics import ServiceMetrics
 from services.core.redis_conn import is_reachable
 from services.core.web import json_response
 
+NO_STORE = {"Cache-Control": "no-store"}
 
-def add_health_routes(
+
+def add_ops_routes(
     app: web.Application,
-    client: Callable[[], Redis],
-    metrics: Callable[[], ServiceMetrics],
+    metrics: ServiceMetrics,
+    openapi: dict[str, Any],
     timeout_seconds: float = 0.5,
 ) -> None:
+    """Register the operations routes. ``pulse_redis_up`` is refreshed by /readyz and at
+    every scrape: outside Kubernetes nothing probes /readyz, and the Redis-down alert
+    needs a current value."""
+    document = msgspec.json.encode(openapi)
+
+    async def redis_up() -> bool:
+        ok = await is_reachable(app[REDIS], timeout_seconds)
+        metrics.redis_up.labels(metrics.service).set(1 if ok else 0)
+        return ok
+
+    async def refresh_redis_up() -> None:
+        await redis_up()
+
     async def healthz(request: web.Request) -> web.Response:
-        return json_response({"status": "ok"}, headers={"Cache-Control": "no-store"})
+        return json_response({"status": "ok"}, headers=NO_STORE)
 
     async def readyz(request: web.Request) -> web.Response:
-        ok = await is_reachable(client(), timeout_seconds)
-        metrics().redis_up.labels(metrics().service).set(1 if ok else 0)
-        if ok:
-            return json_response({"status": "ready", "redis": "up"}, headers={"Cache-Control": "no-store"})
+        if await redis_up():
+            return json_response({"status": "ready", "redis": "up"}, headers=NO_STORE)
         return json_response(
             {"error": {"code": "unavailable", "message": "redis is not reachable"}},
             status=503,
-            headers={"Retry-After": "1", "Cache-Control": "no-store"},
+            headers={"Retry-After": "1", **NO_STORE},
         )
 
+    async def get_openapi(request: web.Request) -> web.Response:
+        return web.Response(
+            body=document, content_type="application/json", headers={"Cache-Control": "public, max-age=300"}
+        )
+
+    metrics.add_refresher(refresh_redis_up)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-
-
-def report_redis_up_at_scrape(
-    metrics: ServiceMetrics, client: Callable[[], Redis], timeout_seconds: float = 0.3
-) -> None:
-    """Keep ``pulse_redis_up`` current at every scrape, not only when /readyz is probed
-    (under systemd or compose nothing probes /readyz, and the Redis-down alert needs it)."""
-
-    async def refresh() -> None:
-        ok = await is_reachable(client(), timeout_seconds)
-        metrics.redis_up.labels(metrics.service).set(1 if ok else 0)
-
-    metrics.add_refresher(refresh)
+    app.router.add_get("/metrics", metrics.handle_metrics)
+    app.router.add_get("/openapi.json", get_openapi)

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from services.core.clock import Clock, SystemClock
 from services.core.edge import edge_middleware
-from services.core.health import add_health_routes, report_redis_up_at_scrape
+from services.core.health import add_ops_routes
 from services.core.metrics import ServiceMetrics
 from services.core.redis_conn import STORAGE_ERRORS, connect
 from services.core.settings import Settings
@@ -86,11 +86,6 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     service.add_refresher(
         online_refresher(app[METRICS], lambda: app[REDIS], app[CLOCK], settings.counter.online_window_seconds)
     )
-    document = openapi_document(settings)
-
-    async def get_openapi(request: web.Request) -> web.Response:
-        return web.json_response(document, headers={"Cache-Control": "public, max-age=300"})
-
     app.router.add_post("/v1/hit", handlers.post_hit)
     app.router.add_get("/v1/hit.gif", handlers.get_pixel)
     app.router.add_get("/v1/stats", handlers.get_stats)
@@ -99,8 +94,5 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     app.router.add_put("/v1/admin/sites/{site}/baseline", admin_handlers.put_baseline)
     app.router.add_get("/widget.js", handlers.get_widget)
     app.router.add_get("/demo.html", handlers.get_demo)
-    app.router.add_get("/openapi.json", get_openapi)
-    app.router.add_get("/metrics", service.handle_metrics)
-    add_health_routes(app, lambda: app[REDIS], lambda: service)
-    report_redis_up_at_scrape(service, lambda: app[REDIS])
+    add_ops_routes(app, service, openapi_document(settings))
     return app

@@ -111,10 +111,8 @@ def online_refresher(
                         pipe.zcount(SiteKeys(site).online(audience), cutoff, "+inf")
                 counts = await pipe.execute()
         except Exception:
-            metrics.service.redis_up.labels(metrics.service.service).set(0)
             metrics.redis_errors("online")
             raise
-        metrics.service.redis_up.labels(metrics.service.service).set(1)
         values = iter(counts)
         for site in sites:
             for audience in AUDIENCES:

@@ -15,11 +15,10 @@ from aiohttp import web
 
 from services.core.clock import Clock, SystemClock
 from services.core.edge import edge_middleware
-from services.core.health import add_health_routes, report_redis_up_at_scrape
+from services.core.health import add_ops_routes
 from services.core.metrics import ServiceMetrics
 from services.core.redis_conn import redis_client
 from services.core.settings import Settings
-from services.core.web import json_response
 from services.session import handlers
 from services.session.app_state import BUS, CLOCK, METRICS, REDIS, SCHEDULER, SETTINGS, STORE
 from services.session.event_bus import SHUTDOWN, EventBus
@@ -96,11 +95,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     app.cleanup_ctx.extend([_redis_ctx, _bus_ctx, _scheduler_ctx])
     app.on_shutdown.append(_close_streams)
 
-    document = openapi_document()
     client_js = (files("services.session") / "static" / "session.js").read_bytes()
-
-    async def openapi(request: web.Request) -> web.Response:
-        return json_response(document, headers={"Cache-Control": "public, max-age=300"})
 
     async def session_js(request: web.Request) -> web.Response:
         return web.Response(
@@ -118,8 +113,5 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     router.add_post("/v1/sessions/{id}/keepalive", handlers.keep_alive)
     router.add_get("/v1/sessions/{id}/events", session_events, allow_head=False)
     router.add_get("/session.js", session_js)
-    router.add_get("/openapi.json", openapi)
-    router.add_get("/metrics", base.handle_metrics)
-    add_health_routes(app, lambda: app[REDIS], lambda: base)
-    report_redis_up_at_scrape(base, lambda: app[REDIS])
+    add_ops_routes(app, base, openapi_document())
     return app

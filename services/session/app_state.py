@@ -1,21 +1,17 @@
-"""Typed keys of everything the session app keeps on itself (no module globals)."""
+"""Typed keys of everything the session app keeps on itself (no module globals); the
+shared ones (settings, clock, Redis) come from ``core.app_keys``."""
 
 from __future__ import annotations
 
 from aiohttp import web
-from redis.asyncio import Redis
 
-from services.core.clock import Clock
-from services.core.settings import Settings
+from services.core.app_keys import CLOCK, REDIS, SETTINGS
 from services.session.event_bus import EventBus
 from services.session.metrics import SessionMetrics
 from services.session.scheduler import Scheduler
 from services.session.store import SessionStore
 
-SETTINGS = web.AppKey("settings", Settings)
-CLOCK = web.AppKey("clock", Clock)
 METRICS = web.AppKey("metrics", SessionMetrics)
-REDIS = web.AppKey("redis", Redis)
 STORE = web.AppKey("store", SessionStore)
 BUS = web.AppKey("bus", EventBus)
 SCHEDULER = web.AppKey("scheduler", Scheduler)
@@ -23,3 +19,6 @@ SCHEDULER = web.AppKey("scheduler", Scheduler)
 
 def now_ms(app: web.Application) -> int:
     return int(app[CLOCK].now() * 1000)
+
+
+__all__ = ["BUS", "CLOCK", "METRICS", "REDIS", "SCHEDULER", "SETTINGS", "STORE", "now_ms"]
