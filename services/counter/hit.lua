@@ -7,7 +7,9 @@
 -- ARGV[4]  dedupe TTL (s)               ARGV[5]  rate limits enabled ("1"/"0")
 -- ARGV[6]  max hits per visitor/minute  ARGV[7]  max hits per IP/minute
 -- ARGV[8]  max new visits per IP/hour   ARGV[9]  visitor state TTL (ms, cleanup only)
--- ARGV[10] the hits, one record per line ("\n"), each record 11 fields joined by "|":
+-- ARGV[10] clean up the online window this call ("1"/"0"): the service asks at most once
+--          a second per site (reads count by score, so cleanup timing changes no figure)
+-- ARGV[11] the hits, one record per line ("\n"), each record 11 fields joined by "|":
 --   kind ("p" pageview, "h" heartbeat, "d" download), visitor digest, member ("1"/"0"),
 --   bot ("1"/"0"), now (epoch ms, from the service's clock), day, month, hour,
 --   path digest, event digest ("" if none), IP digest ("" if none)
@@ -35,6 +37,7 @@ local max_visitor_minute = tonumber(ARGV[6])
 local max_ip_minute = tonumber(ARGV[7])
 local max_new_visits_hour = tonumber(ARGV[8])
 local visitor_ttl_ms = tonumber(ARGV[9])
+local cleanup = ARGV[10] == '1'
 local RECORD = '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$'
 local CHUNK = 500
 
@@ -84,7 +87,7 @@ end
 
 local results = {}
 local latest = 0
-for rec in string.gmatch(ARGV[10], '[^\n]+') do
+for rec in string.gmatch(ARGV[11], '[^\n]+') do
   local kind, vd, member, bot, now_s, day, month, hour, pd, ed, ipd = string.match(rec, RECORD)
   local now = tonumber(now_s)
   if now > latest then latest = now end
@@ -136,9 +139,9 @@ for rec in string.gmatch(ARGV[10], '[^\n]+') do
       last_of[vd] = now
       if written[vd] == nil then written_order[#written_order + 1] = vd end
       written[vd] = now_s
-      local paths_key = P .. 'visit-paths:' .. vd
-      if idle then
-        redis.call('DEL', paths_key)
+      -- the visitor hash holds 'last' and one field per path seen in this visit
+      if idle and last ~= false then
+        redis.call('DEL', visitor_key)
       end
       seen_online(member == '1' and 'members' or 'guests', vd, now_s)
       uv_add(P .. 'uv:day:' .. day, vd)
@@ -157,11 +160,11 @@ for rec in string.gmatch(ARGV[10], '[^\n]+') do
           bump(totals_key, 'visits')
           code = 4
         end
-        if redis.call('SADD', paths_key, 'v:' .. pd) == 1 then
+        if redis.call('HSETNX', visitor_key, 'v:' .. pd, '1') == 1 then
           bump(P .. 'page:' .. pd, 'views')
         end
       elseif kind == 'd' then
-        if redis.call('SADD', paths_key, 'd:' .. pd) == 1 then
+        if redis.call('HSETNX', visitor_key, 'd:' .. pd, '1') == 1 then
           bump(P .. 'page:' .. pd, 'downloads')
           bump(day_key, 'downloads')
           bump(month_key, 'downloads')
@@ -225,14 +228,15 @@ for _, vd in ipairs(written_order) do
   local visitor_key = P .. 'visitor:' .. vd
   redis.call('HSET', visitor_key, 'last', written[vd])
   redis.call('PEXPIRE', visitor_key, visitor_ttl_ms)
-  redis.call('PEXPIRE', P .. 'visit-paths:' .. vd, visitor_ttl_ms)
 end
 
 -- Forget visitors whose last hit left the online window (cleanup; reads use ZCOUNT).
-local cutoff = string.format('%d', latest - online_ms)
-for _, audience in ipairs({'members', 'guests', 'bots'}) do
-  local key = P .. 'online:' .. audience
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', cutoff)
-  redis.call('PEXPIRE', key, online_ms + 600000)
+if cleanup then
+  local cutoff = string.format('%d', latest - online_ms)
+  for _, audience in ipairs({'members', 'guests', 'bots'}) do
+    local key = P .. 'online:' .. audience
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', cutoff)
+    redis.call('PEXPIRE', key, online_ms + 600000)
+  end
 end
 return results

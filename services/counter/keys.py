@@ -57,12 +57,9 @@ class SiteKeys:
         return f"{self.prefix}page:{path_digest}"
 
     def visitor(self, visitor_digest: str) -> str:
-        """Hash: last (epoch ms of the visitor's last hit)."""
+        """Hash: ``last`` (epoch ms of the visitor's last hit) and one ``v:``/``d:`` + path
+        digest field per page viewed or file downloaded in the current visit."""
         return f"{self.prefix}visitor:{visitor_digest}"
-
-    def visit_paths(self, visitor_digest: str) -> str:
-        """SET of ``v:``/``d:`` + path digest seen in the visitor's current visit."""
-        return f"{self.prefix}visit-paths:{visitor_digest}"
 
     def event(self, event_digest: str) -> str:
         return f"{self.prefix}event:{event_digest}"

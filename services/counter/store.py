@@ -1,7 +1,9 @@
 """The write side in Redis: ``hit.lua`` run once per site per commit, all sites of a
 batch in one pipelined round trip (EVALSHA, with a SCRIPT LOAD fallback on NOSCRIPT).
 A site's hits travel as one argument (one record per line), so the client encodes a
-few strings per commit instead of eleven per hit."""
+few strings per commit instead of eleven per hit. The online window's cleanup (dropping
+visitors who left it) runs at most once a second per site and process: reads count by
+score, so it only bounds memory, and skipping it keeps a commit's fixed cost low."""
 
 from __future__ import annotations
 
@@ -23,6 +25,8 @@ log = logging.getLogger(__name__)
 HIT_SCRIPT = files("services.counter").joinpath("hit.lua").read_text(encoding="utf-8")
 #: Margin on top of the visit window before a visitor's state is cleaned up.
 VISITOR_TTL_MARGIN_SECONDS = 600
+#: How often (by the hits' clock) a site's commit also cleans up its online window.
+CLEANUP_EVERY_SECONDS = 1.0
 
 
 class ScriptFailed(Exception):
@@ -44,7 +48,15 @@ class HitStore:
             str(settings.max_new_visits_per_ip_per_hour),
             str((window + VISITOR_TTL_MARGIN_SECONDS) * 1000),
         ]
+        self._cleaned: dict[str, float] = {}
         self.round_trips = 0
+
+    def _cleanup_flag(self, site: str, hits: Sequence[Hit], indexes: Sequence[int]) -> str:
+        latest = max(hits[index].now for index in indexes)
+        if latest - self._cleaned.get(site, float("-inf")) < CLEANUP_EVERY_SECONDS:
+            return "0"
+        self._cleaned[site] = latest
+        return "1"
 
     async def load_script(self) -> None:
         """Load ``hit.lua`` ahead of the first commit (NOSCRIPT is still handled later)."""
@@ -87,16 +99,19 @@ class HitStore:
             site = sites[0]
             keys = SiteKeys(site)
             records = "\n".join([hits[index].record() for index in by_site[site]])
+            cleanup = self._cleanup_flag(site, hits, by_site[site])
             self.round_trips += 1
             try:
-                return [await self._client.evalsha(self._sha, 1, keys.totals, keys.prefix, *self._head, records)]
+                args = (keys.prefix, *self._head, cleanup, records)
+                return [await self._client.evalsha(self._sha, 1, keys.totals, *args)]
             except ResponseError as exc:  # as the pipeline reports it: this site's reply
                 return [exc]
         async with self._client.pipeline(transaction=False) as pipe:
             for site in sites:
                 keys = SiteKeys(site)
                 records = "\n".join([hits[index].record() for index in by_site[site]])
-                pipe.evalsha(self._sha, 1, keys.totals, keys.prefix, *self._head, records)
+                cleanup = self._cleanup_flag(site, hits, by_site[site])
+                pipe.evalsha(self._sha, 1, keys.totals, keys.prefix, *self._head, cleanup, records)
             self.round_trips += 1
             replies: list[object] = await pipe.execute(raise_on_error=False)
             return replies

@@ -104,3 +104,46 @@ async def test_sites_are_counted_apart(counter: Counter) -> None:
     await counter.hit(site="news", headers={"Origin": "http://news.test"})
     assert (await counter.stats("news"))["total"] == 1
     assert (await counter.stats("default"))["total"] == 0
+
+
+async def test_online_window_is_cleaned_up_at_most_once_a_second(counter: Counter) -> None:
+    """Cleanup only bounds memory (reads count by score): it runs on the first commit and
+    then at most once a second of the hits' clock, and forgets only visitors who left."""
+    guests = "pulse:{default}:online:guests"
+    redis = counter.app_redis()
+
+    async def stored() -> set[str]:
+        return {str(member, "ascii") for member in await redis.zrange(guests, 0, -1)}  # type: ignore[arg-type]
+
+    await counter.hit(visitor="a")  # t=0: the first commit cleans up
+    counter.clock.advance(0.5)
+    await counter.hit(visitor="d")  # t=0.5: no cleanup
+    counter.clock.advance(299.7)
+    await counter.hit(visitor="b")  # t=300.2: cleans up, "a" (t=0) has left
+    assert await stored() == {_digest("d"), _digest("b")}
+    assert await redis.pttl(guests) > 0
+    counter.clock.advance(0.5)
+    await counter.hit(visitor="c")  # t=300.7: "d" has left, but no cleanup within a second
+    assert await stored() == {_digest("d"), _digest("b"), _digest("c")}
+    assert (await counter.stats())["online"] == 2  # stored is not counted: "b" and "c"
+    counter.clock.advance(0.6)
+    await counter.hit(visitor="e")  # t=301.3: cleans up again
+    assert await stored() == {_digest("b"), _digest("c"), _digest("e")}
+
+
+async def test_a_visitor_is_one_key_holding_its_visit_paths(counter: Counter) -> None:
+    await counter.hit(visitor="v", path="/a")
+    await counter.hit(visitor="v", path="/b")
+    await counter.hit(visitor="v", path="/a")
+    fields = await counter.app_redis().hgetall(f"pulse:{{default}}:visitor:{_digest('v')}")
+    assert sorted(str(name, "ascii")[:2] for name in fields) == ["la", "v:", "v:"]  # type: ignore[arg-type]
+    counter.clock.advance(1800)  # a new visit forgets the paths of the previous one
+    await counter.hit(visitor="v", path="/a")
+    fields = await counter.app_redis().hgetall(f"pulse:{{default}}:visitor:{_digest('v')}")
+    assert len(fields) == 2
+
+
+def _digest(visitor: str) -> str:
+    from services.counter.visitor import visitor_from_id
+
+    return visitor_from_id("default", visitor)
