@@ -93,6 +93,7 @@ class CounterSettings:
     batch_max_hits: int = 1024
     max_pending_hits: int = 8192  # beyond this many hits waiting for storage, answer 503 at once
     commit_timeout_seconds: float = 2.0
+    commits_in_flight: int = 4  # group commits sent to Redis at once, each on its own connection
     max_series_buckets: int = 1000
 
     def validate(self, where: str) -> None:
@@ -101,7 +102,8 @@ class CounterSettings:
             "max_path_length", "max_referrer_length", "max_visitor_length",
             "max_event_id_length", "dedupe_seconds", "max_hits_per_visitor_per_minute",
             "max_hits_per_ip_per_minute", "max_new_visits_per_ip_per_hour",
-            "batch_max_hits", "max_pending_hits", "commit_timeout_seconds", "max_series_buckets",
+            "batch_max_hits", "max_pending_hits", "commit_timeout_seconds", "commits_in_flight",
+            "max_series_buckets",
         ):
             _positive(where, name, getattr(self, name))
         if self.stats_cache_seconds < 0:

@@ -52,7 +52,8 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
 async def writer_ctx(app: web.Application) -> AsyncIterator[None]:
     counter = app[SETTINGS].counter
     writer = GroupCommitWriter(
-        app[STORE], app[METRICS], counter.batch_max_hits, counter.commit_timeout_seconds, counter.max_pending_hits
+        app[STORE], app[METRICS], counter.batch_max_hits, counter.commit_timeout_seconds, counter.max_pending_hits,
+        counter.commits_in_flight,
     )
     writer.start()
     app[WRITER] = writer
