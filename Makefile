@@ -35,6 +35,7 @@ test: $(VENV)/.dev system-deps lint
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; fi; exit $$rc
 
 bench: $(VENV)/.dev
+	$(BIN)/pip install -q -e '.[dev,bench]'
 	bash scripts/system-deps.sh bench
 	$(BIN)/python -m bench
 

@@ -23,12 +23,14 @@ from bench import probes
 from bench.machine import describe
 from bench.online import online_million
 from bench.procs import REPO, install_stop_handlers, load_average, python_argv, rss_bytes
+from bench.profile import Profile, profile, py_spy
+from bench.profile import render as render_profiles
 from bench.report import kv_table, summarise, throughput_table
 from bench.sessions import create_sessions, scheduler_lag, write_ids
 from bench.stack import Server, Stack, stack
 from bench.throughput import Run, Scenario, compare
 
-PARTS = ("hits", "stats", "session", "latency", "sse", "lag", "online", "everysec")
+PARTS = ("hits", "stats", "session", "latency", "sse", "lag", "online", "everysec", "profile")
 STATS_CACHE_SECONDS = 1.0
 #: redis-py's asyncio pool raises MaxConnectionsError instead of waiting once its 64 default
 #: connections are in use, and the session service holds one per in-flight request: at 64
@@ -110,6 +112,34 @@ def run_throughput(st: Stack, plan: Plan, sections: dict[str, Any]) -> list[Run]
         st.stop(session)
     st.stop(ceiling)
     return runs
+
+
+def run_profiles(st: Stack, plan: Plan, out_dir: Path) -> list[Profile]:
+    """py-spy on the ceiling, the counter (JSON hit, stats) and the session service
+    (status, activity), each under the same wrk load as the throughput runs."""
+    py_spy()  # fail before starting anything when it is missing
+    found: list[Profile] = []
+    seconds = max(plan.seconds, 4)
+
+    def run(server: Server, scenario: Scenario, label: str) -> None:
+        result = profile(server, scenario, label, seconds, plan.connections, plan.threads, out_dir)
+        log(f"  profile {label}: {result.rate:,.0f} req/s, {result.samples} samples, "
+            f"{result.through_service_code:.0f}% through service code")
+        found.append(result)
+
+    ceiling = st.ceiling()
+    run(ceiling, Scenario("hit JSON POST", "hit"), "ceiling (hit shape)")
+    st.stop(ceiling)
+    counter = st.service("counter")
+    run(counter, Scenario("hit JSON POST", "hit"), "counter hit JSON")
+    run(counter, Scenario("stats GET", "get", "/v1/stats?site=default"), "counter stats")
+    st.stop(counter)
+    session = st.service("session", SESSION_ENV)
+    ids_file = write_ids(st.workdir / "profile-ids.txt", asyncio_create(session.url, 1000))
+    run(session, Scenario("session status GET", "status", ids_file=ids_file), "session status")
+    run(session, Scenario("session activity POST", "activity", ids_file=ids_file), "session activity")
+    st.stop(session)
+    return found
 
 
 def asyncio_create(url: str, count: int) -> list[str]:
@@ -246,6 +276,10 @@ def render(machine: dict[str, str], plan: Plan, runs: list[Run], sections: dict[
             ("online window ZSET (`online:guests`)", f"{online['online_window_bytes'] / 2**20:.1f} MiB"),
             ("`online` reported by /v1/stats", f"{online['online_reported']:,}"),
             ("/v1/stats past the cache period", ", ".join(f"{t:.1f} ms" for t in online["stats_ms"]))]), ""]
+    profiles = sections.get("profile")
+    if profiles:
+        parts += ["### Where the time goes (py-spy under the same wrk load)", "",
+                  render_profiles([Profile(**p) for p in profiles]), ""]
     return "\n".join(parts)
 
 
@@ -276,6 +310,9 @@ def main() -> int:
                 sections["lag"] = run_lag(st, plan)
             if "online" in plan.parts:
                 sections["online"] = run_online(st, plan)
+            if "profile" in plan.parts:
+                st.flush()
+                sections["profile"] = [asdict(p) for p in run_profiles(st, plan, args.out.parent / "profiles")]
         if "everysec" in plan.parts and args.fsync == "always":
             with stack("everysec") as st:
                 log("hit ingest again with appendfsync everysec")

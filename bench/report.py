@@ -19,6 +19,7 @@ class Summary:
     p99_ms: float
     cpu_ms_per_1k: float
     redis_cpu_ms_per_1k: float
+    wrk_cpu_ms_per_1k: float
     exact: str
     loads: list[float] = field(default_factory=list)
     rates: list[float] = field(default_factory=list)
@@ -41,28 +42,40 @@ def summarise(runs: Sequence[Run]) -> list[Summary]:
             p99_ms=statistics.median(r.wrk.p99_ms for r in group),
             cpu_ms_per_1k=statistics.median(r.cpu_ms_per_1k for r in group),
             redis_cpu_ms_per_1k=statistics.median(r.redis_cpu_ms_per_1k for r in group),
+            wrk_cpu_ms_per_1k=statistics.median(r.wrk_cpu_ms_per_1k for r in group),
             exact=exact, loads=[r.load[0] for r in group], rates=[r.wrk.rate for r in group],
         ))
     return out
 
 
+def busy(s: Summary) -> tuple[float, float, float]:
+    """Cores kept busy during the measured phase by the server, Valkey and wrk (rate × CPU
+    per request): a server near 1.0 is bound by its own single event loop."""
+    return (s.rate * s.cpu_ms_per_1k / 1e6, s.rate * s.redis_cpu_ms_per_1k / 1e6,
+            s.rate * s.wrk_cpu_ms_per_1k / 1e6)
+
+
 def throughput_table(summaries: Sequence[Summary]) -> str:
-    ceilings = {s.scenario: s.rate for s in summaries if s.server == "ceiling"}
+    ceilings = {s.scenario: s for s in summaries if s.server == "ceiling"}
     naives = {s.scenario: s.rate for s in summaries if s.server == "naive"}
     lines = [
-        "| scenario | server | req/s (median) | runs (req/s) | × ceiling | × naive | p50 ms | p99 ms |"
-        " service CPU ms / 1k | Redis CPU ms / 1k | exact counts | load avg (1 min) |",
-        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---|---|",
+        "| scenario | server | req/s (median) | runs (req/s) | × ceiling | × ceiling predicted by server CPU |"
+        " × naive | p50 ms | p99 ms | service CPU ms / 1k | Redis CPU ms / 1k | wrk CPU ms / 1k |"
+        " cores busy: server / Valkey / wrk | exact counts | load avg (1 min) |",
+        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|",
     ]
     for s in summaries:
         ceiling = ceilings.get(s.scenario)
         naive = naives.get(s.scenario)
-        vs_ceiling = f"{s.rate / ceiling:.2f}" if ceiling and s.server != "ceiling" else "1.00"
+        vs_ceiling = f"{s.rate / ceiling.rate:.2f}" if ceiling and s.server != "ceiling" else "1.00"
+        predicted = (f"{ceiling.cpu_ms_per_1k / s.cpu_ms_per_1k:.2f}"
+                     if ceiling and s.server != "ceiling" and s.cpu_ms_per_1k else "")
         vs_naive = f"{s.rate / naive:.1f}" if naive and s.server == "counter" else ""
         lines.append(
             f"| {s.scenario} | {s.server} | {s.rate:,.0f} | {', '.join(f'{r:,.0f}' for r in s.rates)} |"
-            f" {vs_ceiling} | {vs_naive} | {s.p50_ms:.2f} | {s.p99_ms:.2f} | {s.cpu_ms_per_1k:.0f} |"
-            f" {s.redis_cpu_ms_per_1k:.0f} | {s.exact} | {', '.join(f'{v:.2f}' for v in s.loads)} |"
+            f" {vs_ceiling} | {predicted} | {vs_naive} | {s.p50_ms:.2f} | {s.p99_ms:.2f} | {s.cpu_ms_per_1k:.0f} |"
+            f" {s.redis_cpu_ms_per_1k:.0f} | {s.wrk_cpu_ms_per_1k:.0f} | {' / '.join(f'{b:.2f}' for b in busy(s))} |"
+            f" {s.exact} | {', '.join(f'{v:.2f}' for v in s.loads)} |"
         )
     return "\n".join(lines)
 

@@ -46,6 +46,10 @@ class Run:
         return self.redis_cpu_s / max(self.wrk.answered, 1) * 1e6
 
     @property
+    def wrk_cpu_ms_per_1k(self) -> float:
+        return self.wrk.cpu_ms_per_1k
+
+    @property
     def exact(self) -> bool | None:
         if self.visits_delta is None:
             return None
@@ -81,6 +85,7 @@ def measure(stack: Stack, server: Server, scenario: Scenario, seconds: float, co
     exact = "" if run.exact is None else f" exact={run.exact} (redis {run.visits_delta}/{run.pageviews_delta})"
     log(f"  {scenario.name:<16} {server.name:<8} #{repeat} {result.rate:>9,.0f} req/s  p50 {result.p50_ms:.2f} ms"
         f"  p99 {result.p99_ms:.2f} ms  2xx {result.s2xx} non2xx {result.non2xx}  cpu/1k {run.cpu_ms_per_1k:.0f} ms"
+        f" (valkey {run.redis_cpu_ms_per_1k:.0f}, wrk {run.wrk_cpu_ms_per_1k:.0f})"
         f"  load {load[0]:.2f}{exact}")
     return run
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import resource
 import secrets
 import subprocess
 from dataclasses import dataclass
@@ -29,6 +30,11 @@ class WrkResult:
     max_ms: float
     socket_errors: int
     run_id: str
+    cpu_s: float = 0.0  # wrk's own utime + stime over the whole run
+
+    @property
+    def cpu_ms_per_1k(self) -> float:
+        return self.cpu_s / max(self.answered, 1) * 1e6
 
     @property
     def rate(self) -> float:
@@ -47,7 +53,9 @@ def run_wrk(url: str, kind: str, seconds: float, connections: int, threads: int 
         WRK, f"-t{threads}", f"-c{connections}", f"-d{int(seconds) + GRACE_SECONDS}s", "--timeout", "5s",
         "-s", str(SCRIPT), url, "--", kind, str(seconds), run_id, str(ids_file) if ids_file else "-", path,
     ]
+    before = _children_cpu()
     done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + GRACE_SECONDS + 30, check=False)
+    cpu_s = _children_cpu() - before
     line = next((ln for ln in done.stdout.splitlines() if ln.startswith("BENCH ")), None)
     if line is None:
         raise RuntimeError(f"wrk printed no result (rc {done.returncode}):\n{done.stdout}\n{done.stderr}")
@@ -59,5 +67,11 @@ def run_wrk(url: str, kind: str, seconds: float, connections: int, threads: int 
         seconds=elapsed, p50_ms=data["p50_us"] / 1000, p90_ms=data["p90_us"] / 1000,
         p99_ms=data["p99_us"] / 1000, max_ms=data["max_us"] / 1000,
         socket_errors=data["connect_errors"] + data["read_errors"] + data["write_errors"] + data["timeouts"],
-        run_id=run_id,
+        run_id=run_id, cpu_s=cpu_s,
     )
+
+
+def _children_cpu() -> float:
+    """utime + stime of every child this process has waited for (wrk, once it is reaped)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
