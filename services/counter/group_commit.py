@@ -144,9 +144,14 @@ class GroupCommitWriter:
             return
         finally:
             self._metrics.commit_duration.observe(time.perf_counter() - started)
+        # Counted once per batch (a few increments, not three per hit), and even for hits
+        # whose waiter gave up: they are in Redis.
+        self._metrics.record_batch(
+            (pending.hit, result) for pending, result in zip(batch, results, strict=True)
+            if isinstance(result, CommitResult)
+        )
         for pending, result in zip(batch, results, strict=True):
             if isinstance(result, CommitResult):
-                self._metrics.record(pending.hit, result)  # recorded even if its waiter gave up
                 if not pending.future.done():
                     pending.future.set_result(result)
             else:

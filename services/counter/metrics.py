@@ -4,7 +4,7 @@ dashboards and alerts in ``deploy/``: do not rename. Labels come from fixed sets
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 
 from prometheus_client import Counter, Gauge, Histogram
@@ -73,12 +73,19 @@ class CounterMetrics:
             self.redis_errors(operation)
             raise
 
-    def record(self, hit: Hit, result: CommitResult) -> None:
-        children = self._record_children.get((hit.site, hit.kind, result))
-        if children is None:
-            children = self._record_children[(hit.site, hit.kind, result)] = self._children_for(hit, result)
-        for child in children:
-            child.inc()
+    def record_batch(self, recorded: Iterable[tuple[Hit, CommitResult]]) -> None:
+        """Count a commit's recorded hits: one increment per counter and label set."""
+        tally: dict[tuple[str, Kind, CommitResult], tuple[Hit, int]] = {}
+        for hit, result in recorded:
+            key = (hit.site, hit.kind, result)
+            seen = tally.get(key)
+            tally[key] = (hit, seen[1] + 1) if seen is not None else (hit, 1)
+        for (_, _, result), (hit, count) in tally.items():
+            children = self._record_children.get((hit.site, hit.kind, result))
+            if children is None:
+                children = self._record_children[(hit.site, hit.kind, result)] = self._children_for(hit, result)
+            for child in children:
+                child.inc(count)
 
     def _children_for(self, hit: Hit, result: CommitResult) -> tuple[Counter, ...]:
         """The counters one hit with this (site, kind, result) increments (labels resolved once)."""
