@@ -10,6 +10,7 @@ kept next to the results, ready for a flame-graph tool.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -89,7 +90,7 @@ def profile(server: Server, scenario: Scenario, label: str, seconds: float, conn
             out_dir: Path) -> Profile:
     """Drive ``server`` with wrk for ``seconds`` while py-spy samples it."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    raw = out_dir / (label.replace(" ", "-").replace("/", "") + ".txt")
+    raw = out_dir / ("-".join(re.findall(r"[a-z0-9]+", label.lower())) + ".txt")
     spy = subprocess.Popen(
         [py_spy(), "record", "--rate", str(RATE_HZ), "--format", "raw", "--output", str(raw),
          "--pid", str(server.child.pid), "--duration", str(int(seconds) + 1), "--nonblocking"],
