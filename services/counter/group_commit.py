@@ -1,10 +1,12 @@
 """Group commit: many concurrent hits, one Redis round trip.
 
-A handler enqueues its hit with a future and waits. One writer task takes everything
-queued (up to ``batch_max_hits``), commits it with one pipelined call, and resolves every
-future with that hit's result. Up to ``in_flight`` commits (default 4) run at once, each
-on its own connection, so the service keeps batching while Redis works on the previous
-batch; beyond that, new hits pile up for the next one. There is no fixed delay, so an
+A handler enqueues its hit with a future and waits. The first hit of a loop turn starts
+a commit task; when that task runs (the next turn) it takes everything queued (up to
+``batch_max_hits``), commits it with one call, and resolves every future with that hit's
+result. Up to ``in_flight`` commits (default 4) run at once, each on its own connection,
+so the service keeps batching while Redis works on the previous batch; beyond that, new
+hits pile up for the next one, started when a commit finishes. There is no writer task
+to wake: a hit waits one loop turn less before it is sent. There is no fixed delay, so an
 idle service answers at once and a busy one commits bigger batches. Hits are
 independent (the script decides each one atomically), so concurrent batches need no
 order. A future fails when the commit failed or timed out; nothing is
@@ -59,72 +61,68 @@ class GroupCommitWriter:
         self._max_pending = max_pending if max_pending is not None else batch_max_hits * 8
         self._timeout = timeout_seconds
         self._queue: deque[Pending] = deque()
-        self._wake = asyncio.Event()
+        self._started = False
         self._closing = False
-        self._task: asyncio.Task[None] | None = None
         self._in_flight = in_flight
         self._commits: set[asyncio.Task[None]] = set()
-        self._slot_free = asyncio.Event()
+        #: A commit task exists that has not taken its batch yet: later hits join it.
+        self._gathering = False
         self.batches = 0
         # Read at scrape time: no gauge update per hit.
         metrics.pending_hits.set_function(lambda: len(self._queue))
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="counter-group-commit")
+        self._started = True
 
     async def close(self) -> None:
         """Stop taking hits and commit everything already queued."""
         self._closing = True
-        self._wake.set()
-        if self._task is not None:
-            await self._task
+        while self._commits or self._queue:
+            self._kick()
+            await asyncio.wait(set(self._commits))
 
     async def submit(self, hit: Hit) -> CommitResult:
         """Queue ``hit`` and wait until it is durable; raise 503 ``ApiError`` otherwise."""
-        if self._closing or self._task is None:
+        if self._closing or not self._started:
             raise unavailable("the counter is shutting down; retry shortly")
         if len(self._queue) >= self._max_pending:
             self._metrics.overloaded()
             raise unavailable("the counter is waiting for storage; retry shortly")
         future: asyncio.Future[CommitResult] = asyncio.get_running_loop().create_future()
         self._queue.append(Pending(hit, future))
-        self._wake.set()
+        if not self._gathering:
+            self._kick()
         try:
-            # The writer resolves every future: each commit is bounded by its own timeout
-            # and a failed commit fails all of its hits.
+            # Every future is resolved: each commit is bounded by its own timeout and a
+            # failed commit fails all of its hits.
             return await future
         except CommitFailed as exc:
             raise unavailable() from exc
 
-    async def _run(self) -> None:
-        try:
-            while True:
-                if not self._queue:
-                    if self._closing:
-                        return
-                    self._wake.clear()
-                    await self._wake.wait()
-                    continue
-                if len(self._commits) >= self._in_flight:
-                    self._slot_free.clear()
-                    await self._slot_free.wait()
-                    continue
-                batch: list[Pending] = []
-                while self._queue and len(batch) < self._batch_max:
-                    pending = self._queue.popleft()
-                    if not pending.future.done():  # a cancelled waiter is not written
-                        batch.append(pending)
-                if batch:
-                    task = asyncio.create_task(self._commit(batch))
-                    self._commits.add(task)
-                    task.add_done_callback(self._committed)
-        finally:
-            while self._commits:
-                await asyncio.wait(set(self._commits))
+    def _kick(self) -> None:
+        """Start a commit task if a slot is free. It takes its batch when it first runs,
+        on the next loop turn: every hit queued in between (this turn's handlers) joins."""
+        if self._gathering or not self._queue or len(self._commits) >= self._in_flight:
+            return
+        self._gathering = True
+        task = asyncio.get_running_loop().create_task(self._commit_next())
+        self._commits.add(task)
+        task.add_done_callback(self._committed)
+
+    async def _commit_next(self) -> None:
+        self._gathering = False
+        batch: list[Pending] = []
+        while self._queue and len(batch) < self._batch_max:
+            pending = self._queue.popleft()
+            if not pending.future.done():  # a cancelled waiter is not written
+                batch.append(pending)
+        self._kick()  # more queued than one batch holds, or hits arriving meanwhile
+        if batch:
+            await self._commit(batch)
 
     def _committed(self, task: asyncio.Task[None]) -> None:
         self._commits.discard(task)
-        self._slot_free.set()
+        self._kick()
 
     async def _commit(self, batch: list[Pending]) -> None:
         started = time.perf_counter()
