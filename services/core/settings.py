@@ -93,7 +93,7 @@ class CounterSettings:
     batch_max_hits: int = 1024
     max_pending_hits: int = 8192  # beyond this many hits waiting for storage, answer 503 at once
     commit_timeout_seconds: float = 2.0
-    commits_in_flight: int = 4  # group commits sent to Redis at once, each on its own connection
+    commits_in_flight: int = 2  # group commits sent to Redis at once, each on its own connection
     max_series_buckets: int = 1000
 
     def validate(self, where: str) -> None:

@@ -3,7 +3,7 @@
 A handler enqueues its hit with a future and waits. The first hit of a loop turn starts
 a commit task; when that task runs (the next turn) it takes everything queued (up to
 ``batch_max_hits``), commits it with one call, and resolves every future with that hit's
-result. Up to ``in_flight`` commits (default 4) run at once, each on its own connection,
+result. Up to ``in_flight`` commits (default 2) run at once, each on its own connection,
 so the service keeps batching while Redis works on the previous batch; beyond that, new
 hits pile up for the next one, started when a commit finishes. There is no writer task
 to wake: a hit waits one loop turn less before it is sent. There is no fixed delay, so an
@@ -53,7 +53,7 @@ class GroupCommitWriter:
         batch_max_hits: int,
         timeout_seconds: float,
         max_pending: int | None = None,
-        in_flight: int = 4,
+        in_flight: int = 2,
     ) -> None:
         self._store = store
         self._metrics = metrics
@@ -129,7 +129,10 @@ class GroupCommitWriter:
         self.batches += 1
         self._metrics.batch_size.observe(len(batch))
         try:
-            results = await asyncio.wait_for(self._store.commit([p.hit for p in batch]), self._timeout)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for runs the commit in a
+            # task of its own, one more task and one more loop turn per commit.
+            async with asyncio.timeout(self._timeout):
+                results = await self._store.commit([p.hit for p in batch])
         except STORAGE_ERRORS as exc:
             self._metrics.redis_errors("commit")
             log.warning("commit of %d hits failed: %s", len(batch), type(exc).__name__)
