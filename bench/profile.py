@@ -18,6 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.procs import REPO
 from bench.stack import Server
 from bench.throughput import Scenario
 from bench.wrk import run_wrk
@@ -82,7 +83,7 @@ def summarise(target: str, rate: float, raw: Path, top: int = 12) -> Profile:
         by_category={label: share(n) for label, n in groups.most_common()},
         through_service_code=share(through_service),
         top_self=[(frame, share(n)) for frame, n in own.most_common(top)],
-        raw_file=str(raw),
+        raw_file=str(raw.relative_to(REPO)) if raw.is_relative_to(REPO) else str(raw),
     )
 
 
