@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import probes
+from bench.fixedrate import run_fixed_rate
 from bench.machine import describe
 from bench.online import online_million
 from bench.procs import REPO, install_stop_handlers, load_average, python_argv, rss_bytes
@@ -67,19 +68,6 @@ def plan_from(args: argparse.Namespace) -> Plan:
                     100_000, 1_000, tuple(p for p in parts if p != "everysec" or args.only))
     return Plan(args.seconds or 6, args.repeats or 3, args.connections, args.threads, 10, 100_000, (25, 45),
                 1_000_000, 10_000, parts)
-
-
-def fixed_rate(server: Server, rate: float, seconds: float, run: str) -> dict[str, Any]:
-    out = subprocess.run(
-        python_argv("-m", "bench.fixedrate", "--url", server.url, "--rate", f"{rate:.0f}", "--seconds",
-                    str(seconds), "--run", run),
-        capture_output=True, text=True, cwd=REPO, timeout=seconds + 60, check=False,
-    )
-    line = next((ln for ln in out.stdout.splitlines() if ln.startswith("FIXEDRATE ")), None)
-    if line is None:
-        raise RuntimeError(f"fixed-rate client failed:\n{out.stderr[-2000:]}")
-    result: dict[str, Any] = json.loads(line.split(" ", 1)[1])
-    return result
 
 
 def run_throughput(st: Stack, plan: Plan, sections: dict[str, Any]) -> list[Run]:
@@ -163,7 +151,7 @@ def half_load(st: Stack, plan: Plan, ceiling: Server, counter: Server, runs: lis
             client = st.redis()
             before = probes.counter_totals(client)
             load = load_average()[0]
-            result = fixed_rate(server, rate, plan.half_seconds, secrets.token_hex(4))
+            result = run_fixed_rate(server.url, rate, plan.half_seconds, secrets.token_hex(4))
             after = probes.counter_totals(client)
             client.close()
             result["load"] = load

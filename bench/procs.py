@@ -99,14 +99,15 @@ class Processes:
     children: list[Child] = field(default_factory=list)
 
     def start(self, name: str, argv: Sequence[str], env: Mapping[str, str] | None = None,
-              port: int | None = None, timeout: float = 30.0) -> Child:
+              port: int | None = None, timeout: float = 30.0, cwd: Path = REPO) -> Child:
+        """Start ``argv`` in ``cwd`` (a checkout: its ``services`` package is the one imported)."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_dir / f"{name}.log"
         full_env = {**os.environ, **(env or {})}
-        full_env.setdefault("PYTHONPATH", str(REPO))
+        full_env.setdefault("PYTHONPATH", str(cwd))
         with log_path.open("ab") as log:
             proc = subprocess.Popen(list(argv), stdout=log, stderr=subprocess.STDOUT, env=full_env,
-                                    cwd=REPO, start_new_session=True)
+                                    cwd=cwd, start_new_session=True)
         child = Child(name, proc, log_path)
         self.children.append(child)
         if port is not None:

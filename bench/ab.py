@@ -1,0 +1,160 @@
+"""A/B of two versions of the counter: ``python -m bench.ab --old REF [--new REF]``.
+
+Both versions run at once against one Valkey (``appendfsync always``), each from its own
+checkout (a git worktree of REF; ``.`` is the working tree), and are measured in
+interleaved rounds, so the shared machine's drift hits both alike. Each round gives each
+side an open-loop fixed-rate run (latency, and CPU per hit at that rate) and a
+saturating wrk run (throughput, CPU per hit, the exactness check). ``--old-env`` and
+``--new-env`` set environment variables for one side, e.g. to compare two settings of
+the same checkout:
+
+    python -m bench.ab --old HEAD~1
+    python -m bench.ab --old . --old-env PULSE_COUNTER_COMMITS_IN_FLIGHT=4 --rounds 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import secrets
+import statistics
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.fixedrate import run_fixed_rate
+from bench.procs import REPO, cpu_seconds, free_port, install_stop_handlers, python_argv
+from bench.report import kv_table
+from bench.stack import Server, Stack, stack
+from bench.throughput import Scenario, measure
+
+HIT = Scenario("hit JSON POST", "hit", counted=True)
+
+
+@dataclass
+class Side:
+    name: str
+    ref: str
+    env: dict[str, str]
+    tree: Path
+    server: Server | None = None
+
+
+@dataclass(frozen=True)
+class Round:
+    side: str
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    cpu_at_rate_ms_per_1k: float
+    rate: float
+    cpu_ms_per_1k: float
+    redis_cpu_ms_per_1k: float
+    exact: bool
+
+
+@contextlib.contextmanager
+def checkout(ref: str) -> Iterator[Path]:
+    """The working tree for ``.``, else a temporary detached worktree of ``ref``."""
+    if ref == ".":
+        yield REPO
+        return
+    path = Path(tempfile.mkdtemp(prefix="pulse-ab-"))
+    subprocess.run(["git", "worktree", "add", "--detach", "--force", str(path), ref], cwd=REPO, check=True,
+                   capture_output=True)
+    try:
+        yield path
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(path)], cwd=REPO, check=False,
+                       capture_output=True)
+
+
+def start(st: Stack, side: Side) -> Server:
+    port = free_port()
+    env = {"PULSE_COUNTER_RATE_LIMITS_ENABLED": "false", "PULSE_LOG_LEVEL": "WARNING", **side.env}
+    argv = python_argv("-m", "services.cli", "counter", "--redis-url", st.redis_url, "--port", str(port))
+    child = st.procs.start(f"counter-{side.name}", argv, env=env, port=port, cwd=side.tree)
+    return Server("counter", child, port)
+
+
+def one_round(st: Stack, side: Side, rate: float, seconds: float, connections: int, threads: int) -> Round:
+    assert side.server is not None
+    server = side.server
+    before = cpu_seconds(server.child.pid)
+    fixed = run_fixed_rate(server.url, rate, seconds, secrets.token_hex(4))
+    at_rate = (cpu_seconds(server.child.pid) - before) / max(int(fixed["answered"]), 1) * 1e6
+    run = measure(st, server, HIT, seconds, connections, threads, 1, True, 1.0, lambda _: None)
+    result = Round(side.name, fixed["p50_ms"], fixed["p90_ms"], fixed["p99_ms"], at_rate, run.wrk.rate,
+                   run.cpu_ms_per_1k, run.redis_cpu_ms_per_1k, bool(run.exact))
+    print(f"  {side.name}: {rate:,.0f}/s p50 {result.p50_ms:.2f} p90 {result.p90_ms:.2f} p99 {result.p99_ms:.2f} ms,"
+          f" {at_rate:.0f} ms CPU/1k | saturated {result.rate:,.0f} req/s, {result.cpu_ms_per_1k:.0f} ms CPU/1k"
+          f" (Valkey {result.redis_cpu_ms_per_1k:.0f}), exact {result.exact}", flush=True)
+    return result
+
+
+def summary(sides: list[Side], rounds: list[Round], rate: float) -> str:
+    rows = []
+    for side in sides:
+        mine = [r for r in rounds if r.side == side.name]
+
+        def spread(values: list[float], fmt: str = "{:.1f}") -> str:
+            return f"{fmt.format(statistics.median(values))} ({', '.join(fmt.format(v) for v in values)})"
+
+        env = " ".join(f"{k}={v}" for k, v in side.env.items())
+        rows.append((f"{side.name}: `{side.ref}` {env}".strip(), "; ".join([
+            f"p50 {spread([r.p50_ms for r in mine])} ms",
+            f"p99 {spread([r.p99_ms for r in mine])} ms",
+            f"CPU at {rate:,.0f}/s {spread([r.cpu_at_rate_ms_per_1k for r in mine], '{:.0f}')} ms/1k",
+            f"saturated {spread([r.rate for r in mine], '{:,.0f}')} req/s",
+            f"CPU {spread([r.cpu_ms_per_1k for r in mine], '{:.0f}')} ms/1k",
+            f"exact {sum(r.exact for r in mine)}/{len(mine)}",
+        ])))
+    return kv_table(rows, ("side", "median (every round)"))
+
+
+def env_pairs(values: list[str]) -> dict[str, str]:
+    pairs = {}
+    for value in values:
+        key, sep, val = value.partition("=")
+        if not sep:
+            raise SystemExit(f"expected KEY=VALUE, got {value!r}")
+        pairs[key] = val
+    return pairs
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.ab", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--old", default="HEAD~1", help="git ref of side A, or . for the working tree")
+    parser.add_argument("--new", default=".", help="git ref of side B, or . for the working tree")
+    parser.add_argument("--old-env", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--new-env", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--rate", type=float, default=3200, help="open-loop hits per second")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=6)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    install_stop_handlers()
+    rounds: list[Round] = []
+    try:
+        with checkout(args.old) as old_tree, checkout(args.new) as new_tree, stack() as st:
+            sides = [Side("old", args.old, env_pairs(args.old_env), old_tree),
+                     Side("new", args.new, env_pairs(args.new_env), new_tree)]
+            for side in sides:
+                side.server = start(st, side)
+            for number in range(1, args.rounds + 1):
+                print(f"round {number}", flush=True)
+                rounds += [one_round(st, side, args.rate, args.seconds, args.connections, args.threads)
+                           for side in sides]
+            print(summary(sides, rounds, args.rate))
+    except KeyboardInterrupt:
+        print("interrupted: every server was stopped")
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
