@@ -1,0 +1,25 @@
+"""The throughput table's derived columns: ratios, the CPU prediction, cores busy."""
+
+from __future__ import annotations
+
+from bench.report import Summary, busy, throughput_table
+
+
+def summary(server: str, rate: float, cpu: float, redis: float = 0.0, wrk: float = 20.0) -> Summary:
+    return Summary("hit", server, rate=rate, p50_ms=1.0, p99_ms=2.0, cpu_ms_per_1k=cpu, redis_cpu_ms_per_1k=redis,
+                   wrk_cpu_ms_per_1k=wrk, exact="n/a", loads=[0.5], rates=[rate])
+
+
+def test_the_ratio_to_the_ceiling_is_predicted_from_cpu_per_request() -> None:
+    ceiling = summary("ceiling", 20_000, 50)
+    counter = summary("counter", 8_000, 125, redis=45)
+    naive = summary("naive", 2_000, 500)
+    rows = throughput_table([ceiling, naive, counter]).splitlines()[2:]
+    cells = [row.split(" | ") for row in rows]
+    counter_cells = cells[2]
+    assert counter_cells[4:7] == ["0.40", "0.40", "4.0"]  # measured, predicted (50/125), × naive
+    assert cells[0][4:6] == ["1.00", ""]
+
+
+def test_cores_busy_is_rate_times_cpu_per_request() -> None:
+    assert busy(summary("counter", 8_000, 125, redis=45, wrk=20)) == (1.0, 0.36, 0.16)
