@@ -33,13 +33,12 @@ from bench.throughput import Scenario, measure
 HIT = Scenario("hit JSON POST", "hit", counted=True)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Side:
     name: str
     ref: str
     env: dict[str, str]
-    tree: Path
-    server: Server | None = None
+    server: Server
 
 
 @dataclass(frozen=True)
@@ -71,16 +70,16 @@ def checkout(ref: str) -> Iterator[Path]:
                        capture_output=True)
 
 
-def start(st: Stack, side: Side) -> Server:
+def start(st: Stack, name: str, ref: str, env: dict[str, str], tree: Path) -> Side:
+    """The counter of ``tree`` (its ``services`` package), on a free port, against ``st``'s Valkey."""
     port = free_port()
-    env = {"PULSE_COUNTER_RATE_LIMITS_ENABLED": "false", "PULSE_LOG_LEVEL": "WARNING", **side.env}
     argv = python_argv("-m", "services.cli", "counter", "--redis-url", st.redis_url, "--port", str(port))
-    child = st.procs.start(f"counter-{side.name}", argv, env=env, port=port, cwd=side.tree)
-    return Server("counter", child, port)
+    child = st.procs.start(f"counter-{name}", argv, port=port, cwd=tree,
+                           env={"PULSE_COUNTER_RATE_LIMITS_ENABLED": "false", "PULSE_LOG_LEVEL": "WARNING", **env})
+    return Side(name, ref, env, Server("counter", child, port))
 
 
 def one_round(st: Stack, side: Side, rate: float, seconds: float, connections: int, threads: int) -> Round:
-    assert side.server is not None
     server = side.server
     before = cpu_seconds(server.child.pid)
     fixed = run_fixed_rate(server.url, rate, seconds, secrets.token_hex(4))
@@ -141,10 +140,8 @@ def main() -> int:
     rounds: list[Round] = []
     try:
         with checkout(args.old) as old_tree, checkout(args.new) as new_tree, stack() as st:
-            sides = [Side("old", args.old, env_pairs(args.old_env), old_tree),
-                     Side("new", args.new, env_pairs(args.new_env), new_tree)]
-            for side in sides:
-                side.server = start(st, side)
+            sides = [start(st, "old", args.old, env_pairs(args.old_env), old_tree),
+                     start(st, "new", args.new, env_pairs(args.new_env), new_tree)]
             for number in range(1, args.rounds + 1):
                 print(f"round {number}", flush=True)
                 rounds += [one_round(st, side, args.rate, args.seconds, args.connections, args.threads)

@@ -14,16 +14,13 @@ import argparse
 import asyncio
 import json
 import subprocess
-import sys
 import time
 import typing
 from collections import deque
-from pathlib import Path
 from urllib.parse import urlsplit
 
+from bench.procs import REPO, python_argv
 from services.core.runner import install_uvloop
-
-REPO = Path(__file__).resolve().parent.parent
 
 UA = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0 fixedrate"
 
@@ -147,8 +144,8 @@ async def drive(url: str, rate: float, seconds: float, connections: int, run: st
 def run_fixed_rate(url: str, rate: float, seconds: float, run: str) -> dict[str, typing.Any]:
     """Run this client in its own process against ``url`` and return its result."""
     out = subprocess.run(
-        [sys.executable, "-m", "bench.fixedrate", "--url", url, "--rate", f"{rate:.0f}", "--seconds", str(seconds),
-         "--run", run],
+        python_argv("-m", "bench.fixedrate", "--url", url, "--rate", f"{rate:.0f}", "--seconds", str(seconds),
+                    "--run", run),
         capture_output=True, text=True, cwd=REPO, timeout=seconds + 60, check=False,
     )
     line = next((ln for ln in out.stdout.splitlines() if ln.startswith("FIXEDRATE ")), None)

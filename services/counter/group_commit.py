@@ -90,8 +90,7 @@ class GroupCommitWriter:
             raise unavailable("the counter is waiting for storage; retry shortly")
         future: asyncio.Future[CommitResult] = asyncio.get_running_loop().create_future()
         self._queue.append(Pending(hit, future))
-        if not self._gathering:
-            self._kick()
+        self._kick()
         try:
             # Every future is resolved: each commit is bounded by its own timeout and a
             # failed commit fails all of its hits.

@@ -75,26 +75,25 @@ class CounterMetrics:
 
     def record_batch(self, recorded: Iterable[tuple[Hit, CommitResult]]) -> None:
         """Count a commit's recorded hits: one increment per counter and label set."""
-        tally: dict[tuple[str, Kind, CommitResult], tuple[Hit, int]] = {}
+        tally: dict[tuple[str, Kind, CommitResult], int] = {}
         for hit, result in recorded:
             key = (hit.site, hit.kind, result)
-            seen = tally.get(key)
-            tally[key] = (hit, seen[1] + 1) if seen is not None else (hit, 1)
-        for (_, _, result), (hit, count) in tally.items():
-            children = self._record_children.get((hit.site, hit.kind, result))
+            tally[key] = tally.get(key, 0) + 1
+        for key, count in tally.items():
+            children = self._record_children.get(key)
             if children is None:
-                children = self._record_children[(hit.site, hit.kind, result)] = self._children_for(hit, result)
+                children = self._record_children[key] = self._children_for(*key)
             for child in children:
                 child.inc(count)
 
-    def _children_for(self, hit: Hit, result: CommitResult) -> tuple[Counter, ...]:
+    def _children_for(self, site: str, kind: Kind, result: CommitResult) -> tuple[Counter, ...]:
         """The counters one hit with this (site, kind, result) increments (labels resolved once)."""
-        children = [self.hits.labels(hit.site, hit.kind.value, result.outcome.value)]
+        children = [self.hits.labels(site, kind.value, result.outcome.value)]
         if result.outcome is Outcome.COUNTED:
-            if hit.kind is Kind.PAGEVIEW:
-                children.append(self.pageviews.labels(hit.site))
+            if kind is Kind.PAGEVIEW:
+                children.append(self.pageviews.labels(site))
             if result.new_visit:
-                children.append(self.visits.labels(hit.site))
+                children.append(self.visits.labels(site))
         return tuple(children)
 
     def rejected(self, site: str | None, kind: str | None) -> None:
