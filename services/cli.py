@@ -28,6 +28,11 @@ def _common(parser: argparse.ArgumentParser, env: Mapping[str, str], default_por
                         help="TOML configuration file (env PULSE_CONFIG)")
     parser.add_argument("--log-level", default=env.get("PULSE_LOG_LEVEL"),
                         help="DEBUG, INFO, WARNING (env PULSE_LOG_LEVEL; default INFO)")
+    parser.add_argument("--workers", type=int, default=_int(env.get("PULSE_WORKERS")),
+                        help="processes sharing the port, one per core (env PULSE_WORKERS; default 1)")
+    parser.add_argument("--metrics-port", type=int, default=_int(env.get("PULSE_METRICS_PORT")),
+                        help="worker i also answers on this port + i, for Prometheus to scrape each "
+                        "worker (env PULSE_METRICS_PORT; required with --workers > 1)")
 
 
 def _int(value: str | None) -> int | None:
@@ -59,6 +64,8 @@ def settings_from_args(args: argparse.Namespace, env: Mapping[str, str], section
     if section in ("counter", "session"):
         overrides[f"{section}.host"] = args.host
         overrides[f"{section}.port"] = args.port
+        overrides[f"{section}.workers"] = args.workers
+        overrides[f"{section}.metrics_port"] = args.metrics_port
     return load_settings(args.config, env, overrides)
 
 
@@ -74,18 +81,32 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     except ConfigError as exc:
         print(f"portal-pulse: configuration error: {exc}", file=sys.stderr)
         return 2
-    from services.core.runner import Served, configure_logging, run
+    from services.core.runner import configure_logging
 
     configure_logging(settings.log_level)
-    if args.command == "counter":
-        from services.counter.app import create_app as create_counter
+    return serve_service(args.command, settings)
 
-        run([Served(create_counter(settings), settings.counter.host, settings.counter.port, "counter")])
+
+def serve_service(kind: str, settings: Settings) -> int:
+    """Run one service, in this process or (``workers > 1``) in supervised workers."""
+    from services.core.runner import Served, run
+    from services.core.workers import Supervisor
+
+    if kind == "counter":
+        from services.counter.app import create_app
     else:
-        from services.session.app import create_app as create_session
+        from services.session.app import create_app
+    options = settings.counter if kind == "counter" else settings.session
 
-        run([Served(create_session(settings), settings.session.host, settings.session.port, "session")])
-    return 0
+    def worker(index: int) -> None:
+        extra = (options.metrics_port + index,) if options.metrics_port else ()
+        run([Served(create_app(settings), options.host, options.port, kind,
+                    reuse_port=options.workers > 1, extra_ports=extra)])
+
+    if options.workers == 1:
+        worker(0)
+        return 0
+    return Supervisor(worker, options.workers, name=f"{kind} worker").run()
 
 
 if __name__ == "__main__":

@@ -33,6 +33,10 @@ class Served:
     host: str
     port: int
     name: str
+    #: Share the port with the other workers of ``--workers N`` (SO_REUSEPORT).
+    reuse_port: bool = False
+    #: More ports the same app answers on: a worker's own metrics port.
+    extra_ports: tuple[int, ...] = ()
 
 
 def configure_logging(level: str) -> None:
@@ -78,9 +82,13 @@ async def serve(
             )
             await runner.setup()
             runners.append(runner)
-            site = web.TCPSite(runner, item.host, item.port, backlog=1024, reuse_address=True)
-            await site.start()
-            log.info("%s listening on http://%s:%d", item.name, item.host, item.port)
+            for port in (item.port, *item.extra_ports):
+                site = web.TCPSite(
+                    runner, item.host, port, backlog=1024, reuse_address=True,
+                    reuse_port=item.reuse_port if port == item.port else None,
+                )
+                await site.start()
+                log.info("%s listening on http://%s:%d", item.name, item.host, port)
         if on_started is not None:
             await on_started()
         tune_gc()

@@ -95,8 +95,11 @@ class CounterSettings:
     commit_timeout_seconds: float = 2.0
     commits_in_flight: int = 2  # group commits sent to Redis at once, each on its own connection
     max_series_buckets: int = 1000
+    workers: int = 1  # processes sharing the port (SO_REUSEPORT); see core/workers.py
+    metrics_port: int = 0  # worker i also answers on metrics_port + i; 0: only on port
 
     def validate(self, where: str) -> None:
+        _check_workers(where, self.workers, self.metrics_port)
         for name in (
             "port", "visit_window_seconds", "online_window_seconds", "max_body_bytes",
             "max_path_length", "max_referrer_length", "max_visitor_length",
@@ -134,8 +137,11 @@ class SessionSettings:
     stream_maxlen: int = 100_000
     max_body_bytes: int = 4096
     max_streams_per_session: int = 32
+    workers: int = 1  # processes sharing the port (SO_REUSEPORT); see core/workers.py
+    metrics_port: int = 0  # worker i also answers on metrics_port + i; 0: only on port
 
     def validate(self, where: str) -> None:
+        _check_workers(where, self.workers, self.metrics_port)
         for name in (
             "port", "idle_timeout_seconds", "prompt_seconds", "activity_throttle_seconds",
             "scheduler_max_sleep_seconds", "scheduler_batch", "stream_maxlen",
@@ -146,6 +152,21 @@ class SessionSettings:
             raise ConfigError(f"{where}.prompt_seconds: must be shorter than idle_timeout_seconds")
         if self.grace_seconds < 0 or self.max_lifetime_seconds < 0:
             raise ConfigError(f"{where}: grace_seconds and max_lifetime_seconds must be >= 0")
+
+
+MAX_WORKERS = 64
+
+
+def _check_workers(where: str, workers: int, metrics_port: int) -> None:
+    if not 1 <= workers <= MAX_WORKERS:
+        raise ConfigError(f"{where}.workers: must be between 1 and {MAX_WORKERS}")
+    if not 0 <= metrics_port <= 65535 - workers + 1:
+        raise ConfigError(f"{where}.metrics_port: must leave room for one port per worker below 65536")
+    if workers > 1 and metrics_port == 0:
+        raise ConfigError(
+            f"{where}.metrics_port: must be set when {where}.workers > 1, so that Prometheus "
+            "scrapes every worker on a port of its own (worker i answers on metrics_port + i)"
+        )
 
 
 @dataclass(frozen=True)

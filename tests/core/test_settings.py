@@ -107,3 +107,16 @@ def test_redis_from_url_rejects_nonsense() -> None:
         RedisSettings.from_url("localhost:6379")
     with pytest.raises(ConfigError, match="command_timeout_seconds"):
         RedisSettings.from_url("redis://h", command_timeout_seconds=0)
+
+
+@pytest.mark.parametrize("section", ["counter", "session"])
+def test_workers_need_a_metrics_port_each(section: str) -> None:
+    prefix = f"PULSE_{section.upper()}_"
+    settings = load_settings(env={f"{prefix}WORKERS": "2", f"{prefix}METRICS_PORT": "9100"})
+    assert getattr(settings, section).workers == 2
+    with pytest.raises(ConfigError, match=f"{section}.metrics_port: must be set"):
+        load_settings(env={f"{prefix}WORKERS": "2"})
+    with pytest.raises(ConfigError, match=f"{section}.workers"):
+        load_settings(env={f"{prefix}WORKERS": "0"})
+    with pytest.raises(ConfigError, match=f"{section}.metrics_port"):
+        load_settings(env={f"{prefix}WORKERS": "4", f"{prefix}METRICS_PORT": "65534"})
