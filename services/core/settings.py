@@ -209,6 +209,8 @@ class Settings:
 
 
 SECRET_KEYS = frozenset({"admin_token", "service_token", "secret"})
+#: Variables the command line reads for the one service it starts (``services/cli.py``).
+COMMAND_ENV = frozenset({"PULSE_CONFIG", "PULSE_HOST", "PULSE_PORT", "PULSE_WORKERS", "PULSE_METRICS_PORT"})
 
 
 def load_settings(
@@ -245,7 +247,7 @@ def _env_values(env: Mapping[str, str]) -> dict[str, str]:
     found: dict[str, str] = {}
     top = {f.name: f for f in dataclasses.fields(Settings)}
     for name, value in env.items():
-        if not name.startswith(ENV_PREFIX) or name in ("PULSE_CONFIG", "PULSE_HOST", "PULSE_PORT"):
+        if not name.startswith(ENV_PREFIX) or name in COMMAND_ENV:
             continue
         key = name[len(ENV_PREFIX):].lower()
         if key in top:

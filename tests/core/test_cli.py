@@ -19,6 +19,16 @@ def test_every_option_has_an_environment_variable() -> None:
     assert (settings.session.port, settings.redis.url) == (7000, "redis://cli:2/0")
 
 
+def test_workers_from_the_command_line_or_its_environment() -> None:
+    env = {"PULSE_WORKERS": "2", "PULSE_METRICS_PORT": "9100"}
+    settings = settings_from_args(build_parser(env).parse_args(["counter"]), env, "counter")
+    assert (settings.counter.workers, settings.counter.metrics_port) == (2, 9100)
+    args = build_parser({}).parse_args(["session", "--workers", "3", "--metrics-port", "9200"])
+    settings = settings_from_args(args, {}, "session")
+    assert (settings.session.workers, settings.session.metrics_port) == (3, 9200)
+    assert settings.counter.workers == 1
+
+
 def test_tokens_are_not_command_line_options() -> None:
     with pytest.raises(SystemExit):
         build_parser({}).parse_args(["counter", "--admin-token", "x"])
