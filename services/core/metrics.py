@@ -23,6 +23,7 @@ from prometheus_client import (
     generate_latest,
 )
 
+from services.core.access_log import AccessSummary
 from services.core.web import route_name
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,8 @@ class ServiceMetrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self.scrape_timeout_seconds = scrape_timeout_seconds
         self._refreshers: list[Refresher] = []
+        #: The aggregated access log's tally, fed by the same per-request observation.
+        self.access = AccessSummary()
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
         Info("pulse_build", "Build information.", registry=self.registry).info(
@@ -97,6 +100,7 @@ class ServiceMetrics:
         requests = self.requests
         service = self.service
         children: dict[tuple[str, str, int], Histogram] = {}
+        access = self.access.record
 
         def observe(request: web.Request, status: int, seconds: float) -> None:
             key = (route_name(request), request.method, status)
@@ -104,6 +108,7 @@ class ServiceMetrics:
             if child is None:
                 child = children[key] = requests.labels(service, key[0], key[1], str(status))
             child.observe(seconds)
+            access(key, seconds)
 
         return observe
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
+from services.core.app_keys import SETTINGS
 from services.core.web import RouteAccessLogger, install_log_redaction
 
 log = logging.getLogger(__name__)
@@ -74,9 +75,12 @@ async def serve(
     runners: list[web.AppRunner] = []
     try:
         for item in served:
+            settings = item.app.get(SETTINGS)
+            per_request = settings is None or settings.access_log == "requests"
             runner = web.AppRunner(
                 item.app,
                 access_log_class=RouteAccessLogger,
+                access_log=logging.getLogger("aiohttp.access") if per_request else None,
                 shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS,
                 handle_signals=False,
             )

@@ -155,6 +155,7 @@ class SessionSettings:
 
 
 MAX_WORKERS = 64
+ACCESS_LOG_MODES = ("summary", "requests", "off")
 
 
 def _check_workers(where: str, workers: int, metrics_port: int) -> None:
@@ -179,8 +180,13 @@ class Settings:
     service_token: Secret | None = None
     secret: Secret | None = None  # seeds the daily visitor-hash salt; random per deployment if unset
     log_level: str = "INFO"
+    access_log: str = "summary"  # summary (a line per route every interval), requests, off
+    access_log_interval_seconds: float = 10.0
 
     def validate(self) -> Settings:
+        if self.access_log not in ACCESS_LOG_MODES:
+            raise ConfigError(f"access_log: expected one of {', '.join(ACCESS_LOG_MODES)}, got {self.access_log!r}")
+        _positive("", "access_log_interval_seconds", self.access_log_interval_seconds)
         self.redis.validate("redis")
         self.counter.validate("counter")
         self.session.validate("session")
