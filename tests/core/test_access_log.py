@@ -7,8 +7,8 @@ import logging
 import pytest
 
 from services.core.access_log import AccessSummary
-from services.core.settings import ConfigError, load_settings
 from services.core.clock import ManualClock
+from services.core.settings import ConfigError, load_settings
 from services.counter.app import create_app
 from tests.conftest import ClientFactory
 from tests.counter.conftest import BROWSER_UA, counter_settings
