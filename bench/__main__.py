@@ -29,9 +29,9 @@ from bench.profile import render as render_profiles
 from bench.report import kv_table, summarise, throughput_table
 from bench.sessions import create_sessions, scheduler_lag, write_ids
 from bench.stack import Server, Stack, stack
-from bench.throughput import Run, Scenario, compare
+from bench.throughput import Run, Scenario, compare, is_counter
 
-PARTS = ("hits", "stats", "session", "latency", "sse", "lag", "online", "everysec", "profile")
+PARTS = ("hits", "stats", "session", "latency", "workers", "sse", "lag", "online", "everysec", "profile")
 STATS_CACHE_SECONDS = 1.0
 #: redis-py's asyncio pool raises MaxConnectionsError instead of waiting once its 64 default
 #: connections are in use, and the session service holds one per in-flight request: at 64
@@ -71,33 +71,50 @@ def plan_from(args: argparse.Namespace) -> Plan:
 
 
 def run_throughput(st: Stack, plan: Plan, sections: dict[str, Any]) -> list[Run]:
+    """Every service figure next to the ceiling (bare 204) and the limit of the design (the
+    minimal durable group-commit handler), each service with its defaults and tuned."""
     ceiling, runs = st.ceiling(), []
     kw = {"seconds": plan.seconds, "connections": plan.connections, "threads": plan.threads,
           "repeats": plan.repeats, "stats_cache_seconds": STATS_CACHE_SECONDS, "log": log}
-    counter = st.service("counter") if {"hits", "stats", "latency"} & set(plan.parts) else None
-    if "hits" in plan.parts and counter is not None:
+    needs_counter = {"hits", "stats", "latency"} & set(plan.parts)
+    minimal = st.minimal() if needs_counter or "session" in plan.parts else None
+    counter = st.service("counter") if needs_counter else None
+    tuned = st.service("counter", tuned=True) if {"hits", "stats"} & set(plan.parts) else None
+    if "hits" in plan.parts and counter is not None and tuned is not None and minimal is not None:
         naive = st.naive()
         for scenario in (Scenario("hit JSON POST", "hit", counted=True), Scenario("hit pixel GET", "pixel",
                                                                                    counted=True)):
-            runs += compare(st, scenario, [ceiling, naive, counter], **kw)  # type: ignore[arg-type]
+            runs += compare(st, scenario, [ceiling, minimal, naive, counter, tuned], **kw)  # type: ignore[arg-type]
         st.stop(naive)
-    if "stats" in plan.parts and counter is not None:
-        runs += compare(st, Scenario("stats GET", "get", "/v1/stats?site=default"), [ceiling, counter],
+    if "stats" in plan.parts and counter is not None and tuned is not None:
+        runs += compare(st, Scenario("stats GET", "get", "/v1/stats?site=default"), [ceiling, counter, tuned],
                         **kw)  # type: ignore[arg-type]
-    if "latency" in plan.parts and counter is not None:
-        sections["latency"] = half_load(st, plan, ceiling, counter, runs)
+    if tuned is not None:
+        st.stop(tuned)
+    if "latency" in plan.parts and counter is not None and minimal is not None:
+        sections["latency"] = half_load(st, plan, [ceiling, minimal, counter], runs)
     if counter is not None:
         st.stop(counter)
-    if "session" in plan.parts:
-        session = st.service("session", SESSION_ENV)
+    if "workers" in plan.parts:
+        single, double = st.service("counter"), st.service("counter", workers=2)
+        runs += compare(st, Scenario("hit JSON POST, workers", "hit", counted=True), [single, double],
+                        **kw)  # type: ignore[arg-type]
+        st.stop(single)
+        st.stop(double)
+    if "session" in plan.parts and minimal is not None:
+        session = st.service("session")
+        session_tuned = st.service("session", SESSION_ENV, tuned=True)
         ids = asyncio_create(session.url, 1000)
         ids_file = write_ids(st.workdir / "session-ids.txt", ids)
         for scenario in (Scenario("session activity POST", "activity", ids_file=ids_file),
                          Scenario("session status GET", "status", ids_file=ids_file)):
-            runs += compare(st, scenario, [ceiling, session], **kw)  # type: ignore[arg-type]
+            runs += compare(st, scenario, [ceiling, minimal, session, session_tuned], **kw)  # type: ignore[arg-type]
+        st.stop(session_tuned)
         if "sse" in plan.parts:
             sections["sse"] = open_streams(st, session, plan.sse_streams)
         st.stop(session)
+    if minimal is not None:
+        st.stop(minimal)
     st.stop(ceiling)
     return runs
 
@@ -136,18 +153,20 @@ def asyncio_create(url: str, count: int) -> list[str]:
     return asyncio.run(create_sessions(url, [{} for _ in range(count)]))
 
 
-def half_load(st: Stack, plan: Plan, ceiling: Server, counter: Server, runs: list[Run]) -> dict[str, Any]:
-    """p99 at half the counter's saturating hit rate, open loop, in another process;
-    ``plan.repeats`` interleaved runs per server, the median p99's run reported."""
-    measured = [r.wrk.rate for r in runs if r.server == "counter" and r.scenario == "hit JSON POST"]
+def half_load(st: Stack, plan: Plan, servers: list[Server], runs: list[Run]) -> dict[str, Any]:
+    """p99 at half the counter's saturating hit rate (its defaults), open loop, in another
+    process; ``plan.repeats`` interleaved runs per server, the median p99's run reported.
+    The target: the counter's p99 at most twice the minimal handler's."""
+    counter = next(server for server in servers if is_counter(server.name))
+    measured = [r.wrk.rate for r in runs if r.server == counter.name and r.scenario == "hit JSON POST"]
     if not measured:
         measured = [r.wrk.rate for r in compare(st, Scenario("hit JSON POST", "hit", counted=True), [counter],
                                                 plan.seconds, plan.connections, plan.threads, 1,
                                                 STATS_CACHE_SECONDS, log)]
     rate = statistics.median(measured) / 2
-    found: dict[str, list[dict[str, Any]]] = {ceiling.name: [], counter.name: []}
+    found: dict[str, list[dict[str, Any]]] = {server.name: [] for server in servers}
     for _ in range(plan.repeats):
-        for server in (ceiling, counter):
+        for server in servers:
             client = st.redis()
             before = probes.counter_totals(client)
             load = load_average()[0]
@@ -155,7 +174,7 @@ def half_load(st: Stack, plan: Plan, ceiling: Server, counter: Server, runs: lis
             after = probes.counter_totals(client)
             client.close()
             result["load"] = load
-            if server.name == "counter":
+            if is_counter(server.name):
                 result["exact"] = (after[0] - before[0] == result["s2xx"]
                                    and after[1] - before[1] == result["s2xx"] and result["outstanding"] == 0)
             log(f"  half load {server.name:<8} target {rate:,.0f}/s achieved {result['achieved_rate']:,.0f}/s"
@@ -244,7 +263,7 @@ def render(machine: dict[str, str], plan: Plan, runs: list[Run], sections: dict[
                  f"achieved {r['achieved_rate']:,.0f}/s, p50 {r['p50_ms']:.2f} ms, p90 {r['p90_ms']:.2f} ms, "
                  f"p99 {r['p99_ms']:.2f} ms (runs: {', '.join(f'{p:.1f}' for p in r.get('p99_runs', []))}), "
                  f"max {r['max_ms']:.1f} ms, 2xx {r['s2xx']}, exact "
-                 f"{r.get('all_exact') if name == 'counter' else 'n/a'}, load {r['load']:.2f}")
+                 f"{r.get('all_exact') if is_counter(name) else 'n/a'}, load {r['load']:.2f}")
                 for name, r in lat.items() if name != "rate"]
         parts += ["### Hit latency at half the saturating rate (open loop, fixed rate)", "",
                   "Each server ran `--repeats` times, interleaved; the run with the median p99 is shown, "

@@ -6,7 +6,9 @@ interleaved rounds, so the shared machine's drift hits both alike. Each round gi
 side an open-loop fixed-rate run (latency, and CPU per hit at that rate) and a
 saturating wrk run (throughput, CPU per hit, the exactness check). ``--old-env`` and
 ``--new-env`` set environment variables for one side, e.g. to compare two settings of
-the same checkout:
+the same checkout. Both sides run with the defaults an operator runs (rate limits on, the
+default access log), visitors from addresses of their own through the trusted proxy;
+``--tuned`` turns the limits off and logs warnings only, on both sides:
 
     python -m bench.ab --old HEAD~1
     python -m bench.ab --old . --old-env PULSE_COUNTER_COMMITS_IN_FLIGHT=4 --rounds 4
@@ -25,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.fixedrate import run_fixed_rate
-from bench.procs import REPO, cpu_seconds, free_port, install_stop_handlers, python_argv
+from bench.procs import REPO, free_port, install_stop_handlers, python_argv, tree_cpu_seconds
 from bench.report import kv_table
 from bench.stack import Server, Stack, stack
 from bench.throughput import Scenario, measure
@@ -70,20 +72,24 @@ def checkout(ref: str) -> Iterator[Path]:
                        capture_output=True)
 
 
+#: The tuned settings of ``--tuned`` (settings both old and new code know).
+TUNED = {"PULSE_COUNTER_RATE_LIMITS_ENABLED": "false", "PULSE_LOG_LEVEL": "WARNING"}
+
+
 def start(st: Stack, name: str, ref: str, env: dict[str, str], tree: Path) -> Side:
     """The counter of ``tree`` (its ``services`` package), on a free port, against ``st``'s Valkey."""
     port = free_port()
     argv = python_argv("-m", "services.cli", "counter", "--redis-url", st.redis_url, "--port", str(port))
     child = st.procs.start(f"counter-{name}", argv, port=port, cwd=tree,
-                           env={"PULSE_COUNTER_RATE_LIMITS_ENABLED": "false", "PULSE_LOG_LEVEL": "WARNING", **env})
+                           env={"PULSE_SECRET": "ab-" + secrets.token_hex(8), **env})
     return Side(name, ref, env, Server("counter", child, port))
 
 
 def one_round(st: Stack, side: Side, rate: float, seconds: float, connections: int, threads: int) -> Round:
     server = side.server
-    before = cpu_seconds(server.child.pid)
+    before = tree_cpu_seconds(server.child.pid)
     fixed = run_fixed_rate(server.url, rate, seconds, secrets.token_hex(4))
-    at_rate = (cpu_seconds(server.child.pid) - before) / max(int(fixed["answered"]), 1) * 1e6
+    at_rate = (tree_cpu_seconds(server.child.pid) - before) / max(int(fixed["answered"]), 1) * 1e6
     run = measure(st, server, HIT, seconds, connections, threads, 1, True, 1.0, lambda _: None)
     result = Round(side.name, fixed["p50_ms"], fixed["p90_ms"], fixed["p99_ms"], at_rate, run.wrk.rate,
                    run.cpu_ms_per_1k, run.redis_cpu_ms_per_1k, bool(run.exact))
@@ -135,13 +141,16 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=6)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--tuned", action="store_true",
+                        help="both sides with rate limits off and WARNING logs (default: the defaults)")
     args = parser.parse_args()
     install_stop_handlers()
+    base = TUNED if args.tuned else {}
     rounds: list[Round] = []
     try:
         with checkout(args.old) as old_tree, checkout(args.new) as new_tree, stack() as st:
-            sides = [start(st, "old", args.old, env_pairs(args.old_env), old_tree),
-                     start(st, "new", args.new, env_pairs(args.new_env), new_tree)]
+            sides = [start(st, "old", args.old, {**base, **env_pairs(args.old_env)}, old_tree),
+                     start(st, "new", args.new, {**base, **env_pairs(args.new_env)}, new_tree)]
             for number in range(1, args.rounds + 1):
                 print(f"round {number}", flush=True)
                 rounds += [one_round(st, side, args.rate, args.seconds, args.connections, args.threads)

@@ -5,9 +5,15 @@ process with uvloop and the same ``web.AppRunner``/``TCPSite`` settings as
 - ``ceiling``: a bare aiohttp app that reads the request body and answers 204 to any
   method and path, so it takes exactly the request shape the service takes;
 - ``naive``: ``POST /v1/hit`` and ``GET /v1/hit.gif`` that decode the hit and do one
-  Redis ``MULTI``/``EXEC`` pipeline round trip per hit, what most people would write.
+  Redis ``MULTI``/``EXEC`` pipeline round trip per hit, what most people would write;
+- ``minimal``: the limit of this design. The same routes as the services (hits, pixel,
+  session status and activity); each handler queues its item and waits; the first item
+  of a loop turn schedules a commit, which takes everything queued and sends it as one
+  ``EVALSHA`` (``bench/lua/minimal.lua``), at most two commits in flight; every handler
+  answers after Redis did. No validation, bot check, digests, metrics or logs: what is
+  left is aiohttp, redis-py and one script call per batch.
 
-Run: ``python -m bench.baselines ceiling --port P`` or ``... naive --port P --redis-url U``.
+Run: ``python -m bench.baselines ceiling|naive|minimal --port P [--redis-url U]``.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from aiohttp import web
 from redis.asyncio import Redis
@@ -94,6 +101,99 @@ def naive_app(redis_url: str) -> web.Application:
     return app
 
 
+MINIMAL_SCRIPT = (Path(__file__).parent / "lua" / "minimal.lua").read_text()
+MINIMAL_KEY = "bench:minimal"
+IN_FLIGHT = 2
+
+
+class MinimalBatcher:
+    """Group commit reduced to its bones: queue, one script call per batch, two in flight."""
+
+    def __init__(self, redis: Redis, sha: str, op: str) -> None:
+        self.redis = redis
+        self.sha = sha
+        self.op = op
+        self.queue: list[tuple[str, asyncio.Future[object]]] = []
+        self.running = 0
+        self.scheduled = False
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    async def submit(self, item: str) -> object:
+        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        self.queue.append((item, future))
+        self.kick()
+        return await future
+
+    def kick(self) -> None:
+        if self.scheduled or not self.queue or self.running >= IN_FLIGHT:
+            return
+        self.scheduled = True
+        self.running += 1
+        task = asyncio.get_running_loop().create_task(self.commit())
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def commit(self) -> None:
+        self.scheduled = False
+        batch, self.queue = self.queue, []
+        try:
+            reply = await self.redis.evalsha(self.sha, 1, MINIMAL_KEY, self.op,
+                                             "\n".join(item for item, _ in batch), str(time.time()))
+            results = reply if isinstance(reply, list) else [reply] * len(batch)
+            for (_, future), result in zip(batch, results, strict=True):
+                future.set_result(result)
+        except Exception as exc:
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+        finally:
+            self.running -= 1
+            self.kick()
+
+
+BATCHERS = web.AppKey("batchers", dict[str, MinimalBatcher])
+
+
+async def minimal_hit(request: web.Request) -> web.Response:
+    body = await request.read()
+    await request.app[BATCHERS]["hit"].submit(body.decode("utf-8", "replace").replace("\n", " "))
+    return web.Response(status=204)
+
+
+async def minimal_pixel(request: web.Request) -> web.Response:
+    await request.app[BATCHERS]["hit"].submit(request.query_string)
+    return web.Response(body=GIF, content_type="image/gif", headers={"Cache-Control": "no-store"})
+
+
+async def minimal_status(request: web.Request) -> web.Response:
+    last = await request.app[BATCHERS]["status"].submit(request.match_info["id"])
+    return web.json_response({"id": request.match_info["id"], "last": str(last)})
+
+
+async def minimal_activity(request: web.Request) -> web.Response:
+    await request.read()
+    await request.app[BATCHERS]["activity"].submit(request.match_info["id"])
+    return web.json_response({"id": request.match_info["id"], "state": "active"})
+
+
+def minimal_app(redis_url: str) -> web.Application:
+    app = web.Application()
+
+    async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
+        redis = Redis.from_url(redis_url, max_connections=64, decode_responses=True)
+        sha = await redis.script_load(MINIMAL_SCRIPT)
+        app[BATCHERS] = {op: MinimalBatcher(redis, sha, op) for op in ("hit", "status", "activity")}
+        yield
+        await redis.aclose()
+
+    app.cleanup_ctx.append(redis_ctx)
+    app.router.add_post("/v1/hit", minimal_hit)
+    app.router.add_get("/v1/hit.gif", minimal_pixel)
+    app.router.add_get("/v1/sessions/{id}", minimal_status)
+    app.router.add_post("/v1/sessions/{id}/activity", minimal_activity)
+    return app
+
+
 async def serve(app: web.Application, port: int) -> None:
     runner = web.AppRunner(app, access_log_class=RouteAccessLogger,
                            shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS, handle_signals=True)
@@ -108,12 +208,15 @@ async def serve(app: web.Application, port: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.baselines")
-    parser.add_argument("kind", choices=("ceiling", "naive"))
+    parser.add_argument("kind", choices=("ceiling", "naive", "minimal"))
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--redis-url", default="")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    app = ceiling_app() if args.kind == "ceiling" else naive_app(args.redis_url)
+    if args.kind == "ceiling":
+        app = ceiling_app()
+    else:
+        app = naive_app(args.redis_url) if args.kind == "naive" else minimal_app(args.redis_url)
     install_uvloop()
     with contextlib.suppress(KeyboardInterrupt, web.GracefulExit):
         asyncio.run(serve(app, args.port))

@@ -57,23 +57,28 @@ def busy(s: Summary) -> tuple[float, float, float]:
 
 def throughput_table(summaries: Sequence[Summary]) -> str:
     ceilings = {s.scenario: s for s in summaries if s.server == "ceiling"}
+    limits = {s.scenario: s.rate for s in summaries if s.server == "minimal"}
     naives = {s.scenario: s.rate for s in summaries if s.server == "naive"}
     lines = [
         "| scenario | server | req/s (median) | runs (req/s) | × ceiling | × ceiling predicted by server CPU |"
-        " × naive | p50 ms | p99 ms | service CPU ms / 1k | Redis CPU ms / 1k | wrk CPU ms / 1k |"
-        " cores busy: server / Valkey / wrk | exact counts | load avg (1 min) |",
-        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|",
+        " × limit (minimal) | × naive | p50 ms | p99 ms | service CPU ms / 1k | Redis CPU ms / 1k |"
+        " wrk CPU ms / 1k | cores busy: server / Valkey / wrk | exact counts | load avg (1 min) |",
+        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|",
     ]
+    baselines = ("ceiling", "minimal", "naive")
     for s in summaries:
         ceiling = ceilings.get(s.scenario)
+        limit = limits.get(s.scenario)
         naive = naives.get(s.scenario)
         vs_ceiling = f"{s.rate / ceiling.rate:.2f}" if ceiling and s.server != "ceiling" else "1.00"
         predicted = (f"{ceiling.cpu_ms_per_1k / s.cpu_ms_per_1k:.2f}"
                      if ceiling and s.server != "ceiling" and s.cpu_ms_per_1k else "")
-        vs_naive = f"{s.rate / naive:.1f}" if naive and s.server == "counter" else ""
+        vs_limit = f"{s.rate / limit:.2f}" if limit and s.server not in baselines else ""
+        vs_naive = f"{s.rate / naive:.1f}" if naive and s.server not in baselines else ""
         lines.append(
             f"| {s.scenario} | {s.server} | {s.rate:,.0f} | {', '.join(f'{r:,.0f}' for r in s.rates)} |"
-            f" {vs_ceiling} | {predicted} | {vs_naive} | {s.p50_ms:.2f} | {s.p99_ms:.2f} | {s.cpu_ms_per_1k:.0f} |"
+            f" {vs_ceiling} | {predicted} | {vs_limit} | {vs_naive} | {s.p50_ms:.2f} | {s.p99_ms:.2f} |"
+            f" {s.cpu_ms_per_1k:.0f} |"
             f" {s.redis_cpu_ms_per_1k:.0f} | {s.wrk_cpu_ms_per_1k:.0f} | {' / '.join(f'{b:.2f}' for b in busy(s))} |"
             f" {s.exact} | {', '.join(f'{v:.2f}' for v in s.loads)} |"
         )

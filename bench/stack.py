@@ -13,10 +13,13 @@ from pathlib import Path
 
 import redis
 
-from bench.procs import Child, Processes, free_port, python_argv
+from bench.procs import Child, Processes, free_port, free_port_run, python_argv
 from services.core.embedded import EmbeddedServer
 
 SERVICE_TOKEN = "bench-" + secrets.token_hex(16)
+#: What a benchmark might tune: no inflation limits (all load from one address), warnings
+#: only, no access log. The defaults run is what an operator runs and the README quotes.
+TUNED_ENV = {"PULSE_COUNTER_RATE_LIMITS_ENABLED": "false", "PULSE_LOG_LEVEL": "WARNING", "PULSE_ACCESS_LOG": "off"}
 
 
 @dataclass
@@ -67,16 +70,28 @@ class Stack:
         argv = python_argv("-m", "bench.baselines", "naive", "--port", str(port), "--redis-url", self.redis_url)
         return Server("naive", self.procs.start("naive", argv, port=port), port)
 
-    def service(self, which: str, extra_env: dict[str, str] | None = None) -> Server:
+    def minimal(self) -> Server:
+        port = free_port()
+        argv = python_argv("-m", "bench.baselines", "minimal", "--port", str(port), "--redis-url", self.redis_url)
+        return Server("minimal", self.procs.start("minimal", argv, port=port), port)
+
+    def service(self, which: str, extra_env: dict[str, str] | None = None, *, tuned: bool = False,
+                workers: int = 1) -> Server:
+        """``which`` with its defaults (named ``counter``), or ``tuned`` (``counter tuned``);
+        ``workers`` > 1 runs that many processes on the port (``counter 2 workers``)."""
         port = free_port()
         env = {
-            "PULSE_COUNTER_RATE_LIMITS_ENABLED": "false",
             "PULSE_SERVICE_TOKEN": SERVICE_TOKEN,
-            "PULSE_LOG_LEVEL": "WARNING",
+            "PULSE_SECRET": "bench-" + secrets.token_hex(16),
+            **(TUNED_ENV if tuned else {}),
             **(extra_env or {}),
         }
         argv = python_argv("-m", "services.cli", which, "--redis-url", self.redis_url, "--port", str(port))
-        return Server(which, self.procs.start(which, argv, env=env, port=port), port)
+        name = which + (" tuned" if tuned else "")
+        if workers > 1:
+            argv += ["--workers", str(workers), "--metrics-port", str(free_port_run(workers))]
+            name += f" {workers} workers"
+        return Server(name, self.procs.start(name.replace(" ", "-"), argv, env=env, port=port), port)
 
     def stop(self, server: Server) -> None:
         self.procs.stop(server.child)

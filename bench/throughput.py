@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import probes
-from bench.procs import cpu_seconds, load_average
+from bench.procs import cpu_seconds, load_average, tree_cpu_seconds
 from bench.stack import Server, Stack
 from bench.wrk import WrkResult, run_wrk
 
@@ -68,10 +68,10 @@ def measure(stack: Stack, server: Server, scenario: Scenario, seconds: float, co
     try:
         before = probes.counter_totals(client) if check_counts else None
         stats_before = probes.stats_totals(server.url) if check_counts else None
-        cpu0, rcpu0 = cpu_seconds(server.child.pid), cpu_seconds(stack.valkey_pid())
+        cpu0, rcpu0 = tree_cpu_seconds(server.child.pid), cpu_seconds(stack.valkey_pid())
         load = load_average()
         result = run_wrk(server.url, scenario.kind, seconds, connections, threads, scenario.ids_file, scenario.path)
-        cpu1, rcpu1 = cpu_seconds(server.child.pid), cpu_seconds(stack.valkey_pid())
+        cpu1, rcpu1 = tree_cpu_seconds(server.child.pid), cpu_seconds(stack.valkey_pid())
         run = Run(scenario.name, server.name, repeat, result, cpu1 - cpu0, rcpu1 - rcpu0, load)
         if check_counts and before is not None and stats_before is not None:
             after = probes.counter_totals(client)
@@ -90,13 +90,18 @@ def measure(stack: Stack, server: Server, scenario: Scenario, seconds: float, co
     return run
 
 
+def is_counter(name: str) -> bool:
+    """The counter service in any of its runs (defaults, tuned, workers): counts checked."""
+    return name.startswith("counter")
+
+
 def compare(stack: Stack, scenario: Scenario, servers: Sequence[Server], seconds: float, connections: int,
             threads: int, repeats: int, stats_cache_seconds: float, log: Log) -> list[Run]:
     """Run every server ``repeats`` times, interleaved, so drift hits them all alike."""
     runs: list[Run] = []
     for repeat in range(1, repeats + 1):
         for server in servers:
-            check = scenario.counted and server.name == "counter"
+            check = scenario.counted and is_counter(server.name)
             runs.append(measure(stack, server, scenario, seconds, connections, threads, repeat, check,
                                 stats_cache_seconds, log))
     return runs

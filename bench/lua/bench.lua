@@ -1,7 +1,7 @@
 -- One wrk script for every benchmark request shape.
 --   wrk ... -s bench.lua URL -- <kind> <seconds> <run-id> [ids-file] [path]
 -- kinds: hit (JSON POST /v1/hit, a distinct visitor per request), pixel (GET /v1/hit.gif,
--- a distinct User-Agent per request), get (GET <path>), activity (POST
+-- a distinct User-Agent per request; both from a distinct X-Forwarded-For address), get (GET <path>), activity (POST
 -- /v1/sessions/<id>/activity), status (GET /v1/sessions/<id>), ids read from ids-file.
 --
 -- Exact counting: for <seconds> each connection sends measured requests; after that it
@@ -52,16 +52,23 @@ function init(args)
   n = tid * 7919  -- spread the session ids the threads start from
 end
 
+-- Each visitor comes from an address of its own, through the trusted proxy (the
+-- services trust 127.0.0.1 by default): X-Forwarded-For, as behind nginx.
+local function visitor_address()
+  return string.format("10.%d.%d.%d", tid % 256, math.floor(n / 256) % 256, n % 256)
+end
+
 local function measured()
   n = n + 1
   if kind == "hit" then
     local body = string.format(
       '{"site":"default","kind":"pageview","path":"/p/%d","visitor":"b%s-%d-%d"}',
       n % 1000, run, tid, n)
-    return wrk.format("POST", "/v1/hit", json_headers, body)
+    return wrk.format("POST", "/v1/hit", { ["Content-Type"] = "application/json",
+      ["User-Agent"] = ua .. "bench", ["X-Forwarded-For"] = visitor_address() }, body)
   elseif kind == "pixel" then
     return wrk.format("GET", string.format("/v1/hit.gif?site=default&path=/p/%d", n % 1000),
-      { ["User-Agent"] = string.format("%sb%s-%d-%d", ua, run, tid, n) })
+      { ["User-Agent"] = string.format("%sb%s-%d-%d", ua, run, tid, n), ["X-Forwarded-For"] = visitor_address() })
   elseif kind == "activity" then
     return wrk.format("POST", "/v1/sessions/" .. ids[(n % #ids) + 1] .. "/activity", json_headers, "{}")
   elseif kind == "status" then
