@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import socket
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
@@ -129,6 +130,26 @@ def require_token(request: web.Request, expected: Secret | None) -> None:
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
+def parse_ip(text: str) -> tuple[int, int] | None:
+    """``(version, address as an integer)``, or None when ``text`` is no IP address.
+
+    ``socket.inet_pton`` is strict (no leading zeros, no short forms, no spaces), like
+    ``ipaddress``, and about nine times faster: it runs for every hop of every hit's
+    X-Forwarded-For. A scoped IPv6 address (``fe80::1%eth0``) takes the slow path."""
+    try:
+        if ":" in text:
+            return 6, int.from_bytes(socket.inet_pton(socket.AF_INET6, text), "big")
+        return 4, int.from_bytes(socket.inet_pton(socket.AF_INET, text), "big")
+    except OSError:
+        if "%" not in text:
+            return None
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    return ip.version, int(ip)
+
+
 class TrustedNetworks:
     """Trusted proxy networks, with the decision per address remembered (the addresses
     that reach a service are few: its proxies and load balancers). At most ``memo_size``
@@ -136,26 +157,29 @@ class TrustedNetworks:
 
     def __init__(self, networks: Iterable[IPNetwork], memo_size: int = 4096) -> None:
         self.networks = tuple(networks)
-        self._memo: dict[str, bool] = {}
+        self._ranges = tuple((net.version, int(net.network_address), int(net.netmask)) for net in self.networks)
+        self._memo: dict[str, bool | None] = {}
         self._memo_size = memo_size
 
     def __bool__(self) -> bool:
         return bool(self.networks)
 
     def __contains__(self, address: object) -> bool:
-        if not isinstance(address, str):
-            return False
-        known = self._memo.get(address)
-        if known is None:
-            try:
-                ip = ipaddress.ip_address(address)
-            except ValueError:
-                known = False
-            else:
-                known = any(ip in net for net in self.networks)
-            if len(self._memo) < self._memo_size:
-                self._memo[address] = known
-        return known
+        return isinstance(address, str) and self.classify(address) is True
+
+    def classify(self, address: str) -> bool | None:
+        """True for a trusted address, False for another address, None for no address."""
+        try:
+            return self._memo[address]
+        except KeyError:
+            pass
+        parsed = parse_ip(address)
+        decision = None if parsed is None else any(
+            version == parsed[0] and parsed[1] & mask == net for version, net, mask in self._ranges
+        )
+        if len(self._memo) < self._memo_size:
+            self._memo[address] = decision
+        return decision
 
 
 def client_address(request: web.Request, trusted: TrustedNetworks) -> str:
@@ -170,19 +194,15 @@ def client_address(request: web.Request, trusted: TrustedNetworks) -> str:
     forwarded = request.headers.get("X-Forwarded-For")
     if not forwarded:
         return peer
-    chain = [part.strip() for part in forwarded.split(",") if part.strip()]
+    chain = [part.strip() for part in forwarded.split(",")]
     for hop in reversed(chain):
-        if hop not in trusted:
-            return hop if _is_ip(hop) else peer
-    return chain[0] if chain and _is_ip(chain[0]) else peer
-
-
-def _is_ip(value: str) -> bool:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    return True
+        if not hop:
+            continue
+        decision = trusted.classify(hop)
+        if decision is not True:
+            return hop if decision is False else peer
+    first = next((hop for hop in chain if hop), "")
+    return first if first and parse_ip(first) is not None else peer
 
 
 def cors_headers(origin: str | None, allowed: Iterable[str], methods: str = "GET, POST, OPTIONS") -> dict[str, str]:

@@ -8,6 +8,8 @@ import msgspec
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from services.core.edge import edge_middleware
@@ -19,6 +21,7 @@ from services.core.web import (
     client_address,
     cors_headers,
     decode_json,
+    parse_ip,
     read_body,
     require_token,
 )
@@ -151,9 +154,28 @@ async def test_request_metrics_use_route_templates(make_client: ClientFactory) -
         ("127.0.0.1", "198.51.100.7, 10.1.2.3", "198.51.100.7"),  # chain of trusted proxies
         ("127.0.0.1", "garbage", "127.0.0.1"),
         ("127.0.0.1", "", "127.0.0.1"),
+        ("127.0.0.1", " , 198.51.100.7 ,", "198.51.100.7"),  # empty hops are skipped
+        ("127.0.0.1", "10.1.2.3, 10.2.3.4", "10.1.2.3"),  # only proxies: the first one
+        ("127.0.0.1", "010.1.2.3", "127.0.0.1"),  # leading zeros are no address
+        ("127.0.0.1", "2001:db8::7", "2001:db8::7"),
+        ("127.0.0.1", "198.51.100.7, 127.0.0.2", "127.0.0.2"),  # 127.0.0.2 is not in 127.0.0.1/32
     ],
 )
 def test_client_address(peer: str, xff: str, expected: str) -> None:
     request = make_mocked_request("GET", "/", headers={"X-Forwarded-For": xff} if xff else {})
     request = request.clone(remote=peer)
     assert client_address(request, TRUSTED) == expected
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(
+    st.ip_addresses().map(str),
+    st.text(alphabet="0123456789abcdefABCDEF.:%x ", max_size=45),
+))
+def test_parse_ip_agrees_with_ipaddress(text: str) -> None:
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        assert parse_ip(text) is None
+    else:
+        assert parse_ip(text) == (ip.version, int(ip))
