@@ -8,10 +8,10 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from services.core.access_log import summary_ctx
 from services.core.app_keys import REDIS, SETTINGS
 from services.core.metrics import ServiceMetrics
 from services.core.redis_conn import is_reachable
+from services.core.request_tally import summary_ctx
 from services.core.web import json_response
 
 NO_STORE = {"Cache-Control": "no-store"}
@@ -56,7 +56,7 @@ def add_ops_routes(
     metrics.add_refresher(refresh_redis_up)
     settings = app[SETTINGS]
     if settings.access_log == "summary":
-        app.cleanup_ctx.append(summary_ctx(metrics.access, settings.access_log_interval_seconds))
+        app.cleanup_ctx.append(summary_ctx(metrics.requests, settings.access_log_interval_seconds))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics.handle_metrics)

@@ -16,14 +16,13 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
-    Histogram,
     Info,
     PlatformCollector,
     ProcessCollector,
     generate_latest,
 )
 
-from services.core.access_log import AccessSummary
+from services.core.request_tally import RequestTally
 from services.core.web import route_name
 
 log = logging.getLogger(__name__)
@@ -48,20 +47,14 @@ class ServiceMetrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self.scrape_timeout_seconds = scrape_timeout_seconds
         self._refreshers: list[Refresher] = []
-        #: The aggregated access log's tally, fed by the same per-request observation.
-        self.access = AccessSummary()
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
         Info("pulse_build", "Build information.", registry=self.registry).info(
             {"version": package_version(), "service": service, "python": platform.python_version()}
         )
-        self.requests = Histogram(
-            "pulse_http_request_duration_seconds",
-            "HTTP request duration by route template, method and status code.",
-            ["service", "route", "method", "status"],
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
-        )
+        #: pulse_http_request_duration_seconds, and the access log, from one observation.
+        self.requests = RequestTally(service, LATENCY_BUCKETS)
+        self.registry.register(self.requests)
         self.redis_errors = Counter(
             "pulse_redis_errors_total",
             "Redis calls that failed (timeouts, refused connections, errors).",
@@ -92,25 +85,13 @@ class ServiceMetrics:
         return generate_latest(self.registry)
 
     def observer(self) -> Callable[[web.Request, int, float], None]:
-        """Observe one request's duration under its route template, method and status.
+        """Observe one request's duration under its route template, method and status."""
+        observe = self.requests.observe
 
-        The labelled child is cached per (route, method, status): ``labels()`` per request
-        costs more than the observation itself at these rates.
-        """
-        requests = self.requests
-        service = self.service
-        children: dict[tuple[str, str, int], Histogram] = {}
-        access = self.access.record
+        def observed(request: web.Request, status: int, seconds: float) -> None:
+            observe((route_name(request), request.method, status), seconds)
 
-        def observe(request: web.Request, status: int, seconds: float) -> None:
-            key = (route_name(request), request.method, status)
-            child = children.get(key)
-            if child is None:
-                child = children[key] = requests.labels(service, key[0], key[1], str(status))
-            child.observe(seconds)
-            access(key, seconds)
-
-        return observe
+        return observed
 
     async def handle_metrics(self, request: web.Request) -> web.Response:
         body = await self.render()

@@ -3,28 +3,50 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 
 import pytest
+from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client.metrics_core import Metric
 
-from services.core.access_log import AccessSummary
 from services.core.clock import ManualClock
+from services.core.request_tally import RequestTally
 from services.core.settings import ConfigError, load_settings
 from services.counter.app import create_app
 from tests.conftest import ClientFactory
 from tests.counter.conftest import BROWSER_UA, counter_settings
 
 
-def test_summary_lines_are_per_key_busiest_first_and_restart() -> None:
-    summary = AccessSummary()
+def test_access_lines_are_per_key_busiest_first_and_only_what_changed() -> None:
+    tally = RequestTally("test", (0.001, 0.01))
     for seconds in (0.001, 0.003, 0.002):
-        summary.record(("/v1/hit", "POST", 204), seconds)
-    summary.record(("/v1/stats", "GET", 200), 0.0005)
-    lines = summary.flush()
+        tally.observe(("/v1/hit", "POST", 204), seconds)
+    tally.observe(("/v1/stats", "GET", 200), 0.0005)
+    lines = tally.access_lines()
     assert len(lines) == 2
     assert lines[0].startswith("POST /v1/hit 204: 3 requests in ")
     assert lines[0].endswith("mean 2.0ms, max 3.0ms")
     assert lines[1].startswith("GET /v1/stats 200: 1 requests in ")
-    assert summary.flush() == []
+    assert tally.access_lines() == []
+    tally.observe(("/v1/stats", "GET", 200), 0.004)
+    assert [line.split(": ")[0] for line in tally.access_lines()] == ["GET /v1/stats 200"]
+
+
+def test_the_histogram_is_what_prometheus_client_would_export() -> None:
+    ours = RequestTally("svc", (0.001, 0.01))
+    registry = CollectorRegistry()
+    registry.register(ours)
+    theirs = Histogram("pulse_http_request_duration_seconds", "x", ["service", "route", "method", "status"],
+                       buckets=(0.001, 0.01), registry=CollectorRegistry())
+    for seconds in (0.0005, 0.001, 0.002, 0.5, 0.01):
+        ours.observe(("/v1/hit", "POST", 204), seconds)
+        theirs.labels("svc", "/v1/hit", "POST", "204").observe(seconds)
+
+    def samples(families: Iterable[Metric]) -> list[tuple[str, list[tuple[str, str]], float]]:
+        return sorted((s.name, sorted(s.labels.items()), s.value) for f in families for s in f.samples
+                      if not s.name.endswith("_created"))
+
+    assert samples(registry.collect()) == samples(theirs.collect())
 
 
 async def test_the_counter_logs_a_summary_with_route_templates(
