@@ -1,0 +1,194 @@
+"""Read the wanted tables out of a ``mysqldump``/``mariadb-dump`` file (phpMyAdmin's SQL
+export too), streaming: only the CREATE TABLE and INSERT statements of wanted tables are
+decoded, everything else is skipped by its first bytes.
+
+- Column order comes from each CREATE TABLE (a NukeViet counter table has one
+  ``{lang}_count`` column per installed language), or from an INSERT's column list.
+- Extended INSERTs (many tuples per statement, one line each in mysqldump) and single-row
+  INSERTs; statements that span lines (phpMyAdmin) are joined until they end.
+- Strings are unescaped as mysqldump escapes them (``\\0 \\' \\" \\b \\n \\r \\t \\Z \\\\``,
+  and ``''``); ``_binary '...'``, ``0x...`` hex, ``NULL`` and numbers are understood.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+from services.importer.errors import ImportFailure
+from services.importer.nukeviet_schema import Row, SourceTables, Value
+
+CREATE = re.compile(rb"^CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?`?([^`\s(]+)`?\s*\(", re.I)
+INSERT = re.compile(
+    rb"^(?:INSERT|REPLACE)\s+(?:(?:IGNORE|DELAYED|LOW_PRIORITY|HIGH_PRIORITY)\s+)?INTO\s+`?([^`\s(]+)`?\s*", re.I)
+COLUMN_LINE = re.compile(r"^\s*`((?:[^`]|``)+)`\s")
+COLUMN_LIST = re.compile(r"\s*\(([^)]*)\)\s*")
+VALUES_WORD = re.compile(r"\s*VALUES?\s*", re.I)
+TOKEN = re.compile(
+    r"""\s*(?:
+      (?P<open>\()
+    | (?P<close>\))
+    | (?P<comma>,)
+    | (?:_binary\s*|_utf8mb4\s*|_utf8\s*|_latin1\s*)?'(?P<str>[^'\\]*(?:(?:\\.|'')[^'\\]*)*)'
+    | (?P<hex>0x[0-9A-Fa-f]*|[Xx]'[0-9A-Fa-f]*')
+    | (?P<null>NULL)\b
+    | (?P<num>[-+]?[0-9]+(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?)
+    | (?P<end>;)
+    )""",
+    re.X | re.S,
+)
+OPEN_STRING = re.compile(r"(?:_[a-z0-9]+\s*)?'")
+ESCAPE = re.compile(r"\\(.)|''", re.S)
+ESCAPES = {"0": "\0", "b": "\b", "n": "\n", "r": "\r", "t": "\t", "Z": "\x1a"}
+
+
+class Incomplete(Exception):
+    """The statement goes on on the next line."""
+
+
+def _unescape(text: str) -> str:
+    if "\\" not in text and "''" not in text:
+        return text
+    return ESCAPE.sub(lambda m: "'" if m.group(1) is None else ESCAPES.get(m.group(1), m.group(1)), text)
+
+
+def _value(match: re.Match[str]) -> Value:
+    kind = match.lastgroup
+    if kind == "str":
+        return _unescape(match.group("str"))
+    if kind == "null":
+        return None
+    if kind == "hex":
+        digits = match.group("hex")
+        digits = digits[2:] if digits[:2] in ("0x", "0X") else digits[2:-1]
+        return bytes.fromhex(digits).decode("utf-8", "replace")
+    number = match.group("num")
+    return int(number) if number.lstrip("+-").isdigit() else number
+
+
+def parse_values(text: str, pos: int, keep: list[int], width: int | None) -> list[Row]:
+    """The tuples of a VALUES list from ``pos``, each projected onto the indices ``keep``.
+
+    Raises Incomplete when ``text`` ends before the statement does, ImportFailure when the
+    text is not a VALUES list (or a tuple has ``width`` values but the table another count).
+    """
+    rows: list[Row] = []
+    match = TOKEN.match
+    while True:
+        token = match(text, pos)
+        if token is None or token.lastgroup != "open":
+            _fail_or_incomplete(text, pos, "expected (")
+        pos = token.end()  # type: ignore[union-attr]
+        values: list[Value] = []
+        while True:
+            token = match(text, pos)
+            if token is None or token.lastgroup in ("open", "close", "comma", "end"):
+                _fail_or_incomplete(text, pos, "expected a value")
+            values.append(_value(token))  # type: ignore[arg-type]
+            pos = token.end()  # type: ignore[union-attr]
+            token = match(text, pos)
+            if token is None or token.lastgroup not in ("comma", "close"):
+                _fail_or_incomplete(text, pos, "expected , or )")
+            pos = token.end()  # type: ignore[union-attr]
+            if token.lastgroup == "close":  # type: ignore[union-attr]
+                break
+        if width is not None and len(values) != width:
+            raise ImportFailure(f"a row has {len(values)} values but the table has {width} columns")
+        rows.append(tuple(values[i] for i in keep))
+        token = match(text, pos)
+        if token is None:
+            _fail_or_incomplete(text, pos, "expected , or ;")
+        pos = token.end()  # type: ignore[union-attr]
+        if token.lastgroup == "end":  # type: ignore[union-attr]
+            return rows
+        if token.lastgroup != "comma":  # type: ignore[union-attr]
+            raise ImportFailure(f"unexpected {text[token.start():token.start() + 20]!r}")  # type: ignore[union-attr]
+
+
+def _fail_or_incomplete(text: str, pos: int, expected: str) -> None:
+    """The text ends between two tokens or inside a string: the statement goes on (a
+    mysqldump line never ends so; phpMyAdmin's do). Anything else is not SQL we read."""
+    rest = text[pos:].lstrip()
+    if not rest or OPEN_STRING.match(rest):
+        raise Incomplete
+    raise ImportFailure(f"{expected}, found {rest[:30]!r}")
+
+
+class DumpReader:
+    def __init__(self, path: Path, wanted: Mapping[str, tuple[str, ...]]) -> None:
+        self._path = path
+        self._wanted = wanted
+        self._found = SourceTables(f"dump {path}")
+        self._tables: list[str] = []
+
+    def read(self) -> SourceTables:
+        try:
+            with self._path.open("rb") as dump:
+                self._scan(iter(dump))
+        except OSError as exc:
+            raise ImportFailure(f"dump {self._path}: {exc.strerror or exc}") from exc
+        self._found.all_tables = tuple(self._tables)
+        return self._found
+
+    def _scan(self, lines: Iterator[bytes]) -> None:
+        for line in lines:
+            head = line[:300]
+            word = head[:7].upper()
+            if word.startswith(b"CREATE"):
+                create = CREATE.match(head)
+                if create:
+                    self._create(create.group(1).decode("utf-8", "replace"), lines)
+            elif word.startswith(b"INSERT") or word == b"REPLACE":
+                insert = INSERT.match(head)
+                if insert and insert.group(1).decode("utf-8", "replace") in self._wanted:
+                    self._insert(insert.group(1).decode("utf-8", "replace"), line, insert.end(), lines)
+
+    def _create(self, table: str, lines: Iterator[bytes]) -> None:
+        self._tables.append(table)
+        columns: list[str] = []
+        for raw in lines:
+            line = raw.decode("utf-8", "replace")
+            if line.lstrip().startswith(")"):
+                break
+            column = COLUMN_LINE.match(line)
+            if column:
+                columns.append(column.group(1).replace("``", "`"))
+        if table in self._wanted:
+            self._found.columns[table] = tuple(columns)
+
+    def _insert(self, table: str, first: bytes, start: int, lines: Iterator[bytes]) -> None:
+        text = first.decode("utf-8", "replace")
+        pos = len(first[:start].decode("utf-8", "replace"))
+        listed = COLUMN_LIST.match(text, pos)
+        if listed and not VALUES_WORD.match(text, pos):
+            columns = tuple(c.strip().strip("`") for c in listed.group(1).split(","))
+            pos = listed.end()
+        else:
+            if table not in self._found.columns:
+                raise ImportFailure(f"dump {self._path}: INSERT INTO {table} comes without its CREATE TABLE, so its "
+                                    "column order is unknown (dumped with --no-create-info?)")
+            columns = self._found.columns[table]
+        values = VALUES_WORD.match(text, pos)
+        if not values:
+            raise ImportFailure(f"dump {self._path}: INSERT INTO {table}: expected VALUES")
+        self._found.columns.setdefault(table, columns)
+        keep = [columns.index(c) for c in self._wanted[table] if c in columns]
+        if len(keep) < len(self._wanted[table]):
+            return  # check_tables reports the missing columns
+        while True:
+            try:
+                rows = parse_values(text, values.end(), keep, len(columns))
+                break
+            except Incomplete:
+                more = next(lines, None)
+                if more is None:
+                    raise ImportFailure(f"dump {self._path}: INSERT INTO {table} is cut off at the end") from None
+                text += more.decode("utf-8", "replace")
+            except ImportFailure as exc:
+                raise ImportFailure(f"dump {self._path}: INSERT INTO {table}: {exc}") from None
+        self._found.rows.setdefault(table, []).extend(rows)
+
+
+def read_dump(path: Path, wanted: Mapping[str, tuple[str, ...]]) -> SourceTables:
+    return DumpReader(path, wanted).read()
