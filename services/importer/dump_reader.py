@@ -44,7 +44,7 @@ ESCAPES = {"0": "\0", "b": "\b", "n": "\n", "r": "\r", "t": "\t", "Z": "\x1a"}
 
 
 class Incomplete(Exception):
-    """The statement goes on on the next line."""
+    """The tuple goes on on the next line."""
 
 
 def _unescape(text: str) -> str:
@@ -67,52 +67,68 @@ def _value(match: re.Match[str]) -> Value:
     return int(number) if number.lstrip("+-").isdigit() else number
 
 
-def parse_values(text: str, pos: int, keep: list[int], width: int | None) -> list[Row]:
-    """The tuples of a VALUES list from ``pos``, each projected onto the indices ``keep``.
+def parse_values(text: str, pos: int, keep: list[int], width: int | None,
+                 between: bool = False) -> tuple[list[Row], int, bool, bool]:
+    """The complete tuples of a VALUES list from ``pos``, each projected onto ``keep``.
 
-    Raises Incomplete when ``text`` ends before the statement does, ImportFailure when the
-    text is not a VALUES list (or a tuple has ``width`` values but the table another count).
+    Returns the rows, where to go on, whether the statement ended, and whether that
+    position is between two tuples (a separator comes next). When ``text`` ends before the
+    statement does, the caller appends the next line to ``text[pos:]`` and calls again, so
+    each line is scanned once. ImportFailure when the text is not a VALUES list (or a tuple
+    has other than ``width`` values).
     """
     rows: list[Row] = []
     match = TOKEN.match
     while True:
-        token = match(text, pos)
-        if token is None or token.lastgroup != "open":
-            _fail_or_incomplete(text, pos, "expected (")
-        pos = token.end()  # type: ignore[union-attr]
-        values: list[Value] = []
-        while True:
+        if between:
             token = match(text, pos)
-            if token is None or token.lastgroup in ("open", "close", "comma", "end"):
-                _fail_or_incomplete(text, pos, "expected a value")
-            values.append(_value(token))  # type: ignore[arg-type]
-            pos = token.end()  # type: ignore[union-attr]
-            token = match(text, pos)
-            if token is None or token.lastgroup not in ("comma", "close"):
-                _fail_or_incomplete(text, pos, "expected , or )")
-            pos = token.end()  # type: ignore[union-attr]
-            if token.lastgroup == "close":  # type: ignore[union-attr]
-                break
+            if token is None:
+                _fail_or_incomplete(text, pos, "expected , or ;")
+                return rows, pos, False, True
+            if token.lastgroup == "end":
+                return rows, token.end(), True, False
+            if token.lastgroup != "comma":
+                raise ImportFailure(f"expected , or ; found {text[token.start():token.start() + 20]!r}")
+            pos = token.end()
+        try:
+            values, after = _tuple(text, pos)
+        except Incomplete:
+            return rows, pos, False, False
         if width is not None and len(values) != width:
             raise ImportFailure(f"a row has {len(values)} values but the table has {width} columns")
         rows.append(tuple(values[i] for i in keep))
+        pos, between = after, True
+
+
+def _tuple(text: str, pos: int) -> tuple[list[Value], int]:
+    match = TOKEN.match
+    token = match(text, pos)
+    if token is None or token.lastgroup != "open":
+        _fail_or_incomplete(text, pos, "expected (")
+        raise Incomplete
+    pos = token.end()
+    values: list[Value] = []
+    while True:
         token = match(text, pos)
-        if token is None:
-            _fail_or_incomplete(text, pos, "expected , or ;")
-        pos = token.end()  # type: ignore[union-attr]
-        if token.lastgroup == "end":  # type: ignore[union-attr]
-            return rows
-        if token.lastgroup != "comma":  # type: ignore[union-attr]
-            raise ImportFailure(f"unexpected {text[token.start():token.start() + 20]!r}")  # type: ignore[union-attr]
+        if token is None or token.lastgroup in ("open", "close", "comma", "end"):
+            _fail_or_incomplete(text, pos, "expected a value")
+            raise Incomplete
+        values.append(_value(token))
+        token = match(text, token.end())
+        if token is None or token.lastgroup not in ("comma", "close"):
+            _fail_or_incomplete(text, pos, "expected , or )")
+            raise Incomplete
+        pos = token.end()
+        if token.lastgroup == "close":
+            return values, pos
 
 
 def _fail_or_incomplete(text: str, pos: int, expected: str) -> None:
-    """The text ends between two tokens or inside a string: the statement goes on (a
-    mysqldump line never ends so; phpMyAdmin's do). Anything else is not SQL we read."""
+    """Return when the text ends between two tokens or inside a string (the statement goes
+    on on the next line); raise ImportFailure on anything else: it is not SQL we read."""
     rest = text[pos:].lstrip()
-    if not rest or OPEN_STRING.match(rest):
-        raise Incomplete
-    raise ImportFailure(f"{expected}, found {rest[:30]!r}")
+    if rest and not OPEN_STRING.match(rest):
+        raise ImportFailure(f"{expected}, found {rest[:30]!r}")
 
 
 class DumpReader:
@@ -176,18 +192,21 @@ class DumpReader:
         keep = [columns.index(c) for c in self._wanted[table] if c in columns]
         if len(keep) < len(self._wanted[table]):
             return  # check_tables reports the missing columns
+        rows = self._found.rows.setdefault(table, [])
+        pos, between = values.end(), False
         while True:
             try:
-                rows = parse_values(text, values.end(), keep, len(columns))
-                break
-            except Incomplete:
-                more = next(lines, None)
-                if more is None:
-                    raise ImportFailure(f"dump {self._path}: INSERT INTO {table} is cut off at the end") from None
-                text += more.decode("utf-8", "replace")
+                found, pos, done, between = parse_values(text, pos, keep, len(columns), between)
             except ImportFailure as exc:
                 raise ImportFailure(f"dump {self._path}: INSERT INTO {table}: {exc}") from None
-        self._found.rows.setdefault(table, []).extend(rows)
+            rows.extend(found)
+            if done:
+                return
+            more = next(lines, None)
+            if more is None:
+                raise ImportFailure(f"dump {self._path}: INSERT INTO {table} is cut off at the end of the file")
+            text = text[pos:] + more.decode("utf-8", "replace")
+            pos = 0
 
 
 def read_dump(path: Path, wanted: Mapping[str, tuple[str, ...]]) -> SourceTables:
