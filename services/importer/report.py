@@ -30,7 +30,8 @@ def render(plan: Plan, site: str, timezone: str, written: Written | None) -> str
     lines.append(f"  per-path views: {len(plan.pages)} paths, {views:,} views"
                  + ("" if written is None else
                     f" ({written.pages_changed} pages changed, {written.pages_removed} no longer imported)"))
-    lines += ["", f"Could not date or place ({len(plan.undated)} rows, {sum(u.visits for u in plan.undated):,} visits):"]
+    visits = sum(u.visits for u in plan.undated)
+    lines += ["", f"Could not date or place ({len(plan.undated)} rows, {visits:,} visits):"]
     reasons: dict[str, list[str]] = {}
     for undated in plan.undated:
         reasons.setdefault(undated.reason, []).append(f"{undated.row} {undated.visits:,}")
