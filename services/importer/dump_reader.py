@@ -114,9 +114,10 @@ def _tuple(text: str, pos: int) -> tuple[list[Value], int]:
             _fail_or_incomplete(text, pos, "expected a value")
             raise Incomplete
         values.append(_value(token))
-        token = match(text, token.end())
+        after = token.end()
+        token = match(text, after)
         if token is None or token.lastgroup not in ("comma", "close"):
-            _fail_or_incomplete(text, pos, "expected , or )")
+            _fail_or_incomplete(text, after, "expected , or )")
             raise Incomplete
         pos = token.end()
         if token.lastgroup == "close":

@@ -9,6 +9,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 BINARIES = ("mariadbd", "mariadb-install-db", "mariadb", "mariadb-dump")
 
@@ -46,13 +47,8 @@ class MariaDB:
                         "--auth-root-authentication-method=normal", "--skip-test-db"],
                        check=True, capture_output=True, timeout=120)
         self.port = _free_port()
-        log = (self.base / "mariadbd.log").open("wb")
-        self.process = subprocess.Popen(
-            [_binary("mariadbd"), "--no-defaults", f"--datadir={data}", f"--socket={self.socket}",
-             f"--port={self.port}", "--bind-address=127.0.0.1", "--user=root", f"--pid-file={self.base / 'pid'}",
-             f"--tmpdir={self.base}", "--skip-name-resolve", "--skip-log-bin", "--innodb-buffer-pool-size=16M",
-             "--character-set-server=utf8mb4", f"--log-error={self.base / 'error.log'}"],
-            stdout=log, stderr=subprocess.STDOUT)
+        with (self.base / "mariadbd.log").open("wb") as log:
+            self.process = self._spawn(data, log)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -61,6 +57,14 @@ class MariaDB:
                 return self
             time.sleep(0.05)  # waiting for a process to start, not for time to pass
         raise RuntimeError("mariadbd did not start within 60 s")
+
+    def _spawn(self, data: Path, log: BinaryIO) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [_binary("mariadbd"), "--no-defaults", f"--datadir={data}", f"--socket={self.socket}",
+             f"--port={self.port}", "--bind-address=127.0.0.1", "--user=root", f"--pid-file={self.base / 'pid'}",
+             f"--tmpdir={self.base}", "--skip-name-resolve", "--skip-log-bin", "--innodb-buffer-pool-size=16M",
+             "--character-set-server=utf8mb4", f"--log-error={self.base / 'error.log'}"],
+            stdout=log, stderr=subprocess.STDOUT)
 
     def _answers(self) -> bool:
         with socket.socket() as probe:
