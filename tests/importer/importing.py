@@ -41,7 +41,8 @@ def snapshot(url: str) -> dict[str, Any]:
         found: dict[str, Any] = {}
         for raw in client.scan_iter(count=1000):
             key = raw.decode()
-            kind = client.type(key).decode()
+            raw_kind = client.type(key)
+            kind = raw_kind.decode() if isinstance(raw_kind, bytes) else raw_kind
             value: Any
             if kind == "hash":
                 value = client.hgetall(key)

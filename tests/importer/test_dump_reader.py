@@ -40,7 +40,8 @@ def test_extended_insert_on_one_line_with_escapes(tmp_path: Path) -> None:
 def test_single_row_inserts_and_column_lists(tmp_path: Path) -> None:
     text = CREATE + (
         "INSERT INTO `nv4_counter` VALUES ('total','hits',1,10,10);\n"
-        "INSERT INTO `nv4_counter` (`c_count`, `c_type`, `c_val`, `last_update`, `vi_count`) VALUES (3,'day','01',0,3);\n"
+        "INSERT INTO `nv4_counter` (`c_count`, `c_type`, `c_val`, `last_update`, `vi_count`) "
+        "VALUES (3,'day','01',0,3);\n"
         "REPLACE INTO `nv4_counter` VALUES ('day','02',0,4,4);\n")
     found = read_dump(dump(tmp_path, text), WANTED)
     assert found.rows["nv4_counter"] == [("total", "hits", 10), ("day", "01", 3), ("day", "02", 4)]

@@ -20,8 +20,8 @@ def legacy(portal: Portal, drop: tuple[str, ...] = ()) -> LegacyData:
                       {1: "thoi-su", 2: "kinh-te", 3: "the-thao"}, ("vi", "en"))
 
 
-def at(*parts: int) -> float:
-    return datetime(*parts, tzinfo=ZONE).timestamp()  # type: ignore[misc]
+def at(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> float:
+    return datetime(year, month, day, hour, minute, tzinfo=ZONE).timestamp()
 
 
 def plan_for(portal: Portal, now: float, template: str | None = None) -> Plan:
