@@ -20,7 +20,7 @@ import re
 import secrets
 import socket
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,17 +51,35 @@ class Options:
 
 
 class NukeVietSignOut:
-    """Signs one user out of NukeViet (a PyMySQL connection, autocommit)."""
+    """Signs one user out of NukeViet, through PyMySQL connections (autocommit) that
+    ``connect`` opens: again when the server closed an idle one."""
 
-    def __init__(self, connection: Any, prefix: str) -> None:
+    def __init__(self, connect: Callable[[], Any], prefix: str) -> None:
         if not NAME.match(prefix):
             raise ImportFailure(f"--prefix: {prefix!r} is not a table name part")
-        self._connection = connection
+        self._connect = connect
+        self._connection: Any = None
         self._prefix = prefix
 
+    def _open(self) -> Any:
+        import pymysql
+
+        if self._connection is not None:
+            try:
+                self._connection.ping()
+                return self._connection
+            except pymysql.MySQLError:
+                self._connection.close()
+        self._connection = self._connect()
+        return self._connection
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
     def sign_out(self, userid: int) -> None:
-        self._connection.ping(reconnect=True)  # a long-idle connection may have been closed by the server
-        with self._connection.cursor() as cursor:
+        with self._open().cursor() as cursor:
             cursor.execute(f"UPDATE `{self._prefix}_users` SET checknum = %s WHERE userid = %s",
                            (secrets.token_hex(16), userid))
             cursor.execute(f"DELETE FROM `{self._prefix}_sessions` WHERE userid = %s", (userid,))
@@ -119,25 +137,26 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     parser.add_argument("--once", action="store_true", help="handle what is waiting, then exit")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    import pymysql
+    import pymysql  # needed by this consumer only
 
     try:
         url = MysqlUrl.parse(args.mysql_url, env)
-        connection = pymysql.connect(host=url.host, port=url.port, user=url.user, password=url.password,
-                                     database=url.database, unix_socket=url.unix_socket, charset="utf8mb4",
-                                     autocommit=True)
-    except (ImportFailure, pymysql.MySQLError) as exc:
+        target = NukeVietSignOut(lambda: pymysql.connect(
+            host=url.host, port=url.port, user=url.user, password=url.password, database=url.database,
+            unix_socket=url.unix_socket, charset="utf8mb4", autocommit=True), args.prefix)
+        target.close()
+    except ImportFailure as exc:
         print(f"expiry consumer: {exc}", file=sys.stderr)
         return 1
     client = redis.Redis.from_url(args.redis_url)
     options = Options(prefix=args.prefix, subject_prefix=args.subject_prefix, consumer=args.consumer)
     try:
-        consume(client, NukeVietSignOut(connection, args.prefix), options, once=args.once)
+        consume(client, target, options, once=args.once)
     except KeyboardInterrupt:
         pass
     finally:
         client.close()
-        connection.close()
+        target.close()
     return 0
 
 

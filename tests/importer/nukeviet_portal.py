@@ -181,3 +181,19 @@ CREATE TABLE wp_options (option_id bigint(20) unsigned NOT NULL AUTO_INCREMENT, 
 INSERT INTO wp_posts VALUES (1, 'Hello world', 'hello-world');
 INSERT INTO wp_options VALUES (1, 'siteurl', 'http://example.test');
 """
+
+USERS = """
+CREATE TABLE nv4_users (
+  userid mediumint(8) unsigned NOT NULL AUTO_INCREMENT,
+  group_id smallint(5) unsigned NOT NULL DEFAULT '0',
+  username varchar(100) NOT NULL DEFAULT '',
+  email varchar(100) NOT NULL DEFAULT '',
+  checknum varchar(40) DEFAULT '',
+  active tinyint(1) unsigned NOT NULL DEFAULT '0',
+  PRIMARY KEY (userid),
+  UNIQUE KEY username (username)
+) ENGINE=MyISAM DEFAULT CHARSET=utf8mb4;
+INSERT INTO nv4_users VALUES (7, 4, 'nguyenvana', 'a@portal.test', 'c0ffee00c0ffee00c0ffee00c0ffee00', 1),
+  (8, 4, 'tranthib', 'b@portal.test', 'beef0000beef0000beef0000beef0000', 1);
+INSERT INTO nv4_sessions VALUES ('s7a', 7, 'nguyenvana', 1), ('s7b', 7, 'nguyenvana', 1), ('s8', 8, 'tranthib', 1);
+"""
