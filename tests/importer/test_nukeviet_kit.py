@@ -68,7 +68,8 @@ async def test_sign_in_and_sign_out_hooks_use_the_session_service(
     assert len(session_id) == 43
     status = await (await client.get(f"/v1/sessions/{session_id}")).json()
     assert status["state"] == "active"
-    events: Any = redis.Redis.from_url(valkey_url).xrange(SESSION_EVENTS_STREAM)
+    with redis.Redis.from_url(valkey_url) as sink:
+        events: Any = sink.xrange(SESSION_EVENTS_STREAM)
     assert [(f[b"type"], f[b"subject"]) for _, f in events] == [(b"created", b"nukeviet:7")]
 
     assert await run_php("echo portal_pulse_sign_out();", config, tmp_path, cookie=session_id) == "204"
@@ -146,3 +147,23 @@ async def test_the_expiry_consumer_signs_the_user_out(
 def test_only_nukeviet_subjects_name_a_user(subject: str) -> None:
     assert Options().user_of(subject) is None
     assert Options().user_of("nukeviet:7") == 7
+
+
+def test_nginx_accepts_the_portal_server(tmp_path: Path) -> None:
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    deploy = KIT.parent
+    server = (KIT / "nginx" / "nukeviet-portal.conf").read_text(encoding="utf-8")
+    assert "include /etc/nginx/snippets/portal-pulse.conf;" in server
+    assert "location ^~ /data/config/ { deny all; }" in server  # the token's file is never served
+    server = server.replace("/etc/nginx/snippets/portal-pulse.conf", str(deploy / "nginx" / "portal-pulse.conf"))
+    server = server.replace("listen 80;", "listen 127.0.0.1:1;")
+    shutil.copy("/etc/nginx/fastcgi_params", tmp_path / "fastcgi_params")
+    temp = "".join(f"{kind}_temp_path {tmp_path}/{kind}; " for kind in ("client_body", "proxy", "fastcgi", "uwsgi",
+                                                                         "scgi"))
+    config = tmp_path / "nginx.conf"
+    config.write_text(f"pid {tmp_path}/nginx.pid; error_log stderr warn; events {{ }}\n"
+                      f"http {{ access_log off; {temp}\n"
+                      f"include {deploy / 'nginx' / 'portal-pulse-upstreams.conf'};\n{server}\n}}\n")
+    result = subprocess.run([nginx, "-t", "-q", "-e", "stderr", "-p", str(tmp_path), "-c", str(config)],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
