@@ -25,19 +25,17 @@ INSERT = re.compile(
 COLUMN_LINE = re.compile(r"^\s*`((?:[^`]|``)+)`\s")
 COLUMN_LIST = re.compile(r"\s*\(([^)]*)\)\s*")
 VALUES_WORD = re.compile(r"\s*VALUES?\s*", re.I)
-TOKEN = re.compile(
-    r"""\s*(?:
-      (?P<open>\()
-    | (?P<close>\))
-    | (?P<comma>,)
-    | (?:_binary\s*|_utf8mb4\s*|_utf8\s*|_latin1\s*)?'(?P<str>[^'\\]*(?:(?:\\.|'')[^'\\]*)*)'
+#: A value: a string (mysqldump's escapes, '' too, an optional charset introducer), hex, NULL or a number.
+SCALAR = r"""(?:
+      (?:_binary\s*|_utf8mb4\s*|_utf8\s*|_latin1\s*)?'(?P<str>[^'\\]*(?:(?:\\.|'')[^'\\]*)*)'
     | (?P<hex>0x[0-9A-Fa-f]*|[Xx]'[0-9A-Fa-f]*')
     | (?P<null>NULL)\b
     | (?P<num>[-+]?[0-9]+(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?)
-    | (?P<end>;)
-    )""",
-    re.X | re.S,
-)
+    )"""
+#: Punctuation between values (a value where punctuation belongs is named in the error).
+TOKEN = re.compile(r"\s*(?:(?P<open>\()|(?P<close>\))|(?P<comma>,)|(?P<end>;)|" + SCALAR + ")", re.X | re.S)
+#: One value and the separator after it: one match per value, the hot loop of a dump.
+VALUE = re.compile(r"\s*" + SCALAR + r"\s*(?P<sep>[,)])?", re.X | re.S)
 OPEN_STRING = re.compile(r"(?:_[a-z0-9]+\s*)?'")
 ESCAPE = re.compile(r"\\(.)|''", re.S)
 ESCAPES = {"0": "\0", "b": "\b", "n": "\n", "r": "\r", "t": "\t", "Z": "\x1a"}
@@ -54,13 +52,13 @@ def _unescape(text: str) -> str:
 
 
 def _value(match: re.Match[str]) -> Value:
-    kind = match.lastgroup
-    if kind == "str":
-        return _unescape(match.group("str"))
-    if kind == "null":
+    text = match.group("str")
+    if text is not None:
+        return _unescape(text)
+    if match.group("null") is not None:
         return None
-    if kind == "hex":
-        digits = match.group("hex")
+    digits = match.group("hex")
+    if digits is not None:
         digits = digits[2:] if digits[:2] in ("0x", "0X") else digits[2:-1]
         return bytes.fromhex(digits).decode("utf-8", "replace")
     number = match.group("num")
@@ -96,31 +94,30 @@ def parse_values(text: str, pos: int, keep: list[int], width: int | None,
             return rows, pos, False, False
         if width is not None and len(values) != width:
             raise ImportFailure(f"a row has {len(values)} values but the table has {width} columns")
-        rows.append(tuple(values[i] for i in keep))
+        rows.append(tuple(_value(values[i]) for i in keep))  # only the kept values are decoded
         pos, between = after, True
 
 
-def _tuple(text: str, pos: int) -> tuple[list[Value], int]:
-    match = TOKEN.match
-    token = match(text, pos)
+def _tuple(text: str, pos: int) -> tuple[list[re.Match[str]], int]:
+    token = TOKEN.match(text, pos)
     if token is None or token.lastgroup != "open":
         _fail_or_incomplete(text, pos, "expected (")
         raise Incomplete
     pos = token.end()
-    values: list[Value] = []
+    values: list[re.Match[str]] = []
+    match = VALUE.match
     while True:
-        token = match(text, pos)
-        if token is None or token.lastgroup in ("open", "close", "comma", "end"):
+        value = match(text, pos)
+        if value is None:
             _fail_or_incomplete(text, pos, "expected a value")
             raise Incomplete
-        values.append(_value(token))
-        after = token.end()
-        token = match(text, after)
-        if token is None or token.lastgroup not in ("comma", "close"):
-            _fail_or_incomplete(text, after, "expected , or )")
+        separator = value.group("sep")
+        if separator is None:
+            _fail_or_incomplete(text, value.end(), "expected , or )")
             raise Incomplete
-        pos = token.end()
-        if token.lastgroup == "close":
+        values.append(value)
+        pos = value.end()
+        if separator == ")":
             return values, pos
 
 
