@@ -12,7 +12,6 @@ import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from services.core.redis_conn import STORAGE_ERRORS, redis_client
 from services.core.settings import ConfigError, Settings, load_settings
@@ -25,7 +24,7 @@ from services.importer.report import render
 from services.importer.writer import Written, write_plan
 
 
-def add_import_parser(commands: Any, env: Mapping[str, str]) -> None:
+def add_import_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], env: Mapping[str, str]) -> None:
     """``import nukeviet`` under the main parser's sub-commands."""
     sources = commands.add_parser("import", help="carry a legacy portal's figures over").add_subparsers(
         dest="source", required=True)

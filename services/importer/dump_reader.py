@@ -169,6 +169,9 @@ class DumpReader:
             if column:
                 columns.append(column.group(1).replace("``", "`"))
         if table in self._wanted:
+            if table in self._found.columns:
+                raise ImportFailure(f"dump {self._path}: table {table} is created twice (a dump of several "
+                                    "databases?): dump the site's database alone")
             self._found.columns[table] = tuple(columns)
 
     def _insert(self, table: str, first: bytes, start: int, lines: Iterator[bytes]) -> None:

@@ -70,6 +70,7 @@ def test_other_tables_are_skipped_whatever_they_hold(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("text", "message"), [
     ("INSERT INTO `nv4_counter` VALUES ('total','hits',1,10,10);\n", "without its CREATE TABLE"),
     (CREATE + "INSERT INTO `nv4_counter` VALUES ('total','hits',1,10);\n", "4 values but the table has 5 columns"),
+    (CREATE + CREATE, "created twice"),
     (CREATE + "INSERT INTO `nv4_counter` VALUES ('total','hits',1,10,10),\n", "cut off at the end"),
     (CREATE + "INSERT INTO `nv4_counter` VALUES ('total','hits',1,10,10) garbage;\n", "expected , or ;"),
     (CREATE + "INSERT INTO `nv4_counter` VALUES ('total','hits',1,NOW(),10);\n", "expected a value, found 'NOW"),

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+from services.cli import main
 from services.importer.errors import ImportFailure
 from services.importer.mysql_reader import MysqlUrl
 
@@ -37,3 +39,15 @@ def test_mysql_urls() -> None:
     for bad in ("postgres://u@h/db", "mysql://u@h/", "mysql://u@h:notaport/db"):
         with pytest.raises(ImportFailure, match="--mysql-url"):
             MysqlUrl.parse(bad, {})
+
+
+def test_an_unreachable_redis_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    dump = tmp_path / "small.sql"
+    dump.write_text("CREATE TABLE `nv4_counter` (\n  `c_type` varchar(100),\n  `c_val` varchar(100),\n"
+                    "  `c_count` int\n);\nINSERT INTO `nv4_counter` VALUES ('total','hits',5);\n"
+                    "CREATE TABLE `nv4_vi_referer_stats` (\n  `host` varchar(250),\n  `total` int\n);\n")
+    assert main(["import", "nukeviet", "--dump", str(dump), "--redis-url", "redis://127.0.0.1:1/0"], env={}) == 1
+    captured = capsys.readouterr()
+    assert "Redis at redis://127.0.0.1:1/0" in captured.err and captured.out == ""
+    assert main(["import", "nukeviet", "--dump", str(dump), "--dry-run"], env={}) == 0  # no Redis needed
+    assert "total 5;" in capsys.readouterr().out
