@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from services.core.redis_conn import STORAGE_ERRORS, redis_client
 from services.core.settings import ConfigError, Settings, load_settings
@@ -77,7 +78,14 @@ async def _write(settings: Settings, site: str, plan: Plan, force: bool) -> Writ
         async with redis_client(settings.redis, attempts=2) as client:
             return await write_plan(client, site, plan, force)
     except STORAGE_ERRORS as exc:
-        raise ImportFailure(f"Redis at {settings.redis.url}: {type(exc).__name__}: {exc}") from exc
+        raise ImportFailure(f"Redis at {_without_password(settings.redis.url)}: {type(exc).__name__}: {exc}") from exc
+
+
+def _without_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)).geturl()
 
 
 def run_import(args: argparse.Namespace, env: Mapping[str, str], now: float | None = None) -> int:

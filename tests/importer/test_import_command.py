@@ -49,5 +49,8 @@ def test_an_unreachable_redis_is_a_clear_error(tmp_path: Path, capsys: pytest.Ca
     assert main(["import", "nukeviet", "--dump", str(dump), "--redis-url", "redis://127.0.0.1:1/0"], env={}) == 1
     captured = capsys.readouterr()
     assert "Redis at redis://127.0.0.1:1/0" in captured.err and captured.out == ""
+    assert main(["import", "nukeviet", "--dump", str(dump), "--redis-url", "redis://:hunter2@127.0.0.1:1/0"],
+                env={}) == 1
+    assert "redis://:***@127.0.0.1:1/0" in (err := capsys.readouterr().err) and "hunter2" not in err
     assert main(["import", "nukeviet", "--dump", str(dump), "--dry-run"], env={}) == 0  # no Redis needed
     assert "total 5;" in capsys.readouterr().out
