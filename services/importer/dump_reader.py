@@ -1,17 +1,20 @@
 """Read the wanted tables out of a ``mysqldump``/``mariadb-dump`` file (phpMyAdmin's SQL
-export too), streaming: only the CREATE TABLE and INSERT statements of wanted tables are
-decoded, everything else is skipped by its first bytes.
+export and NukeViet's own database backup too; gzipped or not), streaming: only the
+CREATE TABLE and INSERT statements of wanted tables are decoded, everything else is
+skipped by its first bytes.
 
 - Column order comes from each CREATE TABLE (a NukeViet counter table has one
   ``{lang}_count`` column per installed language), or from an INSERT's column list.
 - Extended INSERTs (many tuples per statement, one line each in mysqldump) and single-row
-  INSERTs; statements that span lines (phpMyAdmin) are joined until they end.
+  INSERTs; statements that span lines (mariadb-dump, phpMyAdmin, NukeViet's backup, which
+  also leaves line breaks raw inside strings) are read on line by line until they end.
 - Strings are unescaped as mysqldump escapes them (``\\0 \\' \\" \\b \\n \\r \\t \\Z \\\\``,
   and ``''``); ``_binary '...'``, ``0x...`` hex, ``NULL`` and numbers are understood.
 """
 
 from __future__ import annotations
 
+import gzip
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -22,7 +25,10 @@ from services.importer.nukeviet_schema import Row, SourceTables, Value
 CREATE = re.compile(rb"^CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?`?([^`\s(]+)`?\s*\(", re.I)
 INSERT = re.compile(
     rb"^(?:INSERT|REPLACE)\s+(?:(?:IGNORE|DELAYED|LOW_PRIORITY|HIGH_PRIORITY)\s+)?INTO\s+`?([^`\s(]+)`?\s*", re.I)
-COLUMN_LINE = re.compile(r"^\s*`((?:[^`]|``)+)`\s")
+COLUMN_LINE = re.compile(r"^\s*(?:`((?:[^`]|``)+)`|([A-Za-z_][A-Za-z0-9_$]*))\s")
+#: Lines of a CREATE TABLE that define no column (with --skip-quote-names nothing quotes the names).
+NOT_A_COLUMN = frozenset({"PRIMARY", "UNIQUE", "KEY", "INDEX", "FULLTEXT", "SPATIAL", "CONSTRAINT", "FOREIGN",
+                          "CHECK", "PERIOD"})
 COLUMN_LIST = re.compile(r"\s*\(([^)]*)\)\s*")
 VALUES_WORD = re.compile(r"\s*VALUES?\s*", re.I)
 #: A value: a string (mysqldump's escapes, '' too, an optional charset introducer), hex, NULL or a number.
@@ -38,6 +44,7 @@ TOKEN = re.compile(r"\s*(?:(?P<open>\()|(?P<close>\))|(?P<comma>,)|(?P<end>;)|" 
 VALUE = re.compile(r"\s*" + SCALAR + r"\s*(?P<sep>[,)])?", re.X | re.S)
 OPEN_STRING = re.compile(r"(?:_[a-z0-9]+\s*)?'")
 ESCAPE = re.compile(r"\\(.)|''", re.S)
+GZIP_MAGIC = b"\x1f\x8b"
 ESCAPES = {"0": "\0", "b": "\b", "n": "\n", "r": "\r", "t": "\t", "Z": "\x1a"}
 
 
@@ -138,10 +145,12 @@ class DumpReader:
 
     def read(self) -> SourceTables:
         try:
-            with self._path.open("rb") as dump:
+            with self._path.open("rb") as raw:
+                gzipped = raw.read(2) == GZIP_MAGIC
+            with (gzip.open(self._path, "rb") if gzipped else self._path.open("rb")) as dump:
                 self._scan(iter(dump))
-        except OSError as exc:
-            raise ImportFailure(f"dump {self._path}: {exc.strerror or exc}") from exc
+        except (OSError, EOFError) as exc:
+            raise ImportFailure(f"dump {self._path}: {getattr(exc, 'strerror', None) or exc}") from exc
         self._found.all_tables = tuple(self._tables)
         return self._found
 
@@ -166,8 +175,10 @@ class DumpReader:
             if line.lstrip().startswith(")"):
                 break
             column = COLUMN_LINE.match(line)
-            if column:
+            if column and column.group(1) is not None:
                 columns.append(column.group(1).replace("``", "`"))
+            elif column and column.group(2).upper() not in NOT_A_COLUMN:
+                columns.append(column.group(2))
         if table in self._wanted:
             if table in self._found.columns:
                 raise ImportFailure(f"dump {self._path}: table {table} is created twice (a dump of several "

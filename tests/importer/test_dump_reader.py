@@ -3,6 +3,7 @@ phpMyAdmin write (the real mariadb-dump output is read in test_import_mariadb)."
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import pytest
@@ -58,6 +59,25 @@ def test_statements_over_many_lines_and_strings_with_line_breaks(tmp_path: Path)
     assert rows == [("total", "hits", 10), ("os", "two\nlines;\n", 5)]
 
 
+def test_nukeviet_backup_shape_gzipped(tmp_path: Path) -> None:
+    """NukeViet's own backup (admin > database): CRLF, ", " at line ends, addslashes, raw line breaks, .sql.gz."""
+    text = ("-- NUKEVIET 4.0\r\nDROP TABLE IF EXISTS `nv4_counter`;\r\n" + CREATE.replace("\n", "\r\n") +
+            "\r\nINSERT INTO `nv4_counter` VALUES\r\n('total', 'hits', 1, 10, 10), \r\n"
+            "('os', 'a\r\nb \\\"c\\\"', 0, 5, 5);\r\n")
+    path = tmp_path / "backup.sql.gz"
+    path.write_bytes(gzip.compress(text.encode()))
+    assert read_dump(path, WANTED).rows["nv4_counter"] == [("total", "hits", 10), ("os", 'a\r\nb "c"', 5)]
+
+
+def test_unquoted_column_names(tmp_path: Path) -> None:
+    text = ("CREATE TABLE nv4_counter (\n  c_type varchar(100) NOT NULL,\n  c_val varchar(100) NOT NULL,\n"
+            "  en_count int,\n  c_count int,\n  UNIQUE KEY c_type (c_type,c_val),\n  KEY x (c_count)\n);\n"
+            "INSERT INTO nv4_counter VALUES ('total','hits',1,10);\n")
+    found = read_dump(dump(tmp_path, text), WANTED)
+    assert found.columns["nv4_counter"] == ("c_type", "c_val", "en_count", "c_count")
+    assert found.rows["nv4_counter"] == [("total", "hits", 10)]
+
+
 def test_other_tables_are_skipped_whatever_they_hold(tmp_path: Path) -> None:
     text = ("CREATE TABLE `nv4_news_detail` (\n  `bodyhtml` longtext\n);\n"
             "INSERT INTO `nv4_news_detail` VALUES ('<p>unbalanced ( and \\' quotes');\n" + CREATE +
@@ -84,3 +104,10 @@ def test_broken_statements_are_refused(tmp_path: Path, text: str, message: str) 
 def test_a_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ImportFailure, match="No such file"):
         read_dump(tmp_path / "nope.sql", WANTED)
+
+
+def test_a_broken_gzip_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "cut.sql.gz"
+    path.write_bytes(gzip.compress((CREATE * 50).encode())[:60])
+    with pytest.raises(ImportFailure, match="cut.sql.gz"):
+        read_dump(path, WANTED)
