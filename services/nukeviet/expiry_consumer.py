@@ -73,6 +73,11 @@ class NukeVietSignOut:
         self._connection = self._connect()
         return self._connection
 
+    def check(self) -> None:
+        """Connect now and read the users table (raises the driver's error)."""
+        with self._open().cursor() as cursor:
+            cursor.execute(f"SELECT COUNT(*) FROM `{self._prefix}_users` WHERE userid = 0")
+
     def close(self) -> None:
         if self._connection is not None:
             self._connection.close()
@@ -136,7 +141,6 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     parser.add_argument("--consumer", default=socket.gethostname(), help="this copy's name in the group")
     parser.add_argument("--once", action="store_true", help="handle what is waiting, then exit")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     import pymysql  # needed by this consumer only
 
     try:
@@ -144,8 +148,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         target = NukeVietSignOut(lambda: pymysql.connect(
             host=url.host, port=url.port, user=url.user, password=url.password, database=url.database,
             unix_socket=url.unix_socket, charset="utf8mb4", autocommit=True), args.prefix)
-        target.close()
-    except ImportFailure as exc:
+        target.check()  # a wrong URL or password fails at start, not at the first expiry
+    except (ImportFailure, pymysql.MySQLError) as exc:
         print(f"expiry consumer: {exc}", file=sys.stderr)
         return 1
     client = redis.Redis.from_url(args.redis_url)
@@ -161,4 +165,5 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
 
 
 if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     raise SystemExit(main())

@@ -17,6 +17,7 @@ import redis
 
 from services.core.clock import ManualClock
 from services.nukeviet.expiry_consumer import NukeVietSignOut, Options, consume
+from services.nukeviet.expiry_consumer import main as expiry_main
 from services.session.app_state import SCHEDULER
 from services.session.keys import SESSION_EVENTS_STREAM
 from tests.importer.mariadb_server import MariaDB
@@ -167,3 +168,27 @@ def test_nginx_accepts_the_portal_server(tmp_path: Path) -> None:
     result = subprocess.run([nginx, "-t", "-q", "-e", "stderr", "-p", str(tmp_path), "-c", str(config)],
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
+
+
+async def test_the_consumer_command(mariadb: MariaDB, valkey_url: str) -> None:
+    mariadb.load("users_cli", Portal().sql() + USERS)
+    url = f"mysql://root@localhost/users_cli?unix_socket={mariadb.socket}"
+    with redis.Redis.from_url(valkey_url) as sink:
+        sink.xgroup_create(SESSION_EVENTS_STREAM, "nukeviet", id="$", mkstream=True)
+        sink.xadd(SESSION_EVENTS_STREAM, {"type": "expired", "session": "d" * 32, "subject": "nukeviet:8", "at": "1",
+                                          "state": "expired", "remaining": "0"})
+        code = await asyncio.to_thread(expiry_main, ["--redis-url", valkey_url, "--mysql-url", url, "--once"], {})
+        assert code == 0
+        assert sink.xpending(SESSION_EVENTS_STREAM, "nukeviet")["pending"] == 0
+    connection = pymysql.connect(unix_socket=str(mariadb.socket), user="root", database="users_cli")
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT checknum FROM nv4_users WHERE userid = 8")
+            assert cursor.fetchone() != ("beef0000beef0000beef0000beef0000",)
+    finally:
+        connection.close()
+    mariadb.load("no_users", Portal().sql())
+    for bad_url in ("pg://x@h/db", f"mysql://root:wrong@127.0.0.1:{mariadb.port}/users_cli",
+                    f"mysql://root@localhost/no_users?unix_socket={mariadb.socket}"):
+        bad = await asyncio.to_thread(expiry_main, ["--redis-url", valkey_url, "--mysql-url", bad_url, "--once"], {})
+        assert bad == 1, bad_url
