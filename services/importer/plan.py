@@ -46,6 +46,7 @@ class Plan:
     tops: dict[str, dict[str, int]]
     figures: dict[str, int]  # today, this_month, last_month, total as the import alone gives them
     last_visit: datetime | None
+    as_of: str = ""  # the local moment the figures are for
     undated: list[Undated] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     read: list[str] = field(default_factory=list)
@@ -174,6 +175,7 @@ def _pages(plan: Plan, data: LegacyData, template: str) -> None:
 
 def _figures(plan: Plan, zone: ZoneInfo, now: float) -> dict[str, int]:
     local = datetime.fromtimestamp(now, zone)
+    plan.as_of = local.isoformat(timespec="minutes")
     last_month = month_key(*previous_month(local.year, local.month))
     if plan.last_visit is not None and last_month < month_key(plan.last_visit.year, 1):
         plan.notes.append(f"last month ({last_month}): NukeViet zeroed it at the first visit of "

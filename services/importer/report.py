@@ -21,7 +21,7 @@ def render(plan: Plan, site: str, timezone: str, written: Written | None) -> str
                  f"days {_span(sorted(baseline.days))}"
                  + ("" if written is None else ("" if written.baseline_changed else " (unchanged)")))
     figures = plan.figures
-    lines.append(f"  /v1/stats from the import alone: today {figures['today']:,}, this month "
+    lines.append(f"  /v1/stats from the import alone, as of {plan.as_of}: today {figures['today']:,}, this month "
                  f"{figures['this_month']:,}, last month {figures['last_month']:,}, total {figures['total']:,}")
     tops = ", ".join(f"{dimension} {len(entries)}" for dimension, entries in plan.tops.items())
     lines.append(f"  top entries (all-time visits): {tops}"
