@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # Install the Debian packages the test suite (or, with "bench", the benchmarks) needs, only
 # when they are missing: chromium, prometheus + promtool, redis-server (compatibility run),
-# nginx (only to check the deploy/nginx snippet with nginx -t). Runs as root on CI.
+# nginx (only to check the deploy/nginx snippet with nginx -t), mariadb-server + mariadb-client
+# (the NukeViet import tests start their own MariaDB and run mariadb-dump), php-cli and
+# php-curl (php -l on deploy/nukeviet, and its hooks run against the session service). Runs as root on CI.
 set -euo pipefail
-want=(chromium:chromium prometheus:prometheus promtool:prometheus redis-server:redis-server nginx:nginx)
+want=(chromium:chromium prometheus:prometheus promtool:prometheus redis-server:redis-server nginx:nginx
+      mariadb-install-db:mariadb-server mariadb-dump:mariadb-client php:php-cli)
 if [[ "${1:-}" == "bench" ]]; then want+=(wrk:wrk); fi
 missing=()
 for entry in "${want[@]}"; do
   cmd="${entry%%:*}"; pkg="${entry##*:}"
   command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
 done
+# php-curl: the NukeViet hooks call the session service with curl (tests run them with php-cli).
+if ! command -v php >/dev/null 2>&1 || ! php -m 2>/dev/null | grep -qx curl; then missing+=(php-curl); fi
 if ((${#missing[@]})); then
   mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
   echo "installing Debian packages: ${missing[*]}"
@@ -19,3 +24,5 @@ if ((${#missing[@]})); then
 fi
 # The Debian prometheus package starts a system service on :9090; the tests run their
 # own on free ports, so leave any system one alone but never depend on it.
+# Likewise Debian's mariadb-server may start a system MariaDB on :3306: the import tests
+# start their own on a free port with their own data directory and never use it.

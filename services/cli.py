@@ -1,4 +1,5 @@
-"""The ``portal-pulse`` command: ``up`` (embedded default), ``counter``, ``session``.
+"""The ``portal-pulse`` command: ``up`` (embedded default), ``counter``, ``session``,
+``import nukeviet`` (see ``services.importer.command``).
 
 Every option is also an environment variable (``PULSE_REDIS_URL``, ``PULSE_HOST``,
 ``PULSE_PORT``, ``PULSE_CONFIG``); tokens are read only from the environment or the
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from services.core.settings import ConfigError, Settings, load_settings
+from services.importer.command import add_import_parser
 
 
 def _common(parser: argparse.ArgumentParser, env: Mapping[str, str], default_port: int) -> None:
@@ -56,6 +58,7 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     up.add_argument("--log-level", default=env.get("PULSE_LOG_LEVEL"), help="DEBUG, INFO, WARNING")
     _common(commands.add_parser("counter", help="run the counter service"), env, 8080)
     _common(commands.add_parser("session", help="run the session service"), env, 8081)
+    add_import_parser(commands, env)
     return parser
 
 
@@ -72,6 +75,10 @@ def settings_from_args(args: argparse.Namespace, env: Mapping[str, str], section
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     env = dict(os.environ if env is None else env)
     args = build_parser(env).parse_args(argv)
+    if args.command == "import":
+        from services.importer.command import run_import
+
+        return run_import(args, env)
     try:
         if args.command == "up":
             from services.up import run_embedded

@@ -23,6 +23,6 @@ async def put_baseline(request: web.Request) -> web.Response:
     request.app[STATS].forget(site.name)
     return json_response(
         {"site": site.name, "total": baseline.total, "pageviews_total": baseline.pageviews_total,
-         "months": dict(sorted(baseline.months.items()))},
+         "months": dict(sorted(baseline.months.items())), "days": dict(sorted(baseline.days.items()))},
         headers={"Cache-Control": "no-store"},
     )

@@ -29,8 +29,18 @@ class SiteKeys:
 
     @property
     def baseline(self) -> str:
-        """Hash of imported legacy figures: total, pageviews_total, month:YYYY-MM."""
+        """Hash of imported legacy figures: total, pageviews_total, month:YYYY-MM, day:YYYY-MM-DD."""
         return f"{self.prefix}baseline"
+
+    def legacy_top(self, dimension: str) -> str:
+        """Hash of imported all-time top entries of one statistics dimension (referrers,
+        browsers, os, countries, bots): field = entry, value = visits."""
+        return f"{self.prefix}legacy:top:{dimension}"
+
+    @property
+    def legacy_pages(self) -> str:
+        """Set of the path digests whose page hash holds imported views (``legacy_views``)."""
+        return f"{self.prefix}legacy:pages"
 
     def online(self, audience: str) -> str:
         """ZSET of visitor digests scored by their last hit in epoch milliseconds."""
@@ -68,3 +78,7 @@ class SiteKeys:
 BASELINE_TOTAL = "total"
 BASELINE_PAGEVIEWS_TOTAL = "pageviews_total"
 BASELINE_MONTH = "month:"
+BASELINE_DAY = "day:"
+#: The page hash field holding the imported views that ``views`` includes.
+PAGE_LEGACY_VIEWS = "legacy_views"
+LEGACY_TOP_DIMENSIONS = ("referrers", "browsers", "os", "countries", "bots")

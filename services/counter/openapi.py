@@ -114,6 +114,9 @@ def schemas(settings: Settings) -> JSONDict:
                 "months": {"type": "object", "maxProperties": 1200,
                            "additionalProperties": {"type": "integer", "minimum": 0, "maximum": 10**15},
                            "description": "visits per past month, keys YYYY-MM"},
+                "days": {"type": "object", "maxProperties": 36600,
+                         "additionalProperties": {"type": "integer", "minimum": 0, "maximum": 10**15},
+                         "description": "visits per past day, keys YYYY-MM-DD"},
             },
         },
         "StoredBaseline": _object({
@@ -121,6 +124,7 @@ def schemas(settings: Settings) -> JSONDict:
             "total": _int(),
             "pageviews_total": _int(),
             "months": {"type": "object", "additionalProperties": _int()},
+            "days": {"type": "object", "additionalProperties": _int()},
         }),
     }
 
@@ -184,8 +188,8 @@ def paths(settings: Settings) -> JSONDict:
             "summary": "Visits and pageviews per local hour, day or month",
             "description": "from and to are ISO dates or date-times in the site's zone (inclusive, default: the "
                            "last 24 hours, 30 days or 12 months). 400 when from is after to or the range holds "
-                           f"more than {settings.counter.max_series_buckets} buckets. Month buckets include the "
-                           "baseline's months.",
+                           f"more than {settings.counter.max_series_buckets} buckets. Month and day buckets "
+                           "include the baseline's months and days.",
             "parameters": [
                 _site_param(settings),
                 {"name": "unit", "in": "query", "schema": {"type": "string", "enum": ["hour", "day", "month"],

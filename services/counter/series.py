@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 
 from services.core.errors import bad_request
 from services.counter.calendar_keys import day_key, days_between, hour_key, local_time, month_key, next_month
-from services.counter.keys import BASELINE_MONTH, SiteKeys
+from services.counter.keys import BASELINE_DAY, BASELINE_MONTH, SiteKeys
 from services.counter.stats import parse_baseline
 
 
@@ -119,14 +119,15 @@ async def read_series(client: Redis, site: str, unit: Unit, found: list[Bucket])
             pipe.hmget(record(bucket.key), ["visits", "pageviews"])
         pipe.hgetall(keys.baseline)
         replies = await pipe.execute()
-    baseline = parse_baseline(replies[-1]) if unit is Unit.MONTH else {}
+    baseline = parse_baseline(replies[-1])
+    baseline_prefix = {Unit.MONTH: BASELINE_MONTH, Unit.DAY: BASELINE_DAY}.get(unit)  # the baseline has no hours
     return {
         "site": site,
         "unit": unit.value,
         "buckets": [
             {
                 "start": bucket.start,
-                "visits": int(visits or 0) + baseline.get(BASELINE_MONTH + bucket.key, 0),
+                "visits": int(visits or 0) + (baseline.get(baseline_prefix + bucket.key, 0) if baseline_prefix else 0),
                 "pageviews": int(pageviews or 0),
             }
             for bucket, (visits, pageviews) in zip(found, replies[:-1], strict=True)

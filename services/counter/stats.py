@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 from services.core.clock import Clock
 from services.core.settings import SiteSettings
 from services.counter.calendar_keys import calendar_keys, last_month_key, local_time
-from services.counter.keys import BASELINE_MONTH, BASELINE_PAGEVIEWS_TOTAL, BASELINE_TOTAL, SiteKeys
+from services.counter.keys import BASELINE_DAY, BASELINE_MONTH, BASELINE_PAGEVIEWS_TOTAL, BASELINE_TOTAL, SiteKeys
 
 Stats = dict[str, Any]
 _encode = msgspec.json.Encoder().encode
@@ -59,7 +59,7 @@ async def read_stats(client: Redis, site: SiteSettings, now: float, online_windo
         "timezone": site.timezone,
         "as_of": local_time(now, site.zone).isoformat(timespec="seconds"),
         "online": _int(members) + _int(guests),
-        "today": _int(day[0]),
+        "today": _int(day[0]) + baseline.get(BASELINE_DAY + cal.day, 0),
         "this_month": _int(month[0]) + this_month_base,
         "last_month": _int(previous[0]) + last_month_base,
         "total": _int(totals[0]) + baseline.get(BASELINE_TOTAL, 0),

@@ -51,6 +51,21 @@ async def test_month_series_include_baseline_months(counter: Counter) -> None:
     assert [(b["start"], b["visits"]) for b in buckets] == [("2026-09", 0), ("2026-10", 867510), ("2026-11", 802001)]
 
 
+async def test_baseline_days_are_added_to_today_and_the_day_series(counter: Counter) -> None:
+    response = await put(counter, {**LEGACY, "days": {"2026-11-25": 30000, "2026-11-26": 25606}})
+    assert (await response.json())["days"] == {"2026-11-25": 30000, "2026-11-26": 25606}
+    await counter.hit()
+    assert (await counter.stats())["today"] == 25607  # the test clock: 2026-11-26 in Ho Chi Minh City
+    response = await counter.client.get("/v1/stats/series", params={
+        "site": "default", "unit": "day", "from": "2026-11-24", "to": "2026-11-26"})
+    buckets = (await response.json())["buckets"]
+    assert [(b["start"], b["visits"]) for b in buckets] == [("2026-11-24", 0), ("2026-11-25", 30000),
+                                                            ("2026-11-26", 25607)]
+    response = await counter.client.get("/v1/stats/series", params={
+        "site": "default", "unit": "hour", "from": "2026-11-26T16:00", "to": "2026-11-26T17:00"})
+    assert [b["visits"] for b in (await response.json())["buckets"]] == [0, 1]  # the baseline has no hours
+
+
 @pytest.mark.parametrize("token", [None, "wrong-token", ""])
 async def test_missing_or_wrong_token_is_refused(vcounter: Counter, token: str | None) -> None:
     response = await put(vcounter, LEGACY, token=token)
@@ -75,6 +90,9 @@ async def test_unknown_site_after_a_valid_token_is_404(vcounter: Counter) -> Non
         {"unexpected": 1},
         [1, 2],
         {"total": 10**16},
+        {"days": {"2026-11-31": 1}},
+        {"days": {"2026-11": 1}},
+        {"days": {"2026-11-05": -1}},
     ],
 )
 async def test_bad_baselines_are_400(vcounter: Counter, body: Any) -> None:
