@@ -1,0 +1,78 @@
+"""Top lists of a statistics dimension over a date range: the bounded per-day and
+per-month hashes ``hit.lua`` keeps, added up (one pipelined read). A key outside a
+bucket's top entries was counted as ``(other)`` in that bucket, so a range's figure of
+a key is exact when it stayed within the top entries of every bucket of the range."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from redis.asyncio import Redis
+
+from services.core.errors import bad_request
+from services.counter.dimensions import DIMENSIONS
+from services.counter.keys import SiteKeys
+from services.counter.ranges import Cover, DateRange, day_keys
+
+Row = dict[str, Any]
+MAX_LIMIT = 1000
+DEFAULT_LIMIT = 10
+
+
+def parse_dimension(name: str | None) -> str:
+    if name not in DIMENSIONS:
+        raise bad_request(f"dimension: expected one of {', '.join(DIMENSIONS)}", "invalid_query")
+    return name
+
+
+def parse_limit(text: str | None) -> int:
+    if text is None:
+        return DEFAULT_LIMIT
+    if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
+        raise bad_request(f"limit: expected a whole number from 1 to {MAX_LIMIT}", "invalid_query")
+    return int(text)
+
+
+def sorted_rows(visits: dict[str, int], pageviews: dict[str, int], limit: int) -> list[Row]:
+    keys = set(visits) | set(pageviews)
+    ranked = sorted(keys, key=lambda key: (-visits.get(key, 0), -pageviews.get(key, 0), key))
+    return [{"key": key, "visits": visits.get(key, 0), "pageviews": pageviews.get(key, 0)} for key in ranked[:limit]]
+
+
+def _add(into: dict[str, int], raw: Mapping[bytes | str, bytes | str]) -> None:
+    for field, value in raw.items():
+        key = field.decode("utf-8", "replace") if isinstance(field, bytes) else field
+        try:
+            count = int(value)
+        except ValueError:  # an imported hash is written by another tool: skip junk
+            continue
+        into[key] = into.get(key, 0) + count
+
+
+async def read_top(client: Redis, site: str, dimension: str, found: Cover, limit: int) -> list[Row]:
+    keys = SiteKeys(site)
+    buckets = [("month", month) for month in found.months] + [("day", day) for day in day_keys(found)]
+    async with client.pipeline(transaction=False) as pipe:
+        for unit, bucket in buckets:
+            pipe.hgetall(keys.top(unit, bucket, dimension, "visits"))
+            pipe.hgetall(keys.top(unit, bucket, dimension, "pageviews"))
+        replies = await pipe.execute()
+    visits: dict[str, int] = {}
+    pageviews: dict[str, int] = {}
+    for index in range(0, len(replies), 2):
+        _add(visits, replies[index])
+        _add(pageviews, replies[index + 1])
+    return sorted_rows(visits, pageviews, limit)
+
+
+async def read_legacy_top(client: Redis, site: str, dimension: str, limit: int) -> list[Row]:
+    """The old CMS's all-time figures (``portal-pulse import nukeviet``): visits only."""
+    visits: dict[str, int] = {}
+    _add(visits, await client.hgetall(SiteKeys(site).legacy_top(dimension)))
+    return sorted_rows(visits, {}, limit)
+
+
+def top_document(site: str, dimension: str, period: DateRange | None, rows: list[Row]) -> dict[str, Any]:
+    span = period.json() if period is not None else {"from": None, "to": None}
+    return {"site": site, "dimension": dimension, **span, "rows": rows}
