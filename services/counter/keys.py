@@ -87,3 +87,5 @@ MEASURES = {"visits": "v", "pageviews": "p"}
 BASELINE_TOTAL = "total"
 BASELINE_PAGEVIEWS_TOTAL = "pageviews_total"
 BASELINE_MONTH = "month:"
+#: Imported visits of one past day (written by ``portal-pulse import nukeviet``).
+BASELINE_DAY = "day:"

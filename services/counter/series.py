@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 
 from services.core.errors import bad_request
 from services.counter.calendar_keys import day_key, days_between, hour_key, local_time, month_key, next_month
-from services.counter.keys import BASELINE_MONTH, SiteKeys
+from services.counter.keys import BASELINE_DAY, BASELINE_MONTH, SiteKeys
 from services.counter.stats import parse_baseline
 
 
@@ -119,14 +119,16 @@ async def read_series(client: Redis, site: str, unit: Unit, found: list[Bucket])
             pipe.hmget(record(bucket.key), ["visits", "pageviews"])
         pipe.hgetall(keys.baseline)
         replies = await pipe.execute()
-    baseline = parse_baseline(replies[-1]) if unit is Unit.MONTH else {}
+    # Imported history: baseline months (and days, when an importer wrote day:YYYY-MM-DD).
+    baseline = parse_baseline(replies[-1]) if unit is not Unit.HOUR else {}
+    prefix = BASELINE_MONTH if unit is Unit.MONTH else BASELINE_DAY
     return {
         "site": site,
         "unit": unit.value,
         "buckets": [
             {
                 "start": bucket.start,
-                "visits": int(visits or 0) + baseline.get(BASELINE_MONTH + bucket.key, 0),
+                "visits": int(visits or 0) + baseline.get(prefix + bucket.key, 0),
                 "pageviews": int(pageviews or 0),
             }
             for bucket, (visits, pageviews) in zip(found, replies[:-1], strict=True)

@@ -6,6 +6,7 @@ cached like ``/v1/stats`` (``counter.stats_cache_seconds``, single flight)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -22,7 +23,7 @@ from services.counter.ranges import DateRange, cover, parse_range
 from services.counter.read_cache import ReadCache
 from services.counter.series import Unit, buckets, parse_moment, read_series, resolve_range
 from services.counter.state import CLOCK, METRICS, REDIS, SETTINGS
-from services.counter.top import parse_dimension, parse_limit, read_legacy_top, read_top, top_document
+from services.counter.top import parse_dimension, parse_limit, read_tops, top_document
 
 READS = web.AppKey("statistics_reads", ReadCache)
 CACHE_HEADERS = {"Cache-Control": "private, max-age=1"}
@@ -46,33 +47,30 @@ def requested_range(request: web.Request, site: SiteSettings) -> DateRange:
     return parse_range(request.query.get("from"), request.query.get("to"), now, site.zone)
 
 
+async def tops_for(app: web.Application, site: SiteSettings, dimensions: tuple[str, ...], period: DateRange | None,
+                   limit: int) -> dict[str, dict[str, Any]]:
+    """Top lists over ``period`` (``None``: the legacy, imported all-time figures), one
+    document per dimension, read in one round trip."""
+    client = app[REDIS]
+    found = None if period is None else cover(period, app[SETTINGS].counter.max_series_buckets)
+
+    async def load() -> dict[str, dict[str, Any]]:
+        tops = await read_tops(client, site.name, dimensions, found, limit)
+        return {dimension: top_document(site.name, dimension, period, rows) for dimension, rows in tops.items()}
+
+    with app[METRICS].counting_redis_errors("top"):
+        documents: dict[str, dict[str, Any]] = await app[READS].get(("top", site.name, dimensions, period, limit), load)
+    return documents
+
+
 async def top_of(request: web.Request) -> dict[str, Any]:
     """The ``/v1/stats/top`` document the query asks for (also behind ``top.csv``)."""
-    app = request.app
     query = request.query
     site = readable_site(request)
     dimension = parse_dimension(query.get("dimension"))
     limit = parse_limit(query.get("limit"))
-    legacy = parse_flag(query, "legacy")
-    client = app[REDIS]
-    if legacy:
-        key: tuple[Any, ...] = ("legacy", site.name, dimension, limit)
-
-        async def load_legacy() -> dict[str, Any]:
-            return top_document(site.name, dimension, None, await read_legacy_top(client, site.name, dimension, limit))
-
-        with app[METRICS].counting_redis_errors("top"):
-            document: dict[str, Any] = await app[READS].get(key, load_legacy)
-        return document
-    period = requested_range(request, site)
-    found = cover(period, app[SETTINGS].counter.max_series_buckets)
-
-    async def load() -> dict[str, Any]:
-        return top_document(site.name, dimension, period, await read_top(client, site.name, dimension, found, limit))
-
-    with app[METRICS].counting_redis_errors("top"):
-        document = await app[READS].get(("top", site.name, dimension, period, limit), load)
-    return document
+    period = None if parse_flag(query, "legacy") else requested_range(request, site)
+    return (await tops_for(request.app, site, (dimension,), period, limit))[dimension]
 
 
 async def get_top(request: web.Request) -> web.Response:
@@ -86,10 +84,7 @@ async def get_top_csv(request: web.Request) -> web.Response:
     return csv_response(body, f"{document['site']}-{document['dimension']}.csv")
 
 
-async def profile_of(request: web.Request) -> dict[str, Any]:
-    app = request.app
-    site = readable_site(request)
-    period = requested_range(request, site)
+async def profile_for(app: web.Application, site: SiteSettings, period: DateRange) -> dict[str, Any]:
     found = cover(period, app[SETTINGS].counter.max_series_buckets // 24 or 1)
     client = app[REDIS]
 
@@ -103,18 +98,13 @@ async def profile_of(request: web.Request) -> dict[str, Any]:
 
 
 async def get_profile(request: web.Request) -> web.Response:
-    return json_response(await profile_of(request), headers=CACHE_HEADERS)
+    site = readable_site(request)
+    return json_response(await profile_for(request.app, site, requested_range(request, site)), headers=CACHE_HEADERS)
 
 
-async def series_of(request: web.Request, site: SiteSettings, unit_name: str) -> dict[str, Any]:
-    """The ``/v1/stats/series`` document for ``unit`` and the query's ``from``/``to``."""
-    app = request.app
-    query = request.query
-    if unit_name not in {u.value for u in Unit}:
-        raise bad_request("unit: expected hour, day or month", "invalid_query")
-    unit = Unit(unit_name)
-    start = parse_moment(query["from"], site.zone, "from", end=False) if "from" in query else None
-    end = parse_moment(query["to"], site.zone, "to", end=True) if "to" in query else None
+async def series_for(app: web.Application, site: SiteSettings, unit: Unit, start: datetime | None,
+                     end: datetime | None) -> dict[str, Any]:
+    """The ``/v1/stats/series`` document (baseline merged) for ``unit`` between two local moments."""
     start, end = resolve_range(unit, local_time(app[CLOCK].now(), site.zone), start, end)
     found = buckets(unit, start, end, site.zone, app[SETTINGS].counter.max_series_buckets)
     client = app[REDIS]
@@ -129,10 +119,15 @@ async def series_of(request: web.Request, site: SiteSettings, unit_name: str) ->
 
 async def get_export_csv(request: web.Request) -> web.Response:
     site = readable_site(request)
-    unit = request.query.get("unit", "day")
-    series = await series_of(request, site, unit)
+    query = request.query
+    unit_name = query.get("unit", "day")
+    if unit_name not in {u.value for u in Unit}:
+        raise bad_request("unit: expected hour, day or month", "invalid_query")
+    start = parse_moment(query["from"], site.zone, "from", end=False) if "from" in query else None
+    end = parse_moment(query["to"], site.zone, "to", end=True) if "to" in query else None
+    series = await series_for(request.app, site, Unit(unit_name), start, end)
     rows = [(bucket["start"], bucket["visits"], bucket["pageviews"]) for bucket in series["buckets"]]
-    return csv_response(csv_bytes(("start", "visits", "pageviews"), rows), f"{site.name}-{unit}.csv")
+    return csv_response(csv_bytes(("start", "visits", "pageviews"), rows), f"{site.name}-{unit_name}.csv")
 
 
 def add_statistics_routes(app: web.Application) -> None:
@@ -141,3 +136,4 @@ def add_statistics_routes(app: web.Application) -> None:
     app.router.add_get("/v1/stats/top.csv", get_top_csv)
     app.router.add_get("/v1/stats/profile", get_profile)
     app.router.add_get("/v1/stats/export.csv", get_export_csv)
+

@@ -5,7 +5,7 @@ a key is exact when it stayed within the top entries of every bucket of the rang
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
@@ -50,27 +50,33 @@ def _add(into: dict[str, int], raw: Mapping[bytes | str, bytes | str]) -> None:
         into[key] = into.get(key, 0) + count
 
 
-async def read_top(client: Redis, site: str, dimension: str, found: Cover, limit: int) -> list[Row]:
+async def read_tops(
+    client: Redis, site: str, dimensions: Sequence[str], found: Cover | None, limit: int
+) -> dict[str, list[Row]]:
+    """The top lists of ``dimensions`` over ``found`` (``None``: the legacy, all-time
+    imported figures), in one pipelined read."""
     keys = SiteKeys(site)
-    buckets = [("month", month) for month in found.months] + [("day", day) for day in day_keys(found)]
+    buckets = [] if found is None else (
+        [("month", month) for month in found.months] + [("day", day) for day in day_keys(found)])
     async with client.pipeline(transaction=False) as pipe:
-        for unit, bucket in buckets:
-            pipe.hgetall(keys.top(unit, bucket, dimension, "visits"))
-            pipe.hgetall(keys.top(unit, bucket, dimension, "pageviews"))
-        replies = await pipe.execute()
-    visits: dict[str, int] = {}
-    pageviews: dict[str, int] = {}
-    for index in range(0, len(replies), 2):
-        _add(visits, replies[index])
-        _add(pageviews, replies[index + 1])
-    return sorted_rows(visits, pageviews, limit)
-
-
-async def read_legacy_top(client: Redis, site: str, dimension: str, limit: int) -> list[Row]:
-    """The old CMS's all-time figures (``portal-pulse import nukeviet``): visits only."""
-    visits: dict[str, int] = {}
-    _add(visits, await client.hgetall(SiteKeys(site).legacy_top(dimension)))
-    return sorted_rows(visits, {}, limit)
+        for dimension in dimensions:
+            if found is None:
+                pipe.hgetall(keys.legacy_top(dimension))
+            for unit, bucket in buckets:
+                pipe.hgetall(keys.top(unit, bucket, dimension, "visits"))
+                pipe.hgetall(keys.top(unit, bucket, dimension, "pageviews"))
+        replies = iter(await pipe.execute())
+    tops: dict[str, list[Row]] = {}
+    for dimension in dimensions:
+        visits: dict[str, int] = {}
+        pageviews: dict[str, int] = {}
+        if found is None:
+            _add(visits, next(replies))
+        for _bucket in buckets:
+            _add(visits, next(replies))
+            _add(pageviews, next(replies))
+        tops[dimension] = sorted_rows(visits, pageviews, limit)
+    return tops
 
 
 def top_document(site: str, dimension: str, period: DateRange | None, rows: list[Row]) -> dict[str, Any]:
