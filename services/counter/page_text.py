@@ -20,7 +20,8 @@ TEXT: dict[str, dict[str, str]] = {
         "pages": "Trang", "referrers": "Nguồn truy cập", "campaigns": "Chiến dịch", "browsers": "Trình duyệt",
         "os": "Hệ điều hành", "devices": "Thiết bị", "countries": "Quốc gia", "bots": "Máy tìm kiếm, bot",
         "hits": "Lượt ghé", "desktop": "Máy tính", "mobile": "Điện thoại", "tablet": "Máy tính bảng",
-        "weekdays": "T2 T3 T4 T5 T6 T7 CN", "col_visits": "Truy cập", "col_pageviews": "Xem trang", "showing": "Số liệu từ {first} đến {last}",
+        "weekdays": "T2 T3 T4 T5 T6 T7 CN", "col_visits": "Truy cập", "col_pageviews": "Xem trang",
+        "showing": "Số liệu từ {first} đến {last}",
     },
     "en": {
         "title": "Visit statistics", "online": "Online now", "today": "Today", "this_month": "This month",

@@ -188,7 +188,8 @@ async def get_stats_page(request: web.Request) -> web.Response:
     html = (
         f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8">'
         f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f'<title>{t["title"]} · {escape(site.name)}</title><link rel="stylesheet" href="/stats.css"><link rel="icon" href="data:,"></head>'
+        f'<title>{t["title"]} · {escape(site.name)}</title><link rel="stylesheet" href="/stats.css">'
+        f'<link rel="icon" href="data:,"></head>'
         f'<body><header><h1>{t["title"]} · {escape(site.name)}</h1>'
         f'<a class="lang" lang="{other}" href="{Page(site, other, page.token, today).link()}">{other.upper()}</a>'
         f'</header><main>{page.figures(stats)}'
