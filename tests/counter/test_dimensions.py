@@ -4,6 +4,7 @@ UTM parsing, and a Vietnamese address behind a trusted proxy."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from services.counter.keys import SiteKeys
@@ -95,8 +96,10 @@ async def test_untrusted_peer_cannot_claim_an_address(redis_url: str, start_coun
 
 async def test_junk_paths_and_referrers_stay_bounded(redis_url: str, start_counter: CounterFactory) -> None:
     counter = await start_counter(redis_url, top_entries=20, rate_limits_enabled=False)
-    for index in range(2000):
-        await counter.hit(visitor=f"v{index}", path=f"/junk/{index}", referrer=f"https://junk{index}.example/")
+    for chunk in range(0, 2000, 200):  # concurrent: batched commits, as under real load
+        await asyncio.gather(*(counter.hit(visitor=f"v{index}", path=f"/junk/{index}",
+                                           referrer=f"https://junk{index}.example/")
+                               for index in range(chunk, chunk + 200)))
     keys = SiteKeys("default")
     client = counter.app_redis()
     for dimension in ("pages", "referrers"):
@@ -119,8 +122,6 @@ async def test_known_keys_keep_counting_after_the_cap(redis_url: str, start_coun
 
 
 async def test_batched_hits_count_as_one_by_one(counter: Counter) -> None:
-    import asyncio
-
     await asyncio.gather(*(counter.hit(visitor=f"v{i}", path=f"/p{i % 3}", referrer="https://zing.vn/")
                            for i in range(60)))
     assert table(await top(counter, "pages")) == {"/p0": (20, 20), "/p1": (20, 20), "/p2": (20, 20)}
