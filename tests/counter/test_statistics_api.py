@@ -113,7 +113,7 @@ async def test_read_token(valkey_url: str, start_counter: CounterFactory) -> Non
     counter = await start_counter(valkey_url, settings=dataclasses.replace(settings, sites=sites))
     for path in ("/v1/stats/top", "/v1/stats/top.csv", "/v1/stats/profile", "/v1/stats/export.csv", "/stats"):
         for token in ({}, {"token": "tok-2"}, {"token": "tok-1x"}):
-            response = await get(counter, path, 401, dimension="pages", **token)
+            response = await get(counter, path, 401, span=token, dimension="pages")
             assert (await response.json())["error"]["code"] == "unauthorized"
         await get(counter, path, 200, dimension="pages", token="tok-1")
         response = await counter.client.get(path, params={"site": "default", "dimension": "pages"},
