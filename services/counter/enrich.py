@@ -7,6 +7,7 @@ its ``Referer`` header (the embedding page)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -14,7 +15,7 @@ from urllib.parse import urlsplit
 
 from services.core.settings import Settings
 from services.counter.campaigns import campaign_of
-from services.counter.dimensions import Dimensions
+from services.counter.dimensions import clean, record_field
 from services.counter.geo import country_of
 from services.counter.referrers import ReferrerClassifier
 from services.counter.useragent import UserAgentParser
@@ -43,23 +44,31 @@ def page_query(ctx: HitContext) -> str | None:
 
 class DimensionEnricher:
     def __init__(self, settings: Settings) -> None:
-        self._agents = UserAgentParser(settings.counter.user_agent_cache_size)
-        self._referrers = {site.name: ReferrerClassifier(site.origins) for site in settings.sites}
-
-    def dimensions(self, ctx: HitContext) -> Dimensions:
-        parsed = ctx.parsed
-        client = self._agents.parse(ctx.request.headers.get("User-Agent"))
-        return Dimensions(
-            page=parsed.path,
-            referrer=self._referrers[parsed.site.name].classify(parsed.referrer),
-            campaign=campaign_of(page_query(ctx)),
-            browser=client.browser,
-            os=client.os,
-            device=client.device,
-            country=country_of(ctx.client_ip),
-            bot=client.bot_name if ctx.bot else "",
-            weekday=weekday_of(ctx.cal.day),
-        )
+        cache_size = settings.counter.user_agent_cache_size
+        self._agents = UserAgentParser(cache_size)
+        #: Per site: referrer URL -> cleaned key, cached (a portal sees few referrers).
+        self._referrers = {
+            site.name: lru_cache(maxsize=cache_size)(_cleaned(ReferrerClassifier(site.origins)))
+            for site in settings.sites
+        }
 
     def field(self, ctx: HitContext) -> str:
-        return self.dimensions(ctx).field()
+        """The hit's record field (``dimensions.record_field``)."""
+        parsed = ctx.parsed
+        client = self._agents.parse(ctx.request.headers.get("User-Agent"))
+        return record_field(
+            parsed.path,
+            self._referrers[parsed.site.name](parsed.referrer),
+            campaign_of(page_query(ctx)),
+            client.field,
+            country_of(ctx.client_ip),
+            client.bot_name if ctx.bot else "",
+            weekday_of(ctx.cal.day),
+        )
+
+
+def _cleaned(classifier: ReferrerClassifier) -> Callable[[str | None], str]:
+    def classify(referrer: str | None) -> str:
+        return clean(classifier.classify(referrer))
+
+    return classify

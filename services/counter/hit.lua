@@ -89,7 +89,8 @@ local written, written_order = {}, {}
 -- the field when a key is admitted (HINCRBY by 0), so HLEN of :p is the key count.
 -- Referrer '=' is the site's own host: a visit it starts counts as '(direct)', its
 -- pageview in no referrer row. Bots count (pageviews only) in the 'bots' dimension.
--- Visits by local hour of day and weekday: hash profile:month:<M>, fields hHH, wN.
+-- Visits by local hour of day and weekday: hash profile:month:<M>, fields hHH, wN, and
+-- by hour of day per day: hash profile:day:<D>, fields hHH.
 local top_entries = tonumber(ARGV[12]) or 0
 local DIMENSIONS = {'pages', 'referrers', 'campaigns', 'browsers', 'os', 'devices', 'countries', 'bots'}
 local DIM_FIELDS = '^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)$'
@@ -105,32 +106,66 @@ local function add_by(key, field, n)  -- into the batch's merged increments (see
   fields[field] = (fields[field] or 0) + n
 end
 
--- per :p hash: the keys known to be admitted and how many the hash holds (read once)
+-- per :p hash: each key's fate in this batch, the hash's key count (read once) and, once
+-- a batch looks a hash up more than LOOKUPS times, all its keys (one HKEYS, at most
+-- top_entries + 1 fields) instead of one HEXISTS per key.
+local LOOKUPS = 4
 local admitted = {}
-local function admit(pkey, key)
+local function admit(pkey, key)  -- the key to count under, and whether its fields are new
   local state = admitted[pkey]
   if not state then
-    state = {known = {}, count = redis.call('HLEN', pkey) - redis.call('HEXISTS', pkey, OTHER)}
+    state = {fate = {}, lookups = 0, count = redis.call('HLEN', pkey) - redis.call('HEXISTS', pkey, OTHER)}
     admitted[pkey] = state
   end
-  if state.known[key] or key == OTHER then return key end
-  if redis.call('HEXISTS', pkey, key) == 1 then
-    state.known[key] = true
-    return key
+  local fate = state.fate[key]
+  if fate then return fate[1], fate[2] end
+  if key == OTHER then return OTHER, true end
+  local exists
+  if state.all then
+    exists = state.all[key] == true
+  else
+    state.lookups = state.lookups + 1
+    if state.lookups > LOOKUPS then
+      state.all = {}
+      for _, field in ipairs(redis.call('HKEYS', pkey)) do state.all[field] = true end
+      exists = state.all[key] == true
+    else
+      exists = redis.call('HEXISTS', pkey, key) == 1
+    end
   end
-  if state.count >= top_entries then return OTHER end
-  state.count = state.count + 1
-  state.known[key] = true
-  return key
+  if exists then
+    fate = {key, false}
+  elseif state.count < top_entries then
+    state.count = state.count + 1
+    fate = {key, true}
+  else
+    fate = {OTHER, true}
+  end
+  state.fate[key] = fate
+  return fate[1], fate[2]
+end
+
+-- the two hashes of each (day or month, dimension), named once per batch
+local bucket_keys = {}
+local function hashes(bucket, dimension)
+  local id = bucket .. ':' .. dimension
+  local pair = bucket_keys[id]
+  if not pair then
+    local base = P .. 'top:' .. id
+    pair = {base .. ':v', base .. ':p'}
+    bucket_keys[id] = pair
+  end
+  return pair
 end
 
 local function dim_count(dimension, key, visits, pageviews, day, month)
   if key == '' then return end
-  for _, bucket in ipairs({'day:' .. day, 'month:' .. month}) do
-    local base = P .. 'top:' .. bucket .. ':' .. dimension
-    local kept = admit(base .. ':p', key)
-    add_by(base .. ':v', kept, visits)
-    add_by(base .. ':p', kept, pageviews)
+  for pass = 1, 2 do
+    local pair = hashes(pass == 1 and ('day:' .. day) or ('month:' .. month), dimension)
+    local kept, fresh = admit(pair[2], key)
+    -- a new key gets both fields (HINCRBY by 0 creates one), so HLEN of :p counts keys
+    if fresh or visits > 0 then add_by(pair[1], kept, visits) end
+    if fresh or pageviews > 0 then add_by(pair[2], kept, pageviews) end
   end
 end
 
@@ -152,9 +187,11 @@ local function stats_pageview(dims, day, month, hour, starts_visit)
     dim_count(DIMENSIONS[index], key, v, pageviews, day, month)
   end
   if starts_visit then
+    local hh = 'h' .. string.sub(hour, 12, 13)
     local profile = P .. 'profile:month:' .. month
-    add_by(profile, 'h' .. string.sub(hour, 12, 13), 1)
+    add_by(profile, hh, 1)
     add_by(profile, 'w' .. f[9], 1)
+    add_by(P .. 'profile:day:' .. day, hh, 1)
   end
 end
 

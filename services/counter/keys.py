@@ -75,6 +75,10 @@ class SiteKeys:
         weekday (``w1`` Monday .. ``w7`` Sunday)."""
         return f"{self.prefix}profile:month:{month}"
 
+    def profile_day(self, day: str) -> str:
+        """Hash of one day's visits by local hour of day (``h00``..``h23``)."""
+        return f"{self.prefix}profile:day:{day}"
+
     def legacy_top(self, dimension: str) -> str:
         """Hash written by ``portal-pulse import nukeviet``: all-time visits per key of
         one dimension from the old CMS (field = key, value = visits)."""

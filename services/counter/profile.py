@@ -1,58 +1,44 @@
 """Visits by local hour of day and by weekday over a date range: whole months from the
-month profile ``hit.lua`` keeps, the other days from their hour and day records (which
-count the same visits). One pipelined read."""
+month profile ``hit.lua`` keeps, the other days from their day profile. One pipelined
+read of at most one hash per month or day."""
 
 from __future__ import annotations
 
-from datetime import datetime, time
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from redis.asyncio import Redis
 
 from services.counter.keys import SiteKeys
 from services.counter.ranges import Cover, DateRange, day_keys
-from services.counter.series import Unit, buckets
 
 HOURS = range(24)
 WEEKDAYS = range(1, 8)
 
 
-def _hour_keys(found: Cover, zone: ZoneInfo) -> list[tuple[int, str]]:
-    """(local hour of day, hour record key) of every hour of the cover's days."""
-    pairs: list[tuple[int, str]] = []
-    for day in found.days:
-        start = datetime.combine(day, time(0), tzinfo=zone)
-        end = datetime.combine(day, time(23, 59, 59), tzinfo=zone)
-        for bucket in buckets(Unit.HOUR, start, end, zone, 48):
-            pairs.append((int(bucket.key[11:13]), bucket.key))
-    return pairs
+def _field(raw: dict[bytes, bytes], name: str) -> int:
+    return int(raw.get(name.encode(), 0))
 
 
-async def read_profile(client: Redis, site: str, zone: ZoneInfo, found: Cover) -> tuple[list[int], list[int]]:
+async def read_profile(client: Redis, site: str, found: Cover) -> tuple[list[int], list[int]]:
     keys = SiteKeys(site)
-    hour_pairs = _hour_keys(found, zone)
     async with client.pipeline(transaction=False) as pipe:
         for month in found.months:
             pipe.hgetall(keys.profile_month(month))
-        for _hour, key in hour_pairs:
-            pipe.hget(keys.hour(key), "visits")
         for day in day_keys(found):
-            pipe.hget(keys.day(day), "visits")
+            pipe.hgetall(keys.profile_day(day))
         replies = await pipe.execute()
     hours = [0] * 24
     weekdays = [0] * 7
-    months = replies[: len(found.months)]
-    for raw in months:
+    for raw in replies[: len(found.months)]:
         for hour in HOURS:
-            hours[hour] += int(raw.get(f"h{hour:02d}".encode(), 0))
+            hours[hour] += _field(raw, f"h{hour:02d}")
         for weekday in WEEKDAYS:
-            weekdays[weekday - 1] += int(raw.get(f"w{weekday}".encode(), 0))
-    hour_replies = replies[len(months): len(months) + len(hour_pairs)]
-    for (hour, _key), visits in zip(hour_pairs, hour_replies, strict=True):
-        hours[hour] += int(visits or 0)
-    for local_day, visits in zip(found.days, replies[len(months) + len(hour_pairs):], strict=True):
-        weekdays[local_day.isoweekday() - 1] += int(visits or 0)
+            weekdays[weekday - 1] += _field(raw, f"w{weekday}")
+    for local_day, raw in zip(found.days, replies[len(found.months):], strict=True):
+        day_hours = [_field(raw, f"h{hour:02d}") for hour in HOURS]
+        for hour in HOURS:
+            hours[hour] += day_hours[hour]
+        weekdays[local_day.isoweekday() - 1] += sum(day_hours)
     return hours, weekdays
 
 

@@ -85,11 +85,11 @@ async def get_top_csv(request: web.Request) -> web.Response:
 
 
 async def profile_for(app: web.Application, site: SiteSettings, period: DateRange) -> dict[str, Any]:
-    found = cover(period, app[SETTINGS].counter.max_series_buckets // 24 or 1)
+    found = cover(period, app[SETTINGS].counter.max_series_buckets)
     client = app[REDIS]
 
     async def load() -> dict[str, Any]:
-        hours, weekdays = await read_profile(client, site.name, site.zone, found)
+        hours, weekdays = await read_profile(client, site.name, found)
         return profile_document(site.name, period, hours, weekdays)
 
     with app[METRICS].counting_redis_errors("profile"):

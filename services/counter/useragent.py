@@ -14,6 +14,7 @@ import ua_parser
 
 from services.counter.bots import HEADLESS_MARKERS, MAX_USER_AGENT
 from services.counter.crawlers import crawler_matcher
+from services.counter.dimensions import clean
 
 OTHER = "Other"
 DESKTOP, MOBILE, TABLET = "desktop", "mobile", "tablet"
@@ -29,6 +30,8 @@ class ClientKind:
     device: str
     #: The crawler's name for a bot, "" for a person's browser.
     bot_name: str
+    #: browser, os and device, cleaned and joined by tabs: the record's part (built once).
+    field: str = ""
 
 
 def device_class(user_agent: str, os_family: str, device_family: str) -> str:
@@ -62,11 +65,13 @@ def parse(user_agent: str) -> ClientKind:
     browser = result.user_agent.family if result.user_agent else OTHER
     os_family = result.os.family if result.os else OTHER
     device_family = result.device.family if result.device else OTHER
+    device = device_class(user_agent, os_family, device_family)
     return ClientKind(
         browser=browser,
         os=os_family,
-        device=device_class(user_agent, os_family, device_family),
-        bot_name=bot_name(user_agent, browser, device_family),
+        device=device,
+        bot_name=clean(bot_name(user_agent, browser, device_family)),
+        field="\t".join((clean(browser), clean(os_family), device)),
     )
 
 

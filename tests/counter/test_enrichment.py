@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from services.counter.campaigns import campaign_of
-from services.counter.dimensions import Dimensions
+from services.counter.dimensions import record_field
 from services.counter.geo import country_of
 from services.counter.referrers import DIRECT, EXCLUDED, INTERNAL, ReferrerClassifier, spam_hosts
 from services.counter.useragent import UserAgentParser
@@ -44,9 +44,10 @@ def test_campaigns(query: str | None, key: str) -> None:
 
 
 def test_record_field_has_no_separator() -> None:
-    dims = Dimensions("/a|b\n\tc", "x", "a|b", "B", "O", "desktop", "VN", "", 3)
-    field = dims.field()
+    client = UserAgentParser().parse("Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/133.0")
+    field = record_field("/a|b\n\tc", "x", "a|b\t", client.field, "VN", "", 3)
     assert "|" not in field and "\n" not in field and field.count("\t") == 8
+    assert field.split("\t")[:5] == ["/a b  c", "x", "a b ", "Firefox", "Linux"]
 
 
 @pytest.mark.parametrize(("ua", "browser", "os", "device"), [
