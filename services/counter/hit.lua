@@ -47,14 +47,17 @@ local totals_key = P .. 'totals'
 
 -- counter increments of the batch: key -> field -> n
 local incr, incr_keys = {}, {}
-local function bump(key, field)
+local function add_by(key, field, n)
   local fields = incr[key]
   if not fields then
     fields = {}
     incr[key] = fields
     incr_keys[#incr_keys + 1] = key
   end
-  fields[field] = (fields[field] or 0) + 1
+  fields[field] = (fields[field] or 0) + n
+end
+local function bump(key, field)
+  add_by(key, field, 1)
 end
 
 -- members to add per HyperLogLog key
@@ -95,16 +98,6 @@ local top_entries = tonumber(ARGV[12]) or 0
 local DIMENSIONS = {'pages', 'referrers', 'campaigns', 'browsers', 'os', 'devices', 'countries', 'bots'}
 local DIM_FIELDS = '^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)$'
 local OTHER = '(other)'
-
-local function add_by(key, field, n)  -- into the batch's merged increments (see bump)
-  local fields = incr[key]
-  if not fields then
-    fields = {}
-    incr[key] = fields
-    incr_keys[#incr_keys + 1] = key
-  end
-  fields[field] = (fields[field] or 0) + n
-end
 
 -- per :p hash: each key's fate in this batch, the hash's key count (read once) and, once
 -- a batch looks a hash up more than LOOKUPS times, all its keys (one HKEYS, at most

@@ -7,32 +7,23 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page
 
 from services.counter.keys import SiteKeys
 from tests.conftest import ADMIN_TOKEN
 from tests.counter.conftest import GOOGLEBOT, Counter, CounterFactory
 from tests.counter.test_dimensions import IPHONE, VN_ADDRESS
-from tests.counter.test_widget_browser import CHROMIUM_ARGS
+from tests.counter.test_widget_browser import browser  # noqa: F401  (the fixture that launches Chromium)
 
 pytestmark = pytest.mark.browser
 
 AXE = Path(__file__).resolve().parents[1] / ".node" / "node_modules" / "axe-core" / "axe.min.js"
 #: Set to a folder to keep the screenshots (they are always taken into tmp_path).
 SCREENSHOTS = os.environ.get("PULSE_SCREENSHOT_DIR")
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield launched
-        await launched.close()
 
 
 async def traffic(counter: Counter) -> None:
@@ -57,11 +48,11 @@ async def api(counter: Counter, path: str, **params: str) -> Any:
     return await response.json()
 
 
-async def open_stats(browser: Browser, counter: Counter, query: str, width: int = 1280,
+async def open_stats(launched: Browser, counter: Counter, query: str, width: int = 1280,
                      bypass_csp: bool = False) -> tuple[Page, list[str]]:
     """The page in a new context; ``bypass_csp`` only to inject axe-core (the page's CSP
     rightly refuses injected scripts), never for the checks of the page itself."""
-    context = await browser.new_context(viewport={"width": width, "height": 900}, bypass_csp=bypass_csp)
+    context = await launched.new_context(viewport={"width": width, "height": 900}, bypass_csp=bypass_csp)
     page = await context.new_page()
     problems: list[str] = []
     page.on("console", lambda message: problems.append(message.text) if message.type in ("error", "warning") else None)
@@ -93,7 +84,7 @@ async def assert_tops_match(page: Page, counter: Counter, first: str, last: str)
 
 
 async def test_page_figures_picker_and_accessibility(
-    valkey_url: str, start_counter: CounterFactory, browser: Browser, tmp_path: Path
+    valkey_url: str, start_counter: CounterFactory, browser: Browser, tmp_path: Path  # noqa: F811
 ) -> None:
     counter = await start_counter(valkey_url)
     await traffic(counter)
@@ -142,7 +133,9 @@ async def test_page_figures_picker_and_accessibility(
     assert problems == [] and phone_problems == []
 
 
-async def test_page_behind_a_read_token(valkey_url: str, start_counter: CounterFactory, browser: Browser) -> None:
+async def test_page_behind_a_read_token(
+    valkey_url: str, start_counter: CounterFactory, browser: Browser  # noqa: F811
+) -> None:
     import dataclasses
 
     from services.core.secret import Secret
