@@ -26,3 +26,10 @@ fi
 # own on free ports, so leave any system one alone but never depend on it.
 # Likewise Debian's mariadb-server may start a system MariaDB on :3306: the import tests
 # start their own on a free port with their own data directory and never use it.
+# axe-core (accessibility checks of the pages in Chromium): an npm package kept in the
+# gitignored tests/.node, loaded into pages by the browser tests. Needs Debian's npm.
+if [[ "${1:-}" != "bench" && ! -f tests/.node/node_modules/axe-core/axe.min.js ]]; then
+  command -v npm >/dev/null 2>&1 || { SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"; $SUDO apt-get update -qq;
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends npm >/dev/null; }
+  npm install --prefix tests/.node --no-audit --no-fund --silent axe-core
+fi

@@ -40,6 +40,8 @@ class SiteSettings:
     name: str = "default"
     timezone: str = "Asia/Ho_Chi_Minh"
     origins: tuple[str, ...] = ()
+    #: Read token of the statistics page and API of this site; None: public.
+    stats_token: Secret | None = None
 
     @cached_property
     def zone(self) -> ZoneInfo:
@@ -97,6 +99,9 @@ class CounterSettings:
     max_series_buckets: int = 1000
     workers: int = 1  # processes sharing the port (SO_REUSEPORT); see core/workers.py
     metrics_port: int = 0  # worker i also answers on metrics_port + i; 0: only on port
+    statistics_enabled: bool = True  # count the statistics dimensions (pages, referrers, ...)
+    top_entries: int = 100  # rows kept per dimension and day/month; later new keys count as (other)
+    user_agent_cache_size: int = 4096  # parsed User-Agents kept (LRU)
 
     def validate(self, where: str) -> None:
         _check_workers(where, self.workers, self.metrics_port)
@@ -106,9 +111,11 @@ class CounterSettings:
             "max_event_id_length", "dedupe_seconds", "max_hits_per_visitor_per_minute",
             "max_hits_per_ip_per_minute", "max_new_visits_per_ip_per_hour",
             "batch_max_hits", "max_pending_hits", "commit_timeout_seconds", "commits_in_flight",
-            "max_series_buckets",
+            "max_series_buckets", "top_entries", "user_agent_cache_size",
         ):
             _positive(where, name, getattr(self, name))
+        if self.top_entries > 10_000:
+            raise ConfigError(f"{where}.top_entries: at most 10000, got {self.top_entries!r}")
         if self.stats_cache_seconds < 0:
             raise ConfigError(f"{where}.stats_cache_seconds: must be >= 0")
         for proxy in self.trusted_proxies:

@@ -32,6 +32,8 @@ from services.counter.state import (
     WRITER,
 )
 from services.counter.stats import StatsCache
+from services.counter.stats_handlers import add_statistics_routes
+from services.counter.stats_page import get_stats_css, get_stats_page
 from services.counter.store import HitStore
 from services.counter.visitor import SecretSource
 
@@ -95,5 +97,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     app.router.add_put("/v1/admin/sites/{site}/baseline", admin_handlers.put_baseline)
     app.router.add_get("/widget.js", handlers.get_widget)
     app.router.add_get("/demo.html", handlers.get_demo)
+    add_statistics_routes(app)  # /v1/stats/top, top.csv, profile, export.csv
+    app.router.add_get("/stats", get_stats_page)
+    app.router.add_get("/stats.css", get_stats_css)
     add_ops_routes(app, service, openapi_document(settings))
     return app

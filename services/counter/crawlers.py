@@ -65,6 +65,16 @@ class CrawlerMatcher:
                     return True
         return False
 
+    def first_literal(self, user_agent: str) -> str:
+        """The required literal of a pattern that matches ``user_agent`` ("" if none):
+        a readable name of the crawler for the ``bots`` statistics."""
+        grams = {user_agent[i:i + GRAM] for i in range(len(user_agent) - GRAM + 1)}
+        for gram in sorted(self._grams.intersection(grams)):
+            for literal, confirm in self._by_gram[gram]:
+                if literal in user_agent and (confirm is None or confirm.search(user_agent)):
+                    return literal
+        return ""
+
 
 @lru_cache(maxsize=1)
 def crawler_matcher() -> CrawlerMatcher:

@@ -9,11 +9,13 @@
 -- ARGV[8]  max new visits per IP/hour   ARGV[9]  visitor state TTL (ms, cleanup only)
 -- ARGV[10] clean up the online window this call ("1"/"0"): the service asks at most once
 --          a second per site (reads count by score, so cleanup timing changes no figure)
--- ARGV[11] the hits, one record per line ("\n"), each record 11 fields joined by "|":
+-- ARGV[11] the hits, one record per line ("\n"), each record 12 fields joined by "|":
 --   kind ("p" pageview, "h" heartbeat, "d" download), visitor digest, member ("1"/"0"),
 --   bot ("1"/"0"), now (epoch ms, from the service's clock), day, month, hour,
---   path digest, event digest ("" if none), IP digest ("" if none)
---   (one argument for the whole batch: the client encodes one string, not 11 per hit)
+--   path digest, event digest ("" if none), IP digest ("" if none),
+--   statistics dimensions ("" for none; see the STATISTICS block below)
+--   (one argument for the whole batch: the client encodes one string, not 12 per hit)
+-- ARGV[12] statistics: rows kept per dimension and bucket (counter.top_entries)
 --
 -- Returns one code per hit: 0 counted, 4 counted and started a visit,
 -- 1 bot, 2 duplicate, 3 rate limited.
@@ -38,21 +40,24 @@ local max_ip_minute = tonumber(ARGV[7])
 local max_new_visits_hour = tonumber(ARGV[8])
 local visitor_ttl_ms = tonumber(ARGV[9])
 local cleanup = ARGV[10] == '1'
-local RECORD = '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$'
+local RECORD = '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$'
 local CHUNK = 500
 
 local totals_key = P .. 'totals'
 
 -- counter increments of the batch: key -> field -> n
 local incr, incr_keys = {}, {}
-local function bump(key, field)
+local function add_by(key, field, n)
   local fields = incr[key]
   if not fields then
     fields = {}
     incr[key] = fields
     incr_keys[#incr_keys + 1] = key
   end
-  fields[field] = (fields[field] or 0) + 1
+  fields[field] = (fields[field] or 0) + n
+end
+local function bump(key, field)
+  add_by(key, field, 1)
 end
 
 -- members to add per HyperLogLog key
@@ -77,6 +82,119 @@ end
 local last_of = {}
 local written, written_order = {}, {}
 
+-- ---- STATISTICS (issue 14): dimensions, bounded top lists, hour/weekday profile ----
+-- The record's last field holds the hit's dimension keys joined by tabs, in the order
+-- of DIMENSIONS (services/counter/dimensions.py), then the local weekday (1-7).
+-- Per bucket (day:<D>, month:<M>) and dimension two hashes, field = key:
+--   top:<bucket>:<dimension>:v (visits) and top:<bucket>:<dimension>:p (pageviews).
+-- Cardinality is bounded: a key not yet in the bucket is admitted while the bucket
+-- holds fewer than ARGV[12] keys; later new keys count as '(other)'. Both hashes get
+-- the field when a key is admitted (HINCRBY by 0), so HLEN of :p is the key count.
+-- Referrer '=' is the site's own host: a visit it starts counts as '(direct)', its
+-- pageview in no referrer row. Bots count (pageviews only) in the 'bots' dimension.
+-- Visits by local hour of day and weekday: hash profile:month:<M>, fields hHH, wN, and
+-- by hour of day per day: hash profile:day:<D>, fields hHH.
+local top_entries = tonumber(ARGV[12]) or 0
+local DIMENSIONS = {'pages', 'referrers', 'campaigns', 'browsers', 'os', 'devices', 'countries', 'bots'}
+local DIM_FIELDS = '^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)$'
+local OTHER = '(other)'
+
+-- per :p hash: each key's fate in this batch, the hash's key count (read once) and, once
+-- a batch looks a hash up more than LOOKUPS times, all its keys (one HKEYS, at most
+-- top_entries + 1 fields) instead of one HEXISTS per key.
+local LOOKUPS = 4
+local admitted = {}
+local function admit(pkey, key)  -- the key to count under, and whether its fields are new
+  local state = admitted[pkey]
+  if not state then
+    state = {fate = {}, lookups = 0, count = redis.call('HLEN', pkey) - redis.call('HEXISTS', pkey, OTHER)}
+    admitted[pkey] = state
+  end
+  local fate = state.fate[key]
+  if fate then return fate[1], fate[2] end
+  if key == OTHER then return OTHER, true end
+  local exists
+  if state.all then
+    exists = state.all[key] == true
+  else
+    state.lookups = state.lookups + 1
+    if state.lookups > LOOKUPS then
+      state.all = {}
+      for _, field in ipairs(redis.call('HKEYS', pkey)) do state.all[field] = true end
+      exists = state.all[key] == true
+    else
+      exists = redis.call('HEXISTS', pkey, key) == 1
+    end
+  end
+  if exists then
+    fate = {key, false}
+  elseif state.count < top_entries then
+    state.count = state.count + 1
+    fate = {key, true}
+  else
+    fate = {OTHER, true}
+  end
+  state.fate[key] = fate
+  return fate[1], fate[2]
+end
+
+-- the two hashes of each (day or month, dimension), named once per batch
+local bucket_keys = {}
+local function hashes(bucket, dimension)
+  local id = bucket .. ':' .. dimension
+  local pair = bucket_keys[id]
+  if not pair then
+    local base = P .. 'top:' .. id
+    pair = {base .. ':v', base .. ':p'}
+    bucket_keys[id] = pair
+  end
+  return pair
+end
+
+local function dim_count(dimension, key, visits, pageviews, day, month)
+  if key == '' then return end
+  for pass = 1, 2 do
+    local pair = hashes(pass == 1 and ('day:' .. day) or ('month:' .. month), dimension)
+    local kept, fresh = admit(pair[2], key)
+    -- a new key gets both fields (HINCRBY by 0 creates one), so HLEN of :p counts keys
+    if fresh or visits > 0 then add_by(pair[1], kept, visits) end
+    if fresh or pageviews > 0 then add_by(pair[2], kept, pageviews) end
+  end
+end
+
+local function split_dims(dims)
+  if dims == '' then return nil end
+  local f = {string.match(dims, DIM_FIELDS)}
+  if #f ~= 9 then return nil end
+  return f
+end
+
+-- a counted pageview of a person
+local function stats_pageview(dims, day, month, hour, starts_visit)
+  local f = split_dims(dims)
+  if not f then return end
+  local v = starts_visit and 1 or 0
+  for index = 1, 7 do
+    local key, pageviews = f[index], 1
+    if index == 2 and key == '=' then key, pageviews = (v == 1) and '(direct)' or '', 0 end
+    dim_count(DIMENSIONS[index], key, v, pageviews, day, month)
+  end
+  if starts_visit then
+    local hh = 'h' .. string.sub(hour, 12, 13)
+    local profile = P .. 'profile:month:' .. month
+    add_by(profile, hh, 1)
+    add_by(profile, 'w' .. f[9], 1)
+    add_by(P .. 'profile:day:' .. day, hh, 1)
+  end
+end
+
+-- a bot's pageview
+local function stats_bot(dims, day, month)
+  local f = split_dims(dims)
+  if f then dim_count('bots', f[8], 0, 1, day, month) end
+end
+-- ---- end of STATISTICS ------------------------------------------------------------
+
 local function limited_counter(key, ttl_s)
   local count = redis.call('INCR', key)
   if count == 1 then
@@ -88,7 +206,7 @@ end
 local results = {}
 local latest = 0
 for rec in string.gmatch(ARGV[11], '[^\n]+') do
-  local kind, vd, member, bot, now_s, day, month, hour, pd, ed, ipd = string.match(rec, RECORD)
+  local kind, vd, member, bot, now_s, day, month, hour, pd, ed, ipd, dims = string.match(rec, RECORD)
   local now = tonumber(now_s)
   if now > latest then latest = now end
 
@@ -101,6 +219,7 @@ for rec in string.gmatch(ARGV[11], '[^\n]+') do
     bump(day_key, 'bot_hits')
     bump(month_key, 'bot_hits')
     bump(totals_key, 'bot_hits')
+    if kind == 'p' then stats_bot(dims, day, month) end  -- STATISTICS
     code = 1
   elseif ed ~= '' and redis.call('EXISTS', P .. 'event:' .. ed) == 1 then
     code = 2
@@ -160,6 +279,7 @@ for rec in string.gmatch(ARGV[11], '[^\n]+') do
           bump(totals_key, 'visits')
           code = 4
         end
+        stats_pageview(dims, day, month, hour, starts_visit)  -- STATISTICS
         if redis.call('HSETNX', visitor_key, 'v:' .. pd, '1') == 1 then
           bump(P .. 'page:' .. pd, 'views')
         end

@@ -74,6 +74,29 @@ class SiteKeys:
     def event(self, event_digest: str) -> str:
         return f"{self.prefix}event:{event_digest}"
 
+    def top(self, unit: str, bucket: str, dimension: str, measure: str) -> str:
+        """Hash of one statistics dimension in one day or month (``unit`` ``day`` or
+        ``month``): field = key (path, host, browser...), value = ``visits`` or
+        ``pageviews`` (``measure``); at most ``counter.top_entries`` keys plus ``(other)``."""
+        return f"{self.prefix}top:{unit}:{bucket}:{dimension}:{MEASURES[measure]}"
+
+    def profile_month(self, month: str) -> str:
+        """Hash of one month's visits by local hour of day (``h00``..``h23``) and ISO
+        weekday (``w1`` Monday .. ``w7`` Sunday)."""
+        return f"{self.prefix}profile:month:{month}"
+
+    def profile_day(self, day: str) -> str:
+        """Hash of one day's visits by local hour of day (``h00``..``h23``)."""
+        return f"{self.prefix}profile:day:{day}"
+
+    def legacy_top(self, dimension: str) -> str:
+        """Hash written by ``portal-pulse import nukeviet``: all-time visits per key of
+        one dimension from the old CMS (field = key, value = visits)."""
+        return f"{self.prefix}legacy:top:{dimension}"
+
+
+MEASURES = {"visits": "v", "pageviews": "p"}
+
 
 BASELINE_TOTAL = "total"
 BASELINE_PAGEVIEWS_TOTAL = "pageviews_total"

@@ -7,6 +7,7 @@ from typing import Any
 
 from services.core.metrics import package_version
 from services.core.settings import Settings
+from services.counter.openapi_statistics import statistics_paths, statistics_schemas
 
 JSONDict = dict[str, Any]
 
@@ -78,6 +79,8 @@ def schemas(settings: Settings) -> JSONDict:
                 "referrer": {"type": "string", "nullable": True, "maxLength": limits.max_referrer_length},
                 "id": {"type": "string", "nullable": True, "maxLength": limits.max_event_id_length,
                        "description": "event id: the same id is counted once per site"},
+                "query": {"type": "string", "nullable": True,
+                          "description": "the page URL's query; only utm_source, utm_medium, utm_campaign are read"},
             },
             "description": "Unknown fields are ignored.",
         },
@@ -239,9 +242,9 @@ def openapi_document(settings: Settings) -> JSONDict:
         "openapi": "3.0.3",
         "info": {"title": "portal-pulse counter", "version": package_version(),
                  "description": "Visit counters for portals: visits, pageviews, online visitors, per-page views."},
-        "paths": paths(settings),
+        "paths": {**paths(settings), **statistics_paths(settings)},
         "components": {
-            "schemas": schemas(settings),
+            "schemas": {**schemas(settings), **statistics_schemas()},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }

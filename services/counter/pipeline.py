@@ -1,7 +1,8 @@
 """The ingest pipeline: an ordered list of named steps a hit goes through.
 
     parse (per transport: JSON body or pixel query)
-      → filter_bot → filter_origin → enrich_client → enrich_visitor → validate → write
+      → filter_bot → filter_origin → enrich_client → enrich_visitor → validate
+      → enrich_dimensions → write
 
 A step either refuses the hit (``ApiError``, a 4xx: bad input) or annotates it. Drops
 are values from a closed set (``Outcome``): ``bot`` is decided by ``filter_bot`` and
@@ -24,6 +25,7 @@ from services.core.settings import CounterSettings, Settings, SiteSettings
 from services.core.web import TrustedNetworks, client_address
 from services.counter.bots import BotDetector
 from services.counter.calendar_keys import CalendarKeys, calendar_keys
+from services.counter.enrich import DimensionEnricher
 from services.counter.group_commit import GroupCommitWriter
 from services.counter.hit import KINDS, CommitResult, Hit, HitBody, Kind
 from services.counter.visitor import (
@@ -46,6 +48,8 @@ class ParsedHit:
     member: bool
     referrer: str | None
     event_id: str | None
+    #: The page URL's query string (only its UTM parameters are read).
+    query: str | None = None
 
 
 def parse_site(settings: Settings, name: str | None) -> SiteSettings:
@@ -66,7 +70,7 @@ def parse_kind(name: str) -> Kind:
 def parse_body(settings: Settings, body: HitBody) -> ParsedHit:
     site = parse_site(settings, body.site)
     return ParsedHit(site, parse_kind(body.kind), body.path, body.visitor or None, body.member,
-                     body.referrer or None, body.id or None)
+                     body.referrer or None, body.id or None, body.query or None)
 
 
 FLAGS = {"1": True, "true": True, "0": False, "false": False}
@@ -91,6 +95,7 @@ def parse_query(settings: Settings, query: Mapping[str, str]) -> ParsedHit:
         parse_flag(query, "member"),
         query.get("referrer") or None,
         query.get("id") or None,
+        query.get("query") or None,
     )
 
 
@@ -104,6 +109,7 @@ class HitContext:
     client_ip: str = ""
     visitor_digest: str = ""
     ip_digest: str = ""
+    dimensions: str = ""
 
 
 #: A step annotates the hit or refuses it (``ApiError``). Steps are synchronous unless
@@ -134,12 +140,14 @@ class HitPipeline:
         self._bots = bots
         self._secret = secret
         self._writer = writer
+        self._dimensions = DimensionEnricher(settings) if counter.statistics_enabled else None
         self.steps: tuple[tuple[str, Step], ...] = (
             ("filter_bot", self.filter_bot),
             ("filter_origin", self.filter_origin),
             ("enrich_client", self.enrich_client),
             ("enrich_visitor", self.enrich_visitor),
             ("validate", self.validate),
+            ("enrich_dimensions", self.enrich_dimensions),
         )
 
     async def process(self, parsed: ParsedHit, request: web.Request) -> CommitResult:
@@ -202,6 +210,12 @@ class HitPipeline:
             if value is not None and len(value) > limit:
                 raise bad_request(f"{name}: at most {limit} characters", "field_too_long")
 
+    def enrich_dimensions(self, ctx: HitContext) -> None:
+        """Statistics keys (page, referring host, campaign, browser, os, device, country,
+        bot name): derived here, only the derived names reach Redis."""
+        if self._dimensions is not None:
+            ctx.dimensions = self._dimensions.field(ctx)
+
     async def write(self, ctx: HitContext) -> CommitResult:
         parsed = ctx.parsed
         cal = ctx.cal
@@ -219,5 +233,6 @@ class HitPipeline:
             hour=cal.hour,
             event_digest=event_digest(site, parsed.event_id) if parsed.event_id else "",
             ip_digest=ctx.ip_digest,
+            dimensions=ctx.dimensions,
         )
         return await self._writer.submit(hit)

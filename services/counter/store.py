@@ -48,6 +48,8 @@ class HitStore:
             str(settings.max_new_visits_per_ip_per_hour),
             str((window + VISITOR_TTL_MARGIN_SECONDS) * 1000),
         ]
+        #: After the records: rows kept per statistics dimension and bucket.
+        self._tail = str(settings.top_entries)
         self._cleaned: dict[str, float] = {}
         self.round_trips = 0
 
@@ -102,7 +104,7 @@ class HitStore:
             cleanup = self._cleanup_flag(site, hits, by_site[site])
             self.round_trips += 1
             try:
-                args = (keys.prefix, *self._head, cleanup, records)
+                args = (keys.prefix, *self._head, cleanup, records, self._tail)
                 return [await self._client.evalsha(self._sha, 1, keys.totals, *args)]
             except ResponseError as exc:  # as the pipeline reports it: this site's reply
                 return [exc]
@@ -111,7 +113,7 @@ class HitStore:
                 keys = SiteKeys(site)
                 records = "\n".join([hits[index].record() for index in by_site[site]])
                 cleanup = self._cleanup_flag(site, hits, by_site[site])
-                pipe.evalsha(self._sha, 1, keys.totals, keys.prefix, *self._head, cleanup, records)
+                pipe.evalsha(self._sha, 1, keys.totals, keys.prefix, *self._head, cleanup, records, self._tail)
             self.round_trips += 1
             replies: list[object] = await pipe.execute(raise_on_error=False)
             return replies

@@ -17,8 +17,12 @@ async def test_script_writes_the_keys_the_readers_build(counter: Counter) -> Non
         keys.totals, keys.baseline, keys.online("guests"), keys.online("bots"),
         keys.day("2026-11-26"), keys.month("2026-11"), keys.hour("2026-11-26T17+0700"),
         keys.visitors_day("2026-11-26"), keys.visitors_month("2026-11"), keys.page(path_digest("/a")),
-        keys.visitor(vd),
+        keys.visitor(vd), keys.profile_month("2026-11"), keys.profile_day("2026-11-26"),
     }
+    counted = ("pages", "referrers", "browsers", "os", "devices", "countries")  # no campaign sent
+    expected |= {keys.top(unit, bucket, dimension, measure)
+                 for unit, bucket in (("day", "2026-11-26"), ("month", "2026-11"))
+                 for dimension in (*counted, "bots") for measure in ("visits", "pageviews")}
     stored = {key.decode() async for key in counter.app_redis().scan_iter(match=keys.prefix + "*")}
     assert expected <= stored
     others = stored - expected

@@ -23,7 +23,8 @@ async def hits_metric(counter: Counter, result: str, kind: str = "pageview") -> 
 
 def test_steps_run_in_the_documented_order(vcounter: Counter) -> None:
     names = [name for name, _ in vcounter.app[PIPELINE].steps]
-    assert names == ["filter_bot", "filter_origin", "enrich_client", "enrich_visitor", "validate"]
+    assert names == ["filter_bot", "filter_origin", "enrich_client", "enrich_visitor", "validate",
+                     "enrich_dimensions"]
 
 
 def test_drop_reasons_are_a_closed_set() -> None:

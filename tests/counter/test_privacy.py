@@ -1,4 +1,6 @@
-"""Nothing raw is stored: no IP, User-Agent, visitor id, event id or path in Redis."""
+"""Nothing raw is stored: no IP, User-Agent, visitor id or event id in Redis. Paths and
+referring hosts are stored only as statistics keys (``top:`` hashes, by design: the
+``pages`` and ``referrers`` dimensions), never next to a visitor."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ async def test_redis_holds_only_digests(counter: Counter) -> None:
     await counter.stats()
     client = counter.app_redis()
     dump: list[str] = []
+    statistics: list[str] = []
     keys = [key async for key in client.scan_iter(count=1000)]
     assert keys
     for key in keys:
@@ -33,8 +36,12 @@ async def test_redis_holds_only_digests(counter: Counter) -> None:
             value = await client.smembers(key)
         elif kind == b"zset":
             value = await client.zrange(key, 0, -1)
-        dump.append(f"{key!r} {value!r}")
+        (statistics if key.startswith(b"pulse:{default}:top:") else dump).append(f"{key!r} {value!r}")
     text = "\n".join(dump)
     for raw in (IP, "203.0.113", UA, "PrivacyProbe", VISITOR, EVENT, PATH, "ref.test"):
         assert raw not in text, raw
+    stats_text = "\n".join(statistics)
+    for raw in (IP, "203.0.113", UA, VISITOR, EVENT):
+        assert raw not in stats_text, raw
+    assert PATH in stats_text and "ref.test" in stats_text
     assert all(bytes(key).startswith(b"pulse:{default}:") for key in keys)

@@ -88,7 +88,8 @@
   function makeHit(kind) {
     return {
       site: site, kind: kind, path: location.pathname || '/', visitor: visitorId(),
-      member: member, referrer: document.referrer || null, id: randomId()
+      member: member, referrer: document.referrer || null, id: randomId(),
+      query: location.search.slice(0, 2048) || null // statistics: only its utm_* fields are read
     };
   }
 

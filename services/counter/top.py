@@ -1,0 +1,84 @@
+"""Top lists of a statistics dimension over a date range: the bounded per-day and
+per-month hashes ``hit.lua`` keeps, added up (one pipelined read). A key outside a
+bucket's top entries was counted as ``(other)`` in that bucket, so a range's figure of
+a key is exact when it stayed within the top entries of every bucket of the range."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from redis.asyncio import Redis
+
+from services.core.errors import bad_request
+from services.counter.dimensions import DIMENSIONS
+from services.counter.keys import SiteKeys
+from services.counter.ranges import Cover, DateRange, day_keys
+
+Row = dict[str, Any]
+MAX_LIMIT = 1000
+DEFAULT_LIMIT = 10
+
+
+def parse_dimension(name: str | None) -> str:
+    if name not in DIMENSIONS:
+        raise bad_request(f"dimension: expected one of {', '.join(DIMENSIONS)}", "invalid_query")
+    return name
+
+
+def parse_limit(text: str | None) -> int:
+    if text is None:
+        return DEFAULT_LIMIT
+    if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
+        raise bad_request(f"limit: expected a whole number from 1 to {MAX_LIMIT}", "invalid_query")
+    return int(text)
+
+
+def sorted_rows(visits: dict[str, int], pageviews: dict[str, int], limit: int) -> list[Row]:
+    keys = set(visits) | set(pageviews)
+    ranked = sorted(keys, key=lambda key: (-visits.get(key, 0), -pageviews.get(key, 0), key))
+    return [{"key": key, "visits": visits.get(key, 0), "pageviews": pageviews.get(key, 0)} for key in ranked[:limit]]
+
+
+def _add(into: dict[str, int], raw: Mapping[bytes | str, bytes | str]) -> None:
+    for field, value in raw.items():
+        key = field.decode("utf-8", "replace") if isinstance(field, bytes) else field
+        try:
+            count = int(value)
+        except ValueError:  # an imported hash is written by another tool: skip junk
+            continue
+        into[key] = into.get(key, 0) + count
+
+
+async def read_tops(
+    client: Redis, site: str, dimensions: Sequence[str], found: Cover | None, limit: int
+) -> dict[str, list[Row]]:
+    """The top lists of ``dimensions`` over ``found`` (``None``: the legacy, all-time
+    imported figures), in one pipelined read."""
+    keys = SiteKeys(site)
+    buckets = [] if found is None else (
+        [("month", month) for month in found.months] + [("day", day) for day in day_keys(found)])
+    async with client.pipeline(transaction=False) as pipe:
+        for dimension in dimensions:
+            if found is None:
+                pipe.hgetall(keys.legacy_top(dimension))
+            for unit, bucket in buckets:
+                pipe.hgetall(keys.top(unit, bucket, dimension, "visits"))
+                pipe.hgetall(keys.top(unit, bucket, dimension, "pageviews"))
+        replies = iter(await pipe.execute())
+    tops: dict[str, list[Row]] = {}
+    for dimension in dimensions:
+        visits: dict[str, int] = {}
+        pageviews: dict[str, int] = {}
+        if found is None:
+            _add(visits, next(replies))
+        for _bucket in buckets:
+            _add(visits, next(replies))
+            _add(pageviews, next(replies))
+        tops[dimension] = sorted_rows(visits, pageviews, limit)
+    return tops
+
+
+def top_document(site: str, dimension: str, period: DateRange | None, rows: list[Row]) -> dict[str, Any]:
+    span = period.json() if period is not None else {"from": None, "to": None}
+    return {"site": site, "dimension": dimension, **span, "rows": rows}
