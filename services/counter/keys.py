@@ -89,11 +89,6 @@ class SiteKeys:
         """Hash of one day's visits by local hour of day (``h00``..``h23``)."""
         return f"{self.prefix}profile:day:{day}"
 
-    def legacy_top(self, dimension: str) -> str:
-        """Hash written by ``portal-pulse import nukeviet``: all-time visits per key of
-        one dimension from the old CMS (field = key, value = visits)."""
-        return f"{self.prefix}legacy:top:{dimension}"
-
 
 MEASURES = {"visits": "v", "pageviews": "p"}
 
