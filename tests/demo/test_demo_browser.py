@@ -49,7 +49,9 @@ async def test_two_tabs_share_one_prompt_and_one_expiry(valkey_url: str, make_cl
                 text = " ".join((await dialog.inner_text()).split())
                 assert PROMPT_TEXT in text
                 assert re.search(r"Thời gian chờ: \d+ giây", text), text
-                assert await tabs[0].locator(f"{DIALOG} [aria-live='assertive']").count() == 1
+                assert await tabs[0].locator(f"{DIALOG} [aria-live='polite'][role='status']").count() == 1
+                assert await tabs[0].locator("[aria-live='assertive']").count() == 0
+                assert await dialog.get_attribute("lang") == "vi"
                 assert await tabs[0].evaluate("document.activeElement.className") == "pp-keepalive"
 
                 # The countdown runs, and Escape does not dismiss it.
