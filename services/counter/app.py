@@ -94,6 +94,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     app.router.add_get("/v1/pages", handlers.get_page)
     app.router.add_put("/v1/admin/sites/{site}/baseline", admin_handlers.put_baseline)
     app.router.add_get("/widget.js", handlers.get_widget)
+    app.router.add_get("/widget.css", handlers.get_widget_css)
     app.router.add_get("/demo.html", handlers.get_demo)
     add_ops_routes(app, service, openapi_document(settings))
     return app

@@ -129,5 +129,14 @@ async def get_widget(request: web.Request) -> web.Response:
     )
 
 
+async def get_widget_css(request: web.Request) -> web.Response:
+    return web.Response(
+        body=STATIC.joinpath("widget.css").read_bytes(),
+        content_type="text/css",
+        charset="utf-8",
+        headers={"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"},
+    )
+
+
 async def get_demo(request: web.Request) -> web.Response:
     return web.Response(body=STATIC.joinpath("demo.html").read_bytes(), content_type="text/html", charset="utf-8")

@@ -215,6 +215,8 @@ def paths(settings: Settings) -> JSONDict:
         }},
         "/widget.js": {"get": {"summary": "The embeddable counter block",
                                "responses": {"200": _text("JavaScript", "text/javascript")}}},
+        "/widget.css": {"get": {"summary": "The counter block's stylesheet (linked by widget.js)",
+                                "responses": {"200": _text("CSS", "text/css")}}},
         "/openapi.json": {"get": {"summary": "This document",
                                   "responses": {"200": {"description": "OpenAPI 3.0",
                                                         "content": {"application/json": {"schema": {}}}}}}},
