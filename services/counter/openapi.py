@@ -195,6 +195,13 @@ def paths(settings: Settings) -> JSONDict:
             ],
             "responses": {"200": _json("Series", "one bucket per unit"), "400": E400, "404": E404, "503": E503},
         }},
+        "/v1/badge.svg": {"get": {
+            "summary": "The five figures as an SVG image, for pages that run no script (cached like /v1/stats)",
+            "parameters": [_site_param(settings),
+                           {"name": "lang", "in": "query", "schema": {"type": "string", "enum": ["vi", "en"],
+                                                                      "default": "vi"}}],
+            "responses": {"200": _text("SVG image", "image/svg+xml"), "400": E400, "404": E404, "503": E503},
+        }},
         "/v1/pages": {"get": {
             "summary": "Views and downloads of one path (each once per visit)",
             "parameters": [_site_param(settings), {"name": "path", "in": "query", "required": True,

@@ -244,3 +244,22 @@ async def test_a_tab_coming_back_shows_fresh_figures_at_once(
         .querySelector('[data-field=guests] .pulse-value').textContent""")
     assert online == "4"
     await context.close()
+
+
+async def test_the_badge_renders_as_an_image_where_no_script_runs(
+    browser: Browser, portal: TestServer, valkey_url: str, start_counter: CounterFactory
+) -> None:
+    counter = await setup(portal, valkey_url, start_counter)
+    base = counter_base(counter)
+    portal.app[PAGES]["badge"] = (f'<!doctype html><html lang="vi"><meta charset="utf-8"><title>Cổng</title>'
+                                  f'<img id="badge" src="{base}/v1/badge.svg?site=default&amp;lang=vi" '
+                                  f'alt="Thống kê truy cập">')
+    context = await browser.new_context(java_script_enabled=False)
+    page = await context.new_page()
+    await page.goto(f"http://{portal.host}:{portal.port}/badge")
+    badge = page.locator("#badge")
+    await badge.wait_for()
+    box = await badge.bounding_box()
+    assert box is not None and (box["width"], box["height"]) == (240, 137)  # decoded: the SVG's own size
+    await badge.screenshot(path=str(screenshot_dir() / "badge-vi.png"))
+    await context.close()
