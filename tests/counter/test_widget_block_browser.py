@@ -11,10 +11,9 @@ import pytest
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, Page, Route
 
+from tests.browser import axe_violations, browser, screenshot_dir, until
 from tests.counter.conftest import BROWSER_UA, Counter, CounterFactory
-from tests.counter.test_widget_browser import HEADERS, PAGES, browser, portal, setup
-from tests.session.browser_support import axe_violations, until
-from tests.session.test_session_browser_csp import screenshot_dir
+from tests.counter.test_widget_browser import HEADERS, PAGES, portal, setup
 
 pytestmark = pytest.mark.browser
 __all__ = ["browser", "portal"]  # fixtures

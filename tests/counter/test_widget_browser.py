@@ -9,18 +9,18 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from playwright.async_api import Browser, Page, Route, async_playwright
+from playwright.async_api import Browser, Page, Route
 
 from services.core.settings import SiteSettings
 from services.counter.keys import SiteKeys
 from services.counter.visitor import event_digest
+from tests.browser import browser
 from tests.conftest import ADMIN_TOKEN, make_settings
 from tests.counter.conftest import BROWSER_UA, Counter, CounterFactory
 
 pytestmark = pytest.mark.browser
+__all__ = ["browser"]  # fixture
 
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 PAGES = web.AppKey("pages", dict)
 HEADERS = web.AppKey("headers", dict)  # response headers of a page, by name (e.g. a CSP)
 QUEUE = "() => JSON.parse(localStorage.getItem('pulse:queue:default') || '[]')"
@@ -45,14 +45,6 @@ async def portal() -> AsyncIterator[TestServer]:
     await server.start_server()
     yield server
     await server.close()
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield launched
-        await launched.close()
 
 
 async def setup(portal: TestServer, valkey_url: str, start_counter: CounterFactory) -> Counter:

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from playwright.async_api import Page, async_playwright
 
+from tests.browser import screenshot_dir
 from tests.conftest import ClientFactory
 from tests.demo.demo_support import serve_portal
-from tests.session.test_session_browser_csp import screenshot_dir
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

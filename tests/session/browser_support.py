@@ -4,25 +4,21 @@ server's manual clock and the page's clock (Playwright's ``page.clock``) in step
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from html import escape
-from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page
 
 from services.core.clock import Clock, ManualClock
+from tests.browser import until
 from tests.session.session_support import Client, ClientFactory, create, session_settings, start
 
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 DIALOG = '[role="alertdialog"]'
-AXE = Path(__file__).resolve().parents[1] / ".node" / "node_modules" / "axe-core" / "axe.min.js"
 PAGES = web.AppKey("pages", dict)
 
 
@@ -50,14 +46,6 @@ async def portal() -> AsyncIterator[TestServer]:
     await server.start_server()
     yield server
     await server.close()
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield launched
-        await launched.close()
 
 
 def origin_of(server: TestServer) -> str:
@@ -140,32 +128,5 @@ async def open_paused(browser: Browser, url: str, clock: ManualClock) -> Lockste
     return step
 
 
-async def until(page: Page, expression: str, within: float = 5.0) -> None:
-    """Wait (in real time) until ``expression`` is true in the page: unlike
-    ``wait_for_function`` this polls from here, so it works with the page's clock paused."""
-    deadline = asyncio.get_running_loop().time() + within
-    while not await page.evaluate(expression):
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"not true within {within}s: {expression}")
-        await asyncio.sleep(0.05)
-
-
 async def seconds_shown(page: Page) -> int:
     return int(await page.inner_text(f"{DIALOG} .pp-seconds"))
-
-
-async def axe_violations(page: Page, selector: str = "body") -> list[dict[str, Any]]:
-    """axe-core's serious and critical violations (WCAG 2.x A/AA and best practice).
-    axe runs on timers: a page clock installed by the test must be running."""
-    await page.evaluate(AXE.read_text(encoding="utf-8"))
-    result: list[dict[str, Any]] = await page.evaluate(
-        """async (selector) => {
-            const found = await axe.run(document.querySelector(selector), {
-                runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa',
-                                                'best-practice']}});
-            return found.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
-                .map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.html)}));
-        }""",
-        selector,
-    )
-    return result

@@ -11,10 +11,10 @@ from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser
 
 from services.core.clock import ManualClock
+from tests.browser import browser
 from tests.session.browser_support import (
     DIALOG,
     Lockstep,
-    browser,
     install_paused,
     open_paused,
     portal,
@@ -158,7 +158,8 @@ async def test_the_remaining_time_is_announced_at_open_30_and_10_seconds(
         new MutationObserver(() => { if (live.textContent) window.heard.push(live.textContent); })
             .observe(live, {subtree: true, childList: true, characterData: true});
     }""")
-    await step.elapse(56)
+    await step.elapse(54, step=3)  # nothing happens before the prompt is due at t=55
+    await step.elapse(2)
     dialog = page.locator(DIALOG)
     assert await dialog.is_visible()
     assert await dialog.get_attribute("lang") == "vi"

@@ -4,26 +4,13 @@ whole viewport, no violation is reported, and axe-core finds nothing serious."""
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
-
 import pytest
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser
 
 from services.core.clock import ManualClock
-from tests.session.browser_support import (
-    DIALOG,
-    PAGES,
-    Lockstep,
-    axe_violations,
-    browser,
-    install_paused,
-    portal,
-    sign_in,
-    until,
-)
+from tests.browser import axe_violations, browser, screenshot_dir, until
+from tests.session.browser_support import DIALOG, PAGES, Lockstep, install_paused, portal, sign_in
 from tests.session.session_support import ClientFactory
 
 pytestmark = pytest.mark.browser
@@ -32,13 +19,6 @@ __all__ = ["browser", "portal"]  # fixtures
 VIOLATIONS = """window.cspViolations = [];
 document.addEventListener('securitypolicyviolation',
     (e) => window.cspViolations.push(e.violatedDirective + ' ' + e.blockedURI));"""
-
-
-def screenshot_dir() -> Path:
-    """Where browser tests leave screenshots for a person to look at."""
-    path = Path(os.environ.get("PULSE_SCREENSHOTS", Path(tempfile.gettempdir()) / "portal-pulse-screenshots"))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 @pytest.mark.parametrize("width", [1280, 375])

@@ -13,7 +13,8 @@ from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, Page
 
 from services.core.embedded import EmbeddedServer
-from tests.session.browser_support import DIALOG, browser, portal, sign_in
+from tests.browser import browser
+from tests.session.browser_support import DIALOG, portal, sign_in
 from tests.session.session_support import ClientFactory
 
 pytestmark = pytest.mark.browser
