@@ -29,6 +29,7 @@
   var GAP_MS = 5000;            // a tick this late (throttled or frozen tab): re-sync
   var TYPING_MS = 3000;         // a key pressed this recently: the prompt does not take focus
   var ANNOUNCE_AT = [30, 10];   // seconds left at which the remaining time is announced
+  var PROMPT_POLL_MS = 5000;    // while the prompt is open, ask the server this often (events may stop)
 
   var TEXT = {
     vi: {
@@ -251,7 +252,9 @@
       if (Math.abs(wall - lastTick.wall - gap) > JUMP_MS || gap > GAP_MS) resync();
     }
     lastTick = { wall: wall, mono: mono };
-    if (snap && promptOpen() && serverNow() >= snap.deadline) resync();  // the server decides the end
+    if (snap && promptOpen() && (serverNow() >= snap.deadline || mono - askedAt >= PROMPT_POLL_MS)) {
+      resync();  // the server decides the end, and says whether it can still be reached
+    }
     render();
     decide();
   }
@@ -299,11 +302,12 @@
     if (snap && !promptOpen() && serverNow() >= snap.promptAt) showPrompt();
   }
 
-  var resyncing = false, resyncAgain = false, resyncAttempt = 0, resyncTimer = 0;
+  var resyncing = false, resyncAgain = false, resyncAttempt = 0, resyncTimer = 0, askedAt = -Infinity;
   function resync() {
     if (finished) return;
     if (resyncing) { resyncAgain = true; return; }
     resyncing = true;
+    askedAt = performance.now();
     clearTimeout(resyncTimer);
     request('GET', '').then(function (reply) {
       resyncing = false;
