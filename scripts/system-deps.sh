@@ -3,10 +3,11 @@
 # when they are missing: chromium, prometheus + promtool, redis-server (compatibility run),
 # nginx (only to check the deploy/nginx snippet with nginx -t), mariadb-server + mariadb-client
 # (the NukeViet import tests start their own MariaDB and run mariadb-dump), php-cli and
-# php-curl (php -l on deploy/nukeviet, and its hooks run against the session service). Runs as root on CI.
+# php-curl (php -l on deploy/nukeviet, and its hooks run against the session service), npm
+# (for axe-core, below). Runs as root on CI.
 set -euo pipefail
 want=(chromium:chromium prometheus:prometheus promtool:prometheus redis-server:redis-server nginx:nginx
-      mariadb-install-db:mariadb-server mariadb-dump:mariadb-client php:php-cli)
+      mariadb-install-db:mariadb-server mariadb-dump:mariadb-client php:php-cli npm:npm)
 if [[ "${1:-}" == "bench" ]]; then want+=(wrk:wrk); fi
 missing=()
 for entry in "${want[@]}"; do
@@ -26,10 +27,9 @@ fi
 # own on free ports, so leave any system one alone but never depend on it.
 # Likewise Debian's mariadb-server may start a system MariaDB on :3306: the import tests
 # start their own on a free port with their own data directory and never use it.
-# axe-core (accessibility checks of the pages in Chromium): an npm package kept in the
-# gitignored tests/.node, loaded into pages by the browser tests. Needs Debian's npm.
-if [[ "${1:-}" != "bench" && ! -f tests/.node/node_modules/axe-core/axe.min.js ]]; then
-  command -v npm >/dev/null 2>&1 || { SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"; $SUDO apt-get update -qq;
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends npm >/dev/null; }
-  npm install --prefix tests/.node --no-audit --no-fund --silent axe-core
+# axe-core (the accessibility checker the browser tests run in the page), pinned by
+# tests/.node/package-lock.json, installed into tests/.node/node_modules (git-ignored).
+cd "$(dirname "$0")/.."
+if [[ ! -f tests/.node/node_modules/axe-core/axe.min.js ]]; then
+  npm ci --prefix tests/.node --no-audit --no-fund --silent
 fi

@@ -14,7 +14,7 @@ from services.core.health import add_ops_routes
 from services.core.metrics import ServiceMetrics
 from services.core.redis_conn import STORAGE_ERRORS, connect
 from services.core.settings import Settings
-from services.counter import admin_handlers, handlers
+from services.counter import admin_handlers, badge, handlers
 from services.counter.bots import BotDetector
 from services.counter.group_commit import GroupCommitWriter
 from services.counter.metrics import CounterMetrics, online_refresher
@@ -93,9 +93,11 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     app.router.add_get("/v1/hit.gif", handlers.get_pixel)
     app.router.add_get("/v1/stats", handlers.get_stats)
     app.router.add_get("/v1/stats/series", handlers.get_series)
+    app.router.add_get("/v1/badge.svg", badge.get_badge)
     app.router.add_get("/v1/pages", handlers.get_page)
     app.router.add_put("/v1/admin/sites/{site}/baseline", admin_handlers.put_baseline)
     app.router.add_get("/widget.js", handlers.get_widget)
+    app.router.add_get("/widget.css", handlers.get_widget_css)
     app.router.add_get("/demo.html", handlers.get_demo)
     add_statistics_routes(app)  # /v1/stats/top, top.csv, profile, export.csv
     app.router.add_get("/stats", get_stats_page)

@@ -120,13 +120,22 @@ async def get_page(request: web.Request) -> web.Response:
     return json_response(page, headers={"Cache-Control": "public, max-age=1"})
 
 
-async def get_widget(request: web.Request) -> web.Response:
+def _asset(name: str, content_type: str) -> web.Response:
+    """A static file of the embeddable block, cached and usable from any page."""
     return web.Response(
-        body=STATIC.joinpath("widget.js").read_bytes(),
-        content_type="text/javascript",
+        body=STATIC.joinpath(name).read_bytes(),
+        content_type=content_type,
         charset="utf-8",
         headers={"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"},
     )
+
+
+async def get_widget(request: web.Request) -> web.Response:
+    return _asset("widget.js", "text/javascript")
+
+
+async def get_widget_css(request: web.Request) -> web.Response:
+    return _asset("widget.css", "text/css")
 
 
 async def get_demo(request: web.Request) -> web.Response:

@@ -202,6 +202,13 @@ def paths(settings: Settings) -> JSONDict:
             ],
             "responses": {"200": _json("Series", "one bucket per unit"), "400": E400, "404": E404, "503": E503},
         }},
+        "/v1/badge.svg": {"get": {
+            "summary": "The five figures as an SVG image, for pages that run no script (cached like /v1/stats)",
+            "parameters": [_site_param(settings),
+                           {"name": "lang", "in": "query", "schema": {"type": "string", "enum": ["vi", "en"],
+                                                                      "default": "vi"}}],
+            "responses": {"200": _text("SVG image", "image/svg+xml"), "400": E400, "404": E404, "503": E503},
+        }},
         "/v1/pages": {"get": {
             "summary": "Views and downloads of one path (each once per visit)",
             "parameters": [_site_param(settings), {"name": "path", "in": "query", "required": True,
@@ -222,6 +229,8 @@ def paths(settings: Settings) -> JSONDict:
         }},
         "/widget.js": {"get": {"summary": "The embeddable counter block",
                                "responses": {"200": _text("JavaScript", "text/javascript")}}},
+        "/widget.css": {"get": {"summary": "The counter block's stylesheet (linked by widget.js)",
+                                "responses": {"200": _text("CSS", "text/css")}}},
         "/openapi.json": {"get": {"summary": "This document",
                                   "responses": {"200": {"description": "OpenAPI 3.0",
                                                         "content": {"application/json": {"schema": {}}}}}}},

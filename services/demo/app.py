@@ -38,6 +38,8 @@ def create_app(
     counter_url = counter_url.rstrip("/")
     session_url = session_url.rstrip("/")
     app = web.Application()
+    policy = pages.csp(counter_url, session_url)
+    headers = {**NO_STORE, "Content-Security-Policy": policy}
     auth = {"Authorization": f"Bearer {service_token.reveal()}"}
 
     async def http_client(app: web.Application) -> AsyncIterator[None]:
@@ -65,7 +67,7 @@ def create_app(
             return str(created["id"])
 
     async def home(request: web.Request) -> web.Response:
-        return web.Response(text=pages.home(counter_url, site), content_type=HTML, headers=NO_STORE)
+        return web.Response(text=pages.home(counter_url, site), content_type=HTML, headers=headers)
 
     async def signed_in(request: web.Request) -> web.Response:
         session_id = request.cookies.get(COOKIE)
@@ -76,7 +78,7 @@ def create_app(
             raise web.HTTPServiceUnavailable(text="the session service is not answering") from exc
         assert session_id is not None
         html = pages.signed_in(counter_url, session_url, site, session_id, idle_timeout, prompt_seconds)
-        response = web.Response(text=html, content_type=HTML, headers=NO_STORE)
+        response = web.Response(text=html, content_type=HTML, headers=headers)
         response.set_cookie(COOKIE, session_id, httponly=True, samesite="Lax", path="/")
         return response
 
@@ -91,11 +93,15 @@ def create_app(
         raise web.HTTPSeeOther("/signed-out")
 
     async def signed_out(request: web.Request) -> web.Response:
-        response = web.Response(text=pages.signed_out(counter_url, site), content_type=HTML, headers=NO_STORE)
+        response = web.Response(text=pages.signed_out(counter_url, site), content_type=HTML, headers=headers)
         response.del_cookie(COOKIE, path="/")
         return response
 
+    async def stylesheet(request: web.Request) -> web.Response:
+        return web.Response(text=pages.STYLE, content_type="text/css", headers={"Cache-Control": "public, max-age=60"})
+
     app.router.add_get("/", home)
+    app.router.add_get("/demo.css", stylesheet)
     app.router.add_get("/signed-in", signed_in)
     app.router.add_post("/logout", logout)
     app.router.add_get("/signed-out", signed_out)

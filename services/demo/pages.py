@@ -1,9 +1,12 @@
-"""The demo portal's pages: small, Vietnamese-first HTML with inline CSS, no templates
-engine. Every interpolated value is escaped."""
+"""The demo portal's pages: small, Vietnamese-first HTML, no templates engine. Every
+interpolated value is escaped. The pages carry no inline style or script at all: their
+stylesheet is served as /demo.css and ``csp()`` is the strict Content-Security-Policy the
+demo sends, so the demo also shows that both clients work under one."""
 
 from __future__ import annotations
 
 from html import escape
+from urllib.parse import quote
 
 STYLE = """
 *{box-sizing:border-box}body{margin:0;font:16px/1.6 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;
@@ -19,7 +22,19 @@ article,aside section{background:#fff;border-radius:.6rem;padding:1.25rem;box-sh
 article h2{margin-top:0;color:#9f1239}aside h3{margin:0 0 .5rem;font-size:1rem;color:#9f1239;
 border-bottom:2px solid #fecdd3;padding-bottom:.3rem}.note{background:#fff7ed;border-left:4px solid #f97316;
 padding:.6rem .9rem;border-radius:.3rem}footer{text-align:center;color:#64748b;font-size:.85rem;padding:2rem 1rem}
+header form{margin:0}aside section+section{margin-top:1rem}.badge{display:block;max-width:100%;height:auto}
+#pulse-counter{--pulse-accent:#9f1239;--pulse-border:0;--pulse-padding:0}
+.pulse-fallback{color:#64748b;font-size:.9rem;animation:pulse-fallback 0s 3s both}
+@keyframes pulse-fallback{from{visibility:hidden}to{visibility:visible}}
 """
+
+
+def csp(counter_url: str, session_url: str) -> str:
+    """Scripts, styles and calls only from the demo itself and the two services."""
+    services = f"{counter_url} {session_url}"
+    return (f"default-src 'none'; script-src {services}; style-src 'self' {services}; "
+            f"connect-src {services}; img-src 'self' {counter_url}; form-action 'self'; base-uri 'none'; "
+            "frame-ancestors 'none'")
 
 
 def page(title: str, body: str, header_action: str, scripts: str, sidebar: str) -> str:
@@ -29,7 +44,7 @@ def page(title: str, body: str, header_action: str, scripts: str, sidebar: str) 
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{escape(title)} — Cổng thông tin điện tử (demo)</title>
-<style>{STYLE}</style>
+<link rel="stylesheet" href="/demo.css">
 </head>
 <body>
 <header><div class="bar"><h1>Cổng thông tin điện tử <small>(demo portal-pulse)</small></h1>
@@ -47,19 +62,29 @@ def page(title: str, body: str, header_action: str, scripts: str, sidebar: str) 
 """
 
 
-def counter_block(counter_url: str, site: str, member: bool) -> tuple[str, str]:
-    """The counter widget's container and its script tag (it may 404: the page still works)."""
+def counter_block(counter_url: str, site: str, member: bool, path: str) -> tuple[str, str]:
+    """The counter block (its container, with a fallback shown only if the script never
+    runs), the no-script pixel and badge, and the widget's script tag."""
     member_attr = ' data-member="1"' if member else ""
-    block = '<section><h3>Thống kê truy cập</h3><div id="pulse-counter"></div></section>'
+    base = escape(counter_url)
+    pixel = f"{base}/v1/hit.gif?site={escape(quote(site))}&amp;path={escape(quote(path, safe=''))}"
+    block = (
+        '<section><h3>Thống kê truy cập</h3><div id="pulse-counter">'
+        '<span class="pulse-fallback">Thống kê truy cập tạm thời chưa hiển thị được.</span></div>'
+        f'<noscript><img src="{pixel}" alt="" width="1" height="1"></noscript></section>'
+        '<section><h3>Ảnh thống kê (không cần JavaScript)</h3>'
+        f'<img class="badge" src="{base}/v1/badge.svg?site={escape(quote(site))}&amp;lang=vi" '
+        'alt="Thống kê truy cập" width="240" height="137"></section>'
+    )
     script = (
-        f'<script src="{escape(counter_url)}/widget.js" data-site="{escape(site)}" data-lang="vi"'
+        f'<script src="{base}/widget.js" data-site="{escape(site)}" data-lang="vi" data-breakdown="1"'
         f"{member_attr} async></script>"
     )
     return block, script
 
 
 def home(counter_url: str, site: str) -> str:
-    block, script = counter_block(counter_url, site, member=False)
+    block, script = counter_block(counter_url, site, member=False, path="/")
     body = """<h2>Chào mừng bạn đến với cổng thông tin</h2>
 <p>Trang này minh hoạ hai dịch vụ của portal-pulse: <strong>bộ đếm truy cập</strong> ở cột bên phải và
 <strong>hộp thoại duy trì đăng nhập</strong> khi người dùng đã đăng nhập nhưng không thao tác.</p>
@@ -70,15 +95,17 @@ hiện ra với đồng hồ đếm ngược; mở thêm tab để thấy mọi 
 
 
 def signed_in(counter_url: str, session_url: str, site: str, session_id: str, idle: int, prompt: int) -> str:
-    block, counter_script = counter_block(counter_url, site, member=True)
+    block, counter_script = counter_block(counter_url, site, member=True, path="/signed-in")
     body = f"""<h2>Bạn đã đăng nhập</h2>
 <p>Phiên đăng nhập do máy chủ quản lý: sau <strong>{idle - prompt} giây</strong> không thao tác, hộp thoại
 nhắc hiện ra và đếm ngược <strong>{prompt} giây</strong>. Bấm vào hộp thoại để duy trì đăng nhập; nếu không,
 phiên kết thúc ở mọi tab.</p>
-<p class="note">Di chuột, cuộn trang hay gõ phím đều được tính là đang sử dụng (báo về máy chủ tối đa
-30 giây một lần). Khi hộp thoại đã hiện, chỉ cú bấm mới giữ phiên.</p>"""
+<p class="note">Di chuột, cuộn trang hay gõ phím đều được tính là đang sử dụng (báo về máy chủ mỗi một
+phần ba thời gian hoạt động, tối đa 30 giây một lần). Khi hộp thoại đã hiện, chỉ cú bấm mới giữ phiên; đang
+gõ phím thì hộp thoại không lấy mất con trỏ (phím Tab đưa tới nút giữ phiên).</p>
+<p><label for="note-field">Thử gõ ở đây:</label> <input id="note-field" autocomplete="off"></p>"""
     action = (
-        '<form method="post" action="/logout" style="margin:0">'
+        '<form method="post" action="/logout">'
         '<button type="submit">Đăng xuất</button></form>'
     )
     scripts = (
@@ -89,7 +116,7 @@ phiên kết thúc ở mọi tab.</p>
 
 
 def signed_out(counter_url: str, site: str) -> str:
-    block, script = counter_block(counter_url, site, member=False)
+    block, script = counter_block(counter_url, site, member=False, path="/signed-out")
     body = """<h2>Bạn đã đăng xuất</h2><p>Phiên đăng nhập đã kết thúc (signed out).</p>
 <p><a href="/signed-in">Đăng nhập lại (demo)</a></p>"""
     return page("Đã đăng xuất", body, '<a href="/">Trang chủ</a>', script, block)

@@ -95,15 +95,18 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     app.cleanup_ctx.extend([_redis_ctx, _bus_ctx, _scheduler_ctx])
     app.on_shutdown.append(_close_streams)
 
-    client_js = (files("services.session") / "static" / "session.js").read_bytes()
+    static = files("services.session") / "static"
+    client_js = (static / "session.js").read_bytes()
+    client_css = (static / "session.css").read_bytes()
+    asset_headers = {"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"}
 
     async def session_js(request: web.Request) -> web.Response:
         return web.Response(
-            body=client_js,
-            content_type="application/javascript",
-            charset="utf-8",
-            headers={"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"},
+            body=client_js, content_type="application/javascript", charset="utf-8", headers=asset_headers
         )
+
+    async def session_css(request: web.Request) -> web.Response:
+        return web.Response(body=client_css, content_type="text/css", charset="utf-8", headers=asset_headers)
 
     router = app.router
     router.add_post("/v1/sessions", handlers.create_session)
@@ -113,5 +116,6 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     router.add_post("/v1/sessions/{id}/keepalive", handlers.keep_alive)
     router.add_get("/v1/sessions/{id}/events", session_events, allow_head=False)
     router.add_get("/session.js", session_js)
+    router.add_get("/session.css", session_css)
     add_ops_routes(app, base, openapi_document())
     return app

@@ -202,6 +202,9 @@ def openapi_document() -> dict[str, Any]:
             "/session.js": {"get": {"operationId": "pageClient", "summary": "the page client", "responses": {
                 "200": {"description": "script", "content": {"application/javascript": {"schema": {"type": "string"}}}}
             }}},
+            "/session.css": {"get": {"operationId": "pageClientStyles", "summary": "the prompt's stylesheet",
+                                     "responses": {"200": {"description": "stylesheet", "content": {
+                                         "text/css": {"schema": {"type": "string"}}}}}}},
             "/openapi.json": {"get": {"operationId": "openapi", "summary": "this document", "responses": {
                 "200": {"description": "OpenAPI 3.0 document", "content": {JSON: {"schema": {"type": "object"}}}}
             }}},

@@ -9,19 +9,20 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from playwright.async_api import Browser, Page, Route, async_playwright
+from playwright.async_api import Browser, Page, Route
 
 from services.core.settings import SiteSettings
 from services.counter.keys import SiteKeys
 from services.counter.visitor import event_digest
+from tests.browser import browser
 from tests.conftest import ADMIN_TOKEN, make_settings
 from tests.counter.conftest import BROWSER_UA, Counter, CounterFactory
 
 pytestmark = pytest.mark.browser
+__all__ = ["browser"]  # fixture
 
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 PAGES = web.AppKey("pages", dict)
+HEADERS = web.AppKey("headers", dict)  # response headers of a page, by name (e.g. a CSP)
 QUEUE = "() => JSON.parse(localStorage.getItem('pulse:queue:default') || '[]')"
 
 
@@ -31,25 +32,19 @@ async def portal() -> AsyncIterator[TestServer]:
     app = web.Application()
     pages: dict[str, str] = {}
     app[PAGES] = pages
+    app[HEADERS] = {}
 
     async def page(request: web.Request) -> web.Response:
         if request.match_info["name"] not in pages:
             raise web.HTTPNotFound()
-        return web.Response(text=pages[request.match_info["name"]], content_type="text/html")
+        name = request.match_info["name"]
+        return web.Response(text=pages[name], content_type="text/html", headers=app[HEADERS].get(name, {}))
 
     app.router.add_get("/{name}", page)
     server = TestServer(app)
     await server.start_server()
     yield server
     await server.close()
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield launched
-        await launched.close()
 
 
 async def setup(portal: TestServer, valkey_url: str, start_counter: CounterFactory) -> Counter:
@@ -78,11 +73,10 @@ async def open_page(browser: Browser, portal: TestServer, name: str) -> Page:
 
 
 async def figures(page: Page, target: str) -> dict[str, Any]:
-    await page.wait_for_selector(f"#{target} .pulse-value")
-    await page.wait_for_function(
-        f"() => document.querySelector('#{target} [data-field=total] .pulse-value').textContent !== '–'")
+    """The main rows of the block (label: value), read from its shadow root once loaded."""
+    await page.wait_for_function(f"() => document.querySelector('#{target}')?.dataset.state === 'ready'")
     result: dict[str, Any] = await page.evaluate(f"""() => Object.fromEntries(
-        [...document.querySelectorAll('#{target} li')].map(li => [
+        [...document.querySelector('#{target}').shadowRoot.querySelectorAll('li:not(.pp-sub)')].map(li => [
             li.querySelector('.pulse-label').textContent, li.querySelector('.pulse-value').textContent]))""")
     return result
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Page, async_playwright
 
+from tests.browser import screenshot_dir
 from tests.conftest import ClientFactory
 from tests.demo.demo_support import serve_portal
 
@@ -33,6 +34,9 @@ async def test_two_tabs_share_one_prompt_and_one_expiry(valkey_url: str, make_cl
             browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             try:
                 context = await browser.new_context(locale="vi-VN")
+                await context.add_init_script(
+                    "window.cspViolations = []; document.addEventListener('securitypolicyviolation',"
+                    " e => window.cspViolations.push(e.violatedDirective + ' ' + e.blockedURI));")
                 tabs = [await context.new_page(), await context.new_page()]
                 for tab in tabs:
                     await tab.goto(f"{portal.demo_url}/signed-in")
@@ -49,7 +53,9 @@ async def test_two_tabs_share_one_prompt_and_one_expiry(valkey_url: str, make_cl
                 text = " ".join((await dialog.inner_text()).split())
                 assert PROMPT_TEXT in text
                 assert re.search(r"Thời gian chờ: \d+ giây", text), text
-                assert await tabs[0].locator(f"{DIALOG} [aria-live='assertive']").count() == 1
+                assert await tabs[0].locator(f"{DIALOG} [aria-live='polite'][role='status']").count() == 1
+                assert await tabs[0].locator("[aria-live='assertive']").count() == 0
+                assert await dialog.get_attribute("lang") == "vi"
                 assert await tabs[0].evaluate("document.activeElement.className") == "pp-keepalive"
 
                 # The countdown runs, and Escape does not dismiss it.
@@ -59,6 +65,13 @@ async def test_two_tabs_share_one_prompt_and_one_expiry(valkey_url: str, make_cl
                 after = await seconds_shown(tabs[0])
                 assert 0 <= after < before <= 4
                 assert await dialog.is_visible()
+
+                # The demo's strict CSP holds: the prompt is styled by /session.css, nothing is blocked.
+                assert await tabs[0].evaluate(
+                    "getComputedStyle(document.querySelector('.pp-session')).position") == "fixed"
+                assert await tabs[0].evaluate("window.cspViolations") == []
+                # The counter is not running here: its block shows the page's fallback text.
+                assert "tạm thời chưa hiển thị" in await tabs[0].inner_text("#pulse-counter")
 
                 # One click keeps the session: both prompts close, the server agrees.
                 await tabs[0].click(f"{DIALOG} button")
@@ -73,6 +86,42 @@ async def test_two_tabs_share_one_prompt_and_one_expiry(valkey_url: str, make_cl
                 state = await (await portal.session.get(f"/v1/sessions/{session_id}")).json()
                 assert state["state"] == "expired"
                 await context.close()
+            finally:
+                await browser.close()
+    finally:
+        await portal.demo.close()
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width", [1280, 375])
+async def test_demo_home_shows_the_block_and_the_badge(
+    valkey_url: str, make_client: ClientFactory, width: int
+) -> None:
+    portal = await serve_portal(valkey_url, make_client, with_counter=True)
+    try:
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            try:
+                context = await browser.new_context(
+                    viewport={"width": width, "height": 900},
+                    user_agent="Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+                               "Chrome/131.0.0.0 Safari/537.36")
+                await context.add_init_script(
+                    "window.cspViolations = []; document.addEventListener('securitypolicyviolation',"
+                    " e => window.cspViolations.push(e.violatedDirective + ' ' + e.blockedURI));")
+                page = await context.new_page()
+                await page.goto(f"{portal.demo_url}/")
+                await page.wait_for_function(
+                    "() => document.querySelector('#pulse-counter')?.dataset.state === 'ready'")
+                rows = await page.evaluate("""() => [...document.querySelector('#pulse-counter').shadowRoot
+                    .querySelectorAll('li')].map(li => li.dataset.field + '=' +
+                    li.querySelector('.pulse-value').textContent)""")
+                assert rows == ["online=1", "members=0", "guests=1", "bots=0", "today=1", "this_month=1",
+                                "last_month=0", "total=1"]
+                await page.wait_for_function("() => document.querySelector('img.badge').naturalWidth === 240")
+                assert await page.evaluate("window.cspViolations") == []
+                assert await page.evaluate("document.documentElement.scrollWidth <= innerWidth")
+                await page.screenshot(path=str(screenshot_dir() / f"demo-home-{width}.png"), full_page=True)
             finally:
                 await browser.close()
     finally:

@@ -66,8 +66,8 @@ async def test_hits_queued_while_offline_are_sent_later_once(shared: Cluster, po
             await page.reload()
             await page.wait_for_function(f"() => ({QUEUE})().length === 0")
             await page.wait_for_function(
-                "() => document.querySelector('#pulse-counter [data-field=total] .pulse-value')"
-                "?.textContent === '1'")
+                "() => document.querySelector('#pulse-counter').shadowRoot"
+                "?.querySelector('[data-field=total] .pulse-value')?.textContent === '1'")
             stats = await get_json(f"{counter.url}/v1/stats?site=default")
             assert stats["pageviews"]["total"] == 2 and stats["total"] == 1
             await context.close()

@@ -7,10 +7,19 @@
  * data-lang    "vi" (default) or "en"
  * data-target  id (or CSS selector) of the element to render into (default "pulse-counter")
  * data-member  "1" when the user is signed in
+ * data-breakdown "1": sub-rows under "online" for members, guests and bots
+ * data-refresh seconds between refreshes (heartbeats) while visible (default 60)
+ * data-timeout seconds before a call to the counter is given up (default 8)
  *
- * Sends one pageview per load with an event id, heartbeats every 60 s while the page is
- * visible, renders the five figures. Hits that could not be sent (offline, 5xx) are kept in
- * localStorage with their ids and re-sent later; the server counts an id once.
+ * Sends one pageview per load with an event id, heartbeats every refresh interval while the
+ * page is visible and at once when it becomes visible again, renders the figures. Hits that
+ * could not be sent (offline, 5xx) are kept in localStorage with their ids and re-sent
+ * later; the server counts an id once.
+ *
+ * The block lives in a shadow root (the host page's CSS does not reach it), styled by the
+ * counter's /widget.css (no inline styles: works under a strict CSP) and themed through CSS
+ * custom properties set on the container (--pulse-accent, --pulse-color, ... see README).
+ * The container's own content is the fallback shown when the script cannot run at all.
  */
 (function () {
   'use strict';
@@ -21,7 +30,10 @@
   var site = data.site || 'default';
   var lang = data.lang === 'en' ? 'en' : 'vi';
   var member = data.member === '1' || data.member === 'true';
-  var HEARTBEAT_MS = 60000;
+  var breakdown = data.breakdown === '1' || data.breakdown === 'true';
+  var HEARTBEAT_MS = Math.max(5, Number(data.refresh) || 60) * 1000;
+  var TIMEOUT_MS = Math.max(1, Number(data.timeout) || 8) * 1000;
+  var VISIBLE_REFRESH_MS = 5000;   // coming back sooner than this after a refresh: no new one
   var MAX_QUEUED = 50;
   var QUEUE_KEY = 'pulse:queue:' + site;
   var VISITOR_KEY = 'pulse:visitor';
@@ -30,6 +42,31 @@
       ['last_month', 'Tháng trước'], ['total', 'Tổng lượt truy cập']],
     en: [['online', 'Online now'], ['today', 'Today'], ['this_month', 'This month'],
       ['last_month', 'Last month'], ['total', 'Total visits']]
+  };
+  var SUB_LABELS = {
+    vi: [['members', 'Thành viên'], ['guests', 'Khách'], ['bots', 'Máy tìm kiếm']],
+    en: [['members', 'Members'], ['guests', 'Guests'], ['bots', 'Search engines']]
+  };
+  var TEXT = {
+    vi: { title: 'Thống kê truy cập', loading: 'Đang tải số liệu…',
+      unavailable: 'Chưa tải được số liệu truy cập. Sẽ thử lại sau.' },
+    en: { title: 'Visit statistics', loading: 'Loading figures…',
+      unavailable: 'The visit figures could not be loaded. Trying again later.' }
+  };
+  // Inline SVG icons (24x24, stroked with the accent colour), one per row.
+  var ICONS = {
+    online: '<circle cx="9" cy="8" r="3.5"/><path d="M2.5 20c0-3.6 2.9-6 6.5-6s6.5 2.4 6.5 6"/>' +
+      '<path d="M16 4.6a3.5 3.5 0 0 1 0 6.8M18.5 14.4c1.8.8 3 2.9 3 5.6"/>',
+    today: '<rect x="3" y="5" width="18" height="16" rx="2"/><path d="M3 10h18M8 3v4M16 3v4"/>' +
+      '<rect x="7" y="13" width="4" height="4" rx=".6"/>',
+    this_month: '<rect x="3" y="5" width="18" height="16" rx="2"/><path d="M3 10h18M8 3v4M16 3v4"/>' +
+      '<path d="M7 14h2M11 14h2M15 14h2M7 17.5h2M11 17.5h2"/>',
+    last_month: '<path d="M3.5 12a8.5 8.5 0 1 0 2.5-6"/><path d="M3 4v4.5h4.5"/><path d="M12 7.5V12l3 2"/>',
+    total: '<path d="M4 20h16"/><path d="M7 16v-5M12 16V6M17 16V9"/>',
+    members: '<circle cx="12" cy="8" r="4"/><path d="M4.5 21c0-4.2 3.4-7 7.5-7s7.5 2.8 7.5 7"/>',
+    guests: '<circle cx="12" cy="12" r="9"/><path d="M9.6 9.4a2.5 2.5 0 1 1 3.4 2.3c-.6.3-1 .8-1 1.5v.6"/>' +
+      '<path d="M12 16.8v.2"/>',
+    bots: '<rect x="5" y="8" width="14" height="11" rx="2"/><path d="M12 4.5V8M9 12.5v1M15 12.5v1M9.5 16h5"/>'
   };
   var LOCALES = { vi: 'vi-VN', en: 'en-US' };
 
@@ -93,6 +130,14 @@
     };
   }
 
+  // A call to the counter that is given up after TIMEOUT_MS (a slow counter must not leave
+  // the block loading forever).
+  function timed() {
+    var controller = typeof AbortController === 'function' ? new AbortController() : null;
+    var timer = controller ? setTimeout(function () { controller.abort(); }, TIMEOUT_MS) : 0;
+    return { signal: controller ? controller.signal : undefined, done: function () { clearTimeout(timer); } };
+  }
+
   // text/plain keeps the request "simple": no CORS preflight, and sendBeacon-compatible.
   function post(hit, withStats) {
     var url = base + '/v1/hit' + (withStats ? '?stats=1' : '');
@@ -101,10 +146,12 @@
       var sent = navigator.sendBeacon && navigator.sendBeacon(url, new Blob([body], { type: 'text/plain' }));
       return Promise.resolve({ ok: !!sent, retry: !sent, stats: null });
     }
+    var call = timed();
     return fetch(url, {
-      method: 'POST', body: body, keepalive: true, mode: 'cors', credentials: 'omit',
+      method: 'POST', body: body, keepalive: true, mode: 'cors', credentials: 'omit', signal: call.signal,
       headers: { 'Content-Type': 'text/plain;charset=UTF-8' }
     }).then(function (response) {
+      call.done();
       if (response.ok) {
         if (response.status === 200) {
           return response.json().then(function (stats) { return { ok: true, stats: stats }; },
@@ -115,6 +162,7 @@
       // 4xx: the hit is wrong and will never be accepted; 5xx: try again later.
       return { ok: false, retry: response.status >= 500, stats: null };
     }, function () {
+      call.done();
       return { ok: false, retry: true, stats: null };
     });
   }
@@ -153,36 +201,122 @@
     })();
   }
 
-  function render(stats) {
-    var element = target();
-    if (!element) { return; }
-    var format = new Intl.NumberFormat(LOCALES[lang]);
+  // ---- the block ----------------------------------------------------------------------
+  var view = null;  // {host, block, values: {field: element}, status}
+
+  function shadowOf(element) {
+    if (element.shadowRoot) { return element.shadowRoot; }
+    try { return element.attachShadow({ mode: 'open' }); } catch (e) {
+      var inner = document.createElement('div');  // elements that cannot host a shadow root
+      element.textContent = '';
+      element.appendChild(inner);
+      return inner.attachShadow({ mode: 'open' });
+    }
+  }
+
+  function svgIcon(name) {
+    var svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
+    svg.setAttribute('class', 'pp-icon');
+    svg.setAttribute('viewBox', '0 0 24 24');
+    svg.setAttribute('aria-hidden', 'true');
+    svg.setAttribute('focusable', 'false');
+    svg.innerHTML = ICONS[name];
+    return svg;
+  }
+
+  function row(field, label, sub) {
+    var item = document.createElement('li');
+    item.className = sub ? 'pp-row pp-sub' : 'pp-row';
+    item.setAttribute('data-field', field);
+    item.appendChild(svgIcon(field));
+    var name = document.createElement('span');
+    name.className = 'pulse-label';
+    name.textContent = label;
+    name.title = label;
+    var value = document.createElement('span');
+    value.className = 'pulse-value';
+    value.textContent = '…';
+    item.appendChild(name);
+    item.appendChild(value);
+    return { item: item, value: value };
+  }
+
+  function build() {
+    var host = target();
+    if (!host) { return null; }
+    var root = shadowOf(host);
+    root.textContent = '';
+    var link = document.createElement('link');
+    link.rel = 'stylesheet';
+    link.href = base + '/widget.css';
+    var block = document.createElement('section');
+    block.className = 'pp-block pp-loading';
+    block.setAttribute('lang', lang);
+    block.setAttribute('aria-label', TEXT[lang].title);
+    block.setAttribute('aria-busy', 'true');
+    block.hidden = true;  // until its stylesheet is in, so it never shows unstyled
+    function reveal() { block.hidden = false; }
+    link.addEventListener('load', reveal);
+    link.addEventListener('error', reveal);
+    setTimeout(reveal, 3000);
     var list = document.createElement('ul');
-    list.className = 'pulse-counter';
-    list.setAttribute('lang', lang);
+    list.className = 'pp-rows';
+    var values = {};
     LABELS[lang].forEach(function (pair) {
-      var item = document.createElement('li');
-      item.setAttribute('data-field', pair[0]);
-      var label = document.createElement('span');
-      label.className = 'pulse-label';
-      label.textContent = pair[1];
-      var value = document.createElement('span');
-      value.className = 'pulse-value';
-      var number = stats && typeof stats[pair[0]] === 'number' ? stats[pair[0]] : null;
-      value.textContent = number === null ? '–' : format.format(number);
-      item.appendChild(label);
-      item.appendChild(document.createTextNode(': '));
-      item.appendChild(value);
-      list.appendChild(item);
+      var made = row(pair[0], pair[1], false);
+      values[pair[0]] = made.value;
+      list.appendChild(made.item);
+      if (pair[0] === 'online' && breakdown) {
+        SUB_LABELS[lang].forEach(function (sub) {
+          var part = row(sub[0], sub[1], true);
+          values[sub[0]] = part.value;
+          list.appendChild(part.item);
+        });
+      }
     });
-    element.textContent = '';
-    element.appendChild(list);
+    var status = document.createElement('p');
+    status.className = 'pp-status';
+    status.setAttribute('role', 'status');
+    status.textContent = TEXT[lang].loading;
+    block.appendChild(list);
+    block.appendChild(status);
+    root.appendChild(link);
+    root.appendChild(block);
+    host.setAttribute('data-state', 'loading');
+    return { host: host, block: block, values: values, status: status };
+  }
+
+  function number(stats, field) {
+    var source = field === 'members' || field === 'guests' || field === 'bots' ? stats.online_breakdown : stats;
+    return source && typeof source[field] === 'number' ? source[field] : null;
+  }
+
+  var shownAt = 0;  // performance.now() of the figures on screen
+  function render(stats) {
+    if (!view) { return; }
+    var ok = !!stats && typeof stats.total === 'number';
+    if (!ok && shownAt) { return; }  // keep the last good figures; a later refresh replaces them
+    var format = new Intl.NumberFormat(LOCALES[lang]);
+    Object.keys(view.values).forEach(function (field) {
+      var value = ok ? number(stats, field) : null;
+      view.values[field].textContent = value === null ? '—' : format.format(value);
+    });
+    view.block.classList.remove('pp-loading');
+    view.block.classList.toggle('pp-unavailable', !ok);
+    view.block.setAttribute('aria-busy', 'false');
+    view.status.textContent = ok ? '' : TEXT[lang].unavailable;
+    view.status.hidden = ok;
+    view.host.setAttribute('data-state', ok ? 'ready' : 'unavailable');
+    if (ok) { shownAt = performance.now(); }
   }
 
   function fetchStats() {
     if (!window.fetch) { return Promise.resolve(null); }
-    return fetch(base + '/v1/stats?site=' + encodeURIComponent(site), { mode: 'cors', credentials: 'omit' })
-      .then(function (r) { return r.ok ? r.json() : null; }, function () { return null; });
+    var call = timed();
+    return fetch(base + '/v1/stats?site=' + encodeURIComponent(site),
+      { mode: 'cors', credentials: 'omit', signal: call.signal })
+      .then(function (r) { call.done(); return r.ok ? r.json() : null; }, function () { call.done(); return null; })
+      .then(null, function () { return null; });
   }
 
   function showFigures(result) {
@@ -190,13 +324,28 @@
     fetchStats().then(render);
   }
 
+  // ---- refreshes: every interval while visible, and at once on coming back ------------
+  var refreshTimer = 0, refreshedAt = -Infinity;
+  function refresh(kind, keep) {
+    clearTimeout(refreshTimer);
+    refreshedAt = performance.now();
+    refreshTimer = setTimeout(tick, HEARTBEAT_MS);
+    return send(kind, true, keep).then(showFigures);
+  }
+
+  function tick() {
+    if (document.visibilityState === 'visible') { refresh('heartbeat', false); }
+    else { refreshTimer = 0; }  // resumed by visibilitychange
+  }
+
   function start() {
-    send('pageview', true, true).then(showFigures);
-    setInterval(function () {
-      if (document.visibilityState === 'visible') {
-        send('heartbeat', true, false).then(showFigures);
-      }
-    }, HEARTBEAT_MS);
+    view = build();
+    refresh('pageview', true);
+    document.addEventListener('visibilitychange', function () {
+      if (document.visibilityState !== 'visible') { return; }
+      if (performance.now() - refreshedAt >= VISIBLE_REFRESH_MS) { refresh('heartbeat', false); }
+      else if (!refreshTimer) { refreshTimer = setTimeout(tick, HEARTBEAT_MS); }
+    });
     window.addEventListener('online', flushQueue);
   }
 
