@@ -12,6 +12,7 @@ import msgspec
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 
 from services.core.errors import ApiError, bad_request, unauthorized, unavailable
 from services.core.redis_conn import STORAGE_ERRORS
@@ -80,7 +81,10 @@ async def read_body(request: web.Request, max_bytes: int) -> bytes:
     """The body, refused with 413 beyond ``max_bytes`` whatever Content-Length claims."""
     if request.content_length is not None and request.content_length > max_bytes:
         raise ApiError(413, "body_too_large", f"request body is limited to {max_bytes} bytes")
-    body = await request.content.read(max_bytes + 1)
+    try:
+        body = await request.content.read(max_bytes + 1)
+    except (RequestPayloadError, HttpProcessingError) as exc:  # bad chunking, undecodable gzip/deflate...
+        raise bad_request("request body could not be decoded (framing or Content-Encoding)", "invalid_body") from exc
     if len(body) > max_bytes:
         raise ApiError(413, "body_too_large", f"request body is limited to {max_bytes} bytes")
     return body
@@ -109,11 +113,14 @@ def require_json_type(request: web.Request, allowed: Iterable[str] = (JSON_TYPE,
 
 
 def bearer_token(request: web.Request) -> str | None:
+    """The bearer token, or None when there is none or it is not printable ASCII (RFC 6750
+    tokens are; a token of other bytes can match no configured token)."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or not (token.isascii() and token.isprintable()):
         return None
-    return token.strip()
+    return token
 
 
 def require_token(request: web.Request, expected: Secret | None) -> None:
@@ -208,6 +215,12 @@ class MalformedRequestLogFilter(logging.Filter):
     address and the raw bytes, which are personal data and attacker-controlled noise."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == "Unhandled exception" and record.exc_info and _is_bad_payload(record.exc_info[1]):
+            # a body nobody read (a 404, a refused request) failed to decode while aiohttp
+            # drained it after the answer was sent: the client's fault, already answered
+            record.msg, record.args = "discarded an undecodable request body: %s", (type(record.exc_info[1]).__name__,)
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.INFO, "INFO"
         if record.msg == "Error handling request from %s":
             exc = record.exc_info[1] if record.exc_info else None
             record.msg = "refused a request it could not handle: %s"
@@ -217,6 +230,10 @@ class MalformedRequestLogFilter(logging.Filter):
             if isinstance(exc, HttpProcessingError):  # malformed input, not our failure
                 record.levelno, record.levelname = logging.INFO, "INFO"
         return True
+
+
+def _is_bad_payload(exc: BaseException | None) -> bool:
+    return isinstance(exc, RequestPayloadError | HttpProcessingError)
 
 
 def install_log_redaction() -> None:

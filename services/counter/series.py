@@ -4,7 +4,7 @@ calendar, for charts. Parsing and bucketing are pure; the read is one pipeline."
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -37,18 +37,25 @@ def parse_moment(text: str, zone: ZoneInfo, name: str, end: bool) -> datetime:
     try:
         if len(text) <= 10:
             day = date.fromisoformat(text)
-            moment = datetime(day.year, day.month, day.day, tzinfo=zone)
-            return moment.replace(hour=23, minute=59, second=59) if end else moment
-        parsed = datetime.fromisoformat(text)
+            parsed = datetime(day.year, day.month, day.day, *((23, 59, 59) if end else ()))
+        else:
+            parsed = datetime.fromisoformat(text)
     except ValueError as exc:
         message = f"{name}: expected an ISO 8601 date or date-time, got {text[:40]!r}"
         raise bad_request(message, "invalid_query") from exc
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=zone)
     try:
-        return parsed.astimezone(zone)
+        moment = parsed.replace(tzinfo=zone) if parsed.tzinfo is None else parsed.astimezone(zone)
+        utc_year = moment.astimezone(UTC).year
     except (OverflowError, ValueError) as exc:
         raise bad_request(f"{name}: out of range", "invalid_query") from exc
+    if not MIN_YEAR <= utc_year <= MAX_YEAR or not MIN_YEAR <= moment.year <= MAX_YEAR:
+        raise bad_request(f"{name}: years {MIN_YEAR} to {MAX_YEAR} only", "invalid_query")
+    return moment
+
+
+#: Moments a series may name: a year's margin inside ``datetime``'s calendar (1 to 9999),
+#: so no zone offset, bucket step or default span can step outside it.
+MIN_YEAR, MAX_YEAR = 2, 9998
 
 
 SPANS = {"hour": 23, "day": 29, "month": 11}  # default ranges: 24 hours, 30 days, 12 months
@@ -83,6 +90,13 @@ def resolve_range(unit: Unit, now: datetime, start: datetime | None, end: dateti
 def buckets(unit: Unit, start: datetime, end: datetime, zone: ZoneInfo, max_buckets: int) -> list[Bucket]:
     if start > end:
         raise bad_request("from: must not be after to", "invalid_query")
+    try:
+        return _buckets(unit, start, end, zone, max_buckets)
+    except (OverflowError, ValueError) as exc:  # a range at the calendar's edge
+        raise bad_request("the range is out of bounds", "invalid_query") from exc
+
+
+def _buckets(unit: Unit, start: datetime, end: datetime, zone: ZoneInfo, max_buckets: int) -> list[Bucket]:
     if unit is Unit.DAY:
         first, last = start.date(), end.date()
         _check(max_buckets, (last - first).days + 1)
