@@ -18,6 +18,9 @@ from typing import Any
 
 from aiohttp import web
 
+from services.core.app_keys import SERVICE_METRICS, SETTINGS
+from services.core.connection_limits import LimitedAppRunner
+from services.core.settings import HttpSettings
 from services.core.web import RouteAccessLogger, install_log_redaction
 
 log = logging.getLogger(__name__)
@@ -70,8 +73,11 @@ async def serve(
     runners: list[web.AppRunner] = []
     try:
         for item in served:
-            runner = web.AppRunner(
+            settings = item.app.get(SETTINGS)
+            runner = LimitedAppRunner(
                 item.app,
+                settings.http if settings is not None else HttpSettings(),
+                item.app.get(SERVICE_METRICS),
                 access_log_class=RouteAccessLogger,
                 shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS,
                 handle_signals=False,
@@ -87,8 +93,8 @@ async def serve(
         await stop.wait()
         log.info("stop signal received; finishing in-flight requests")
     finally:
-        for runner in reversed(runners):
-            await runner.cleanup()
+        for started in reversed(runners):
+            await started.cleanup()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
 

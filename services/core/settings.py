@@ -73,6 +73,19 @@ class RedisSettings:
 
 
 @dataclass(frozen=True)
+class HttpSettings:
+    """Connection limits of every HTTP listener (both services and the demo)."""
+
+    header_timeout_seconds: float = 10.0  # from a connection's (or request's) first byte to its headers' end
+    keepalive_timeout_seconds: float = 30.0  # an idle kept-alive connection is closed after this
+    max_connections: int = 10_000  # per process; lowered to fit the file limit
+
+    def validate(self, where: str) -> None:
+        for name in ("header_timeout_seconds", "keepalive_timeout_seconds", "max_connections"):
+            _positive(where, name, getattr(self, name))
+
+
+@dataclass(frozen=True)
 class CounterSettings:
     host: str = "127.0.0.1"
     port: int = 8080
@@ -153,6 +166,7 @@ class Settings:
     redis: RedisSettings = field(default_factory=RedisSettings)
     counter: CounterSettings = field(default_factory=CounterSettings)
     session: SessionSettings = field(default_factory=SessionSettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
     sites: tuple[SiteSettings, ...] = (SiteSettings(),)
     admin_token: Secret | None = None
     service_token: Secret | None = None
@@ -163,6 +177,7 @@ class Settings:
         self.redis.validate("redis")
         self.counter.validate("counter")
         self.session.validate("session")
+        self.http.validate("http")
         if not self.sites:
             raise ConfigError("sites: at least one site is required")
         seen: set[str] = set()

@@ -3,6 +3,7 @@ client addresses, CORS and a privacy-preserving access log."""
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 from collections.abc import Awaitable, Callable, Iterable
@@ -77,17 +78,27 @@ def failure_response(request: web.Request, exc: Exception) -> web.Response:
     return error_response(ApiError(500, "internal", "internal error"))
 
 
-async def read_body(request: web.Request, max_bytes: int) -> bytes:
-    """The body, refused with 413 beyond ``max_bytes`` whatever Content-Length claims."""
+async def read_body(request: web.Request, max_bytes: int, timeout_seconds: float) -> bytes:
+    """The body, refused with 413 beyond ``max_bytes`` whatever Content-Length claims, and
+    with 408 unless all of it arrives within ``timeout_seconds`` (a slow body holds a
+    connection like slow headers do)."""
     if request.content_length is not None and request.content_length > max_bytes:
         raise ApiError(413, "body_too_large", f"request body is limited to {max_bytes} bytes")
+    body = bytearray()
     try:
-        body = await request.content.read(max_bytes + 1)
+        async with asyncio.timeout(timeout_seconds):
+            while len(body) <= max_bytes:
+                chunk = await request.content.read(max_bytes + 1 - len(body))
+                if not chunk:
+                    break
+                body += chunk
+    except TimeoutError as exc:
+        raise ApiError(408, "timeout", f"the request body did not arrive within {timeout_seconds:g} s") from exc
     except (RequestPayloadError, HttpProcessingError) as exc:  # bad chunking, undecodable gzip/deflate...
         raise bad_request("request body could not be decoded (framing or Content-Encoding)", "invalid_body") from exc
     if len(body) > max_bytes:
         raise ApiError(413, "body_too_large", f"request body is limited to {max_bytes} bytes")
-    return body
+    return bytes(body)
 
 
 def decode_json(body: bytes, decoder: msgspec.json.Decoder[T]) -> T:

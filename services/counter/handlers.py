@@ -51,7 +51,8 @@ async def post_hit(request: web.Request) -> web.Response:
     kind_name: str | None = None
     try:
         require_json_type(request, HIT_TYPES)
-        body = decode_hit(await read_body(request, settings.counter.max_body_bytes))
+        raw = await read_body(request, settings.counter.max_body_bytes, settings.http.header_timeout_seconds)
+        body = decode_hit(raw)
         site_name, kind_name = body.site, body.kind
         with_stats = parse_flag(request.query, "stats") if request.query_string else False
         result = await app[PIPELINE].process(parse_body(settings, body), request)

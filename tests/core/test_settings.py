@@ -70,6 +70,9 @@ def test_env_lists_and_sites_json() -> None:
         ({"PULSE_SESSION_PROMPT_SECONDS": "4000"}, "session.prompt_seconds"),
         ({"PULSE_COUNTER_TRUSTED_PROXIES": "not-a-net"}, "counter.trusted_proxies"),
         ({"PULSE_COUNTER_RATE_LIMITS_ENABLED": "maybe"}, "counter.rate_limits_enabled"),
+        ({"PULSE_HTTP_HEADER_TIMEOUT_SECONDS": "0"}, "http.header_timeout_seconds"),
+        ({"PULSE_HTTP_KEEPALIVE_TIMEOUT_SECONDS": "-1"}, "http.keepalive_timeout_seconds"),
+        ({"PULSE_HTTP_MAX_CONNECTIONS": "many"}, "http.max_connections"),
     ],
 )
 def test_errors_name_the_key(env: dict[str, str], key: str) -> None:
@@ -107,3 +110,10 @@ def test_redis_from_url_rejects_nonsense() -> None:
         RedisSettings.from_url("localhost:6379")
     with pytest.raises(ConfigError, match="command_timeout_seconds"):
         RedisSettings.from_url("redis://h", command_timeout_seconds=0)
+
+
+def test_http_limits_have_safe_defaults_and_come_from_the_environment() -> None:
+    http = load_settings(env={}).http
+    assert (http.header_timeout_seconds, http.keepalive_timeout_seconds, http.max_connections) == (10.0, 30.0, 10_000)
+    tuned = load_settings(env={"PULSE_HTTP_HEADER_TIMEOUT_SECONDS": "2.5", "PULSE_HTTP_MAX_CONNECTIONS": "500"}).http
+    assert (tuned.header_timeout_seconds, tuned.max_connections) == (2.5, 500)
