@@ -108,6 +108,7 @@ class CounterSettings:
     commit_timeout_seconds: float = 2.0
     commits_in_flight: int = 2  # group commits sent to Redis at once, each on its own connection
     max_series_buckets: int = 1000
+    max_series_per_second: float = 20.0  # per process, bursts of as many; beyond, reads wait up to 1 s, then 429
 
     def validate(self, where: str) -> None:
         for name in (
@@ -116,7 +117,7 @@ class CounterSettings:
             "max_event_id_length", "dedupe_seconds", "max_hits_per_visitor_per_minute",
             "max_hits_per_ip_per_minute", "max_new_visits_per_ip_per_hour",
             "batch_max_hits", "max_pending_hits", "commit_timeout_seconds", "commits_in_flight",
-            "max_series_buckets",
+            "max_series_buckets", "max_series_per_second",
         ):
             _positive(where, name, getattr(self, name))
         if self.stats_cache_seconds < 0:

@@ -35,6 +35,8 @@ E403 = _error("the Origin header names an origin not configured for the site")
 E404 = _error("the site is not configured")
 E413 = _error("request body too large")
 E415 = _error("unsupported content type")
+E429_SERIES = _error("over the process's series budget (counter.max_series_per_second, after waiting up to 1 s)",
+                     RETRY_AFTER)
 E503 = _error("Redis is not answering; nothing was recorded. Retry after Retry-After seconds.", RETRY_AFTER)
 
 
@@ -185,7 +187,9 @@ def paths(settings: Settings) -> JSONDict:
             "description": "from and to are ISO dates or date-times in the site's zone (inclusive, default: the "
                            "last 24 hours, 30 days or 12 months). 400 when from is after to or the range holds "
                            f"more than {settings.counter.max_series_buckets} buckets. Month buckets include the "
-                           "baseline's months.",
+                           "baseline's months. Answers are shared between callers for up to stats_cache_seconds; "
+                           f"each process serves {settings.counter.max_series_per_second:g} series a second (bursts "
+                           "of as many), later ones wait up to 1 s, then 429.",
             "parameters": [
                 _site_param(settings),
                 {"name": "unit", "in": "query", "schema": {"type": "string", "enum": ["hour", "day", "month"],
@@ -193,7 +197,8 @@ def paths(settings: Settings) -> JSONDict:
                 {"name": "from", "in": "query", "schema": MOMENT},
                 {"name": "to", "in": "query", "schema": MOMENT},
             ],
-            "responses": {"200": _json("Series", "one bucket per unit"), "400": E400, "404": E404, "503": E503},
+            "responses": {"200": _json("Series", "one bucket per unit"), "400": E400, "404": E404, "429": E429_SERIES,
+                          "503": E503},
         }},
         "/v1/pages": {"get": {
             "summary": "Views and downloads of one path (each once per visit)",

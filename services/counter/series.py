@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from redis.asyncio import Redis
 
 from services.core.errors import bad_request
-from services.counter.calendar_keys import day_key, days_between, hour_key, local_time, month_key, next_month
+from services.counter.calendar_keys import day_key, days_between, local_time, month_key, next_month, utc_offset
 from services.counter.keys import BASELINE_MONTH, SiteKeys
 from services.counter.stats import parse_baseline
 
@@ -116,8 +116,20 @@ def _buckets(unit: Unit, start: datetime, end: datetime, zone: ZoneInfo, max_buc
     found = []
     for step in range(count):
         local = local_time(first_ts + step * 3600, zone)
-        found.append(Bucket(local.isoformat(timespec="seconds"), hour_key(local)))
+        day, colon = day_key(local.date()), utc_offset(local, ":")
+        shown = f"{day}T{local.hour:02d}:{local.minute:02d}:{local.second:02d}{colon}"
+        found.append(Bucket(shown, f"{day}T{local.hour:02d}{colon.replace(':', '')}"))
     return found
+
+
+def series_key(site: str, unit: Unit, start: datetime, end: datetime) -> tuple[str, str, float, float]:
+    """What decides a series' buckets, so equal questions share one answer: the range's
+    ends floored to their bucket (the seconds of ``to=now`` do not make a new question)."""
+    if unit is Unit.HOUR:
+        return site, unit.value, start.replace(minute=0, second=0, microsecond=0).timestamp(), end.timestamp() // 3600
+    if unit is Unit.DAY:
+        return site, unit.value, start.date().toordinal(), end.date().toordinal()
+    return site, unit.value, start.year * 12 + start.month, end.year * 12 + end.month
 
 
 def _check(max_buckets: int, count: int) -> None:
@@ -125,15 +137,29 @@ def _check(max_buckets: int, count: int) -> None:
         raise bad_request(f"the range holds {count} buckets; at most {max_buckets} are allowed", "too_many_buckets")
 
 
+#: Every bucket's two fields in one command: a thousand HMGETs in a pipeline cost the
+#: event loop ten times what one reply of two thousand values does.
+READ_BUCKETS = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  local v = redis.call('HMGET', key, 'visits', 'pageviews')
+  out[2 * i - 1] = v[1] or false
+  out[2 * i] = v[2] or false
+end
+return out
+"""
+
+
 async def read_series(client: Redis, site: str, unit: Unit, found: list[Bucket]) -> dict[str, Any]:
+    """One round trip: the buckets (one script call, all keys in the site's slot) and the baseline."""
     keys = SiteKeys(site)
     record = {Unit.HOUR: keys.hour, Unit.DAY: keys.day, Unit.MONTH: keys.month}[unit]
     async with client.pipeline(transaction=False) as pipe:
-        for bucket in found:
-            pipe.hmget(record(bucket.key), ["visits", "pageviews"])
+        pipe.eval(READ_BUCKETS, len(found), *[record(bucket.key) for bucket in found])
         pipe.hgetall(keys.baseline)
-        replies = await pipe.execute()
-    baseline = parse_baseline(replies[-1]) if unit is Unit.MONTH else {}
+        flat, raw_baseline = await pipe.execute()
+    baseline = parse_baseline(raw_baseline) if unit is Unit.MONTH else {}
+    pairs = list(zip(flat[0::2], flat[1::2], strict=True))
     return {
         "site": site,
         "unit": unit.value,
@@ -143,6 +169,6 @@ async def read_series(client: Redis, site: str, unit: Unit, found: list[Bucket])
                 "visits": int(visits or 0) + baseline.get(BASELINE_MONTH + bucket.key, 0),
                 "pageviews": int(pageviews or 0),
             }
-            for bucket, (visits, pageviews) in zip(found, replies[:-1], strict=True)
+            for bucket, (visits, pageviews) in zip(found, pairs, strict=True)
         ],
     }

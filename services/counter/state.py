@@ -9,6 +9,8 @@ from services.core.app_keys import CLOCK, REDIS, SERVICE_METRICS, SETTINGS
 from services.counter.group_commit import GroupCommitWriter
 from services.counter.metrics import CounterMetrics
 from services.counter.pipeline import HitPipeline
+from services.counter.read_budget import ReadBudget
+from services.counter.shared_reads import SharedReads
 from services.counter.stats import StatsCache
 from services.counter.store import HitStore
 
@@ -17,5 +19,10 @@ STORE = web.AppKey("hit_store", HitStore)
 WRITER = web.AppKey("group_commit_writer", GroupCommitWriter)
 PIPELINE = web.AppKey("hit_pipeline", HitPipeline)
 STATS = web.AppKey("stats_cache", StatsCache)
+READS = web.AppKey("shared_reads", SharedReads)
+SERIES_BUDGET = web.AppKey("series_budget", ReadBudget)
 
-__all__ = ["CLOCK", "METRICS", "PIPELINE", "REDIS", "SERVICE_METRICS", "SETTINGS", "STATS", "STORE", "WRITER"]
+__all__ = [
+    "CLOCK", "METRICS", "PIPELINE", "READS", "REDIS", "SERIES_BUDGET", "SERVICE_METRICS", "SETTINGS", "STATS", "STORE",
+    "WRITER",
+]

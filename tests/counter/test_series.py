@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from services.core.errors import ApiError
 from services.counter.series import Unit, buckets, parse_moment, resolve_range
-from tests.counter.conftest import Counter
+from tests.counter.conftest import Counter, CounterFactory
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 
@@ -113,3 +113,12 @@ async def test_series_outside_the_calendar_is_400(vcounter: Counter) -> None:
         response = await vcounter.client.get("/v1/stats/series", params={"site": "default", **params})
         assert response.status == 400, await response.text()
         assert (await response.json())["error"]["code"] == "invalid_query"
+
+
+async def test_series_beyond_the_budget_are_429(valkey_url: str, start_counter: CounterFactory) -> None:
+    counter = await start_counter(valkey_url, max_series_per_second=0.5)  # a turn every 2 s: over the 1 s wait
+    first = await counter.client.get("/v1/stats/series", params={"site": "default"})
+    assert first.status == 200
+    second = await counter.client.get("/v1/stats/series", params={"site": "default", "unit": "hour"})
+    assert second.status == 429 and second.headers["Retry-After"] == "1"
+    assert (await second.json())["error"]["code"] == "too_many_requests"

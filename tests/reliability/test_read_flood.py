@@ -1,0 +1,69 @@
+"""Reads cannot starve writes: hit throughput of a real counter process with and without
+a flood of 1,000-bucket series reads, measured as a ratio in the same run.
+
+The flood runs in its own client process, so the hit client's share of the CPU is the
+same in both phases; the bound (70%) is loose enough for a loaded 2-core machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+
+from tests.reliability.conftest import NO_LIMITS
+from tests.reliability.load import Call, run_load
+from tests.reliability.procs import Cluster
+
+PHASE_SECONDS = 4.0
+SERIES = "/v1/stats/series?site=default&unit=hour&from=2026-10-01T00:00:00&to=2026-11-11T15:00:00"  # 1,000 buckets
+FLOOD = f"""
+import asyncio, re, sys, time
+async def main(port, seconds):
+    paths = [{SERIES!r}, "/v1/stats/series?site=default&unit=hour", "/v1/stats/series?site=default&unit=day"]
+    done = 0
+    deadline = time.monotonic() + seconds
+    async def worker(i):
+        nonlocal done
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        while time.monotonic() < deadline:
+            writer.write(f"GET {{paths[i % 3]}} HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n".encode())
+            head = await reader.readuntil(b"\\r\\n\\r\\n")
+            assert head.startswith(b"HTTP/1.1 200"), head
+            await reader.readexactly(int(re.search(rb"Content-Length: (\\d+)", head).group(1)))
+            done += 1
+        writer.close()
+    await asyncio.gather(*(worker(i) for i in range(CONNECTIONS)))
+    print(done)
+asyncio.run(main(int(sys.argv[1]), float(sys.argv[2])))
+""".replace("CONNECTIONS", "8")
+
+
+def hit(index: int) -> Call:
+    body = {"site": "default", "kind": "pageview", "path": f"/load/{index % 7}", "visitor": f"fl-v{index}"}
+    return Call("POST", "/v1/hit", f"fl-{index}", json=body)
+
+
+async def hits_per_second(url: str) -> float:
+    started = time.monotonic()
+    result = await run_load([url], hit, total=10**9, concurrency=16, max_seconds=PHASE_SECONDS)
+    ok = sum(1 for answer in result.answers if answer.status == 204)
+    assert ok == len(result.answers), result.summary()
+    return ok / (time.monotonic() - started)
+
+
+async def test_a_series_flood_leaves_hits_at_70_percent_or_more(shared: Cluster) -> None:
+    counter = shared.service("counter", NO_LIMITS)
+    await hits_per_second(counter.url)  # warm up: connections, scripts, the allocator
+    alone = await hits_per_second(counter.url)
+    flood = await asyncio.create_subprocess_exec(sys.executable, "-c", FLOOD, str(counter.port), str(PHASE_SECONDS + 2),
+                                                 stdout=asyncio.subprocess.PIPE)
+    await asyncio.sleep(1.0)  # the flood is at full speed before the hits are measured
+    flooded = await hits_per_second(counter.url)
+    out, _ = await asyncio.wait_for(flood.communicate(), 30)
+    assert flood.returncode == 0
+    reads = int(out.decode().strip())
+    ratio = flooded / alone
+    print(f"hits/s alone {alone:.0f}, with {reads / (PHASE_SECONDS + 2):.0f} reads/s {flooded:.0f}: {ratio:.2f}")
+    assert reads > 100, "the flood did not run"
+    assert ratio >= 0.7, f"hits/s alone {alone:.0f}, flooded {flooded:.0f} ({ratio:.2f})"
