@@ -108,6 +108,13 @@ class CounterSettings:
     commit_timeout_seconds: float = 2.0
     commits_in_flight: int = 2  # group commits sent to Redis at once, each on its own connection
     max_series_buckets: int = 1000
+    # bounded growth (hit.lua): what a client can make Redis keep
+    max_new_paths_per_ip_per_hour: int = 100  # new per-path records; past it a pageview counts for the site only
+    path_retention_seconds: int = 30 * 86400  # a new per-path record expires after this...
+    path_keep_views: int = 10  # ...unless it reaches this many views (or downloads): then it is kept
+    event_ids_per_visitor: int = 16  # retries recognised by event id alone (clients without a sequence number)
+    max_bot_hits_per_ip_per_minute: int = 600
+    max_online_bots: int = 10_000  # the bots' online window keeps the most recent this many
     max_series_per_second: float = 20.0  # per process, bursts of as many; beyond, reads wait up to 1 s, then 429
 
     def validate(self, where: str) -> None:
@@ -117,7 +124,9 @@ class CounterSettings:
             "max_event_id_length", "dedupe_seconds", "max_hits_per_visitor_per_minute",
             "max_hits_per_ip_per_minute", "max_new_visits_per_ip_per_hour",
             "batch_max_hits", "max_pending_hits", "commit_timeout_seconds", "commits_in_flight",
-            "max_series_buckets", "max_series_per_second",
+            "max_series_buckets", "max_series_per_second", "max_new_paths_per_ip_per_hour",
+            "path_retention_seconds", "path_keep_views", "event_ids_per_visitor", "max_bot_hits_per_ip_per_minute",
+            "max_online_bots",
         ):
             _positive(where, name, getattr(self, name))
         if self.stats_cache_seconds < 0:

@@ -47,6 +47,7 @@ class HitBody(msgspec.Struct, kw_only=True):
     member: bool = False
     referrer: str | None = None
     id: str | None = None
+    seq: int | None = None  # the visitor's hit sequence number: retries are recognised by it
 
 
 HIT_DECODER = msgspec.json.Decoder(HitBody)
@@ -68,13 +69,14 @@ class Hit:
     hour: str
     event_digest: str
     ip_digest: str
+    seq: str = ""  # decimal, or "" when the client sent none
 
     def record(self) -> str:
-        """The hit as one ``hit.lua`` record: the 11 fields joined by ``|`` (none holds one)."""
+        """The hit as one ``hit.lua`` record: the 12 fields joined by ``|`` (none holds one)."""
         return (
             f"{_KIND_CODES[self.kind]}|{self.visitor_digest}|{'1' if self.member else '0'}|"
             f"{'1' if self.bot else '0'}|{int(self.now * 1000)}|{self.day}|{self.month}|{self.hour}|"
-            f"{self.path_digest}|{self.event_digest}|{self.ip_digest}"
+            f"{self.path_digest}|{self.event_digest}|{self.ip_digest}|{self.seq}"
         )
 
 

@@ -79,7 +79,11 @@ def schemas(settings: Settings) -> JSONDict:
                 "member": {"type": "boolean", "default": False, "description": "the user is signed in"},
                 "referrer": {"type": "string", "nullable": True, "maxLength": limits.max_referrer_length},
                 "id": {"type": "string", "nullable": True, "maxLength": limits.max_event_id_length,
-                       "description": "event id: the same id is counted once per site"},
+                       "description": "event id, for clients without seq: a re-sent hit of the visitor with one of "
+                                      f"its last {limits.event_ids_per_visitor} ids is counted once"},
+                "seq": {"type": "integer", "nullable": True, "minimum": 0, "maximum": 2**53 - 1,
+                        "description": "the visitor's hit number (1, 2, 3...): a re-sent hit with one of the 64 "
+                                       "numbers up to the highest seen is counted once (the id is then ignored)"},
             },
             "description": "Unknown fields are ignored.",
         },
@@ -168,6 +172,7 @@ def paths(settings: Settings) -> JSONDict:
                                                            "enum": ["pageview", "heartbeat", "download"]}},
                 {"name": "member", "in": "query", "schema": {"type": "string", "enum": ["1", "0", "true", "false"]}},
                 {"name": "id", "in": "query", "schema": {"type": "string"}},
+                {"name": "seq", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 2**53 - 1}},
                 {"name": "visitor", "in": "query", "schema": {"type": "string"}},
                 {"name": "referrer", "in": "query", "schema": {"type": "string"}},
             ],

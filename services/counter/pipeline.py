@@ -46,6 +46,23 @@ class ParsedHit:
     member: bool
     referrer: str | None
     event_id: str | None
+    seq: int | None = None
+
+
+#: Sequence numbers are whole numbers a JavaScript number holds exactly.
+MAX_SEQ = 2**53 - 1
+
+
+def parse_seq(value: int | str | None, code: str) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        if not value.isascii() or not value.isdigit() or len(value) > 16:
+            raise bad_request(f"seq: expected a whole number from 0 to {MAX_SEQ}", code)
+        value = int(value)
+    if not 0 <= value <= MAX_SEQ:
+        raise bad_request(f"seq: expected a whole number from 0 to {MAX_SEQ}", code)
+    return value
 
 
 def parse_site(settings: Settings, name: str | None) -> SiteSettings:
@@ -66,7 +83,7 @@ def parse_kind(name: str) -> Kind:
 def parse_body(settings: Settings, body: HitBody) -> ParsedHit:
     site = parse_site(settings, body.site)
     return ParsedHit(site, parse_kind(body.kind), body.path, body.visitor or None, body.member,
-                     body.referrer or None, body.id or None)
+                     body.referrer or None, body.id or None, parse_seq(body.seq, "invalid_body"))
 
 
 FLAGS = {"1": True, "true": True, "0": False, "false": False}
@@ -91,6 +108,7 @@ def parse_query(settings: Settings, query: Mapping[str, str]) -> ParsedHit:
         parse_flag(query, "member"),
         query.get("referrer") or None,
         query.get("id") or None,
+        parse_seq(query.get("seq"), "invalid_query"),
     )
 
 
@@ -219,5 +237,6 @@ class HitPipeline:
             hour=cal.hour,
             event_digest=event_digest(site, parsed.event_id) if parsed.event_id else "",
             ip_digest=ctx.ip_digest,
+            seq="" if parsed.seq is None else str(parsed.seq),
         )
         return await self._writer.submit(hit)
