@@ -62,7 +62,8 @@ async def writer_ctx(app: web.Application) -> AsyncIterator[None]:
     writer.start()
     app[WRITER] = writer
     app[PIPELINE] = HitPipeline(
-        app[SETTINGS], app[CLOCK], BotDetector(), SecretSource(app[SETTINGS].secret, app[REDIS]), writer
+        app[SETTINGS], app[CLOCK], BotDetector(), SecretSource(app[SETTINGS].secret, app[REDIS]), writer,
+        app[METRICS],
     )
     yield
     await writer.close()  # commits everything already queued: nothing acknowledged is lost

@@ -29,6 +29,7 @@ class Outcome(StrEnum):
     BOT = "bot"
     DUPLICATE = "duplicate"
     RATE_LIMITED = "rate_limited"
+    ORIGIN = "origin"  # a pixel (or any hit without Origin) from a page the site does not name
 
 
 #: Label value of hits refused with a 4xx (bad input), next to the outcomes above.

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from aiohttp import web
+from yarl import URL
 
 from services.core.clock import Clock
 from services.core.errors import ApiError, bad_request, not_found
@@ -25,7 +26,8 @@ from services.core.web import TrustedNetworks, client_address
 from services.counter.bots import BotDetector
 from services.counter.calendar_keys import CalendarKeys, calendar_keys
 from services.counter.group_commit import GroupCommitWriter
-from services.counter.hit import KINDS, CommitResult, Hit, HitBody, Kind
+from services.counter.hit import KINDS, CommitResult, Hit, HitBody, Kind, Outcome
+from services.counter.metrics import CounterMetrics
 from services.counter.visitor import (
     SecretSource,
     daily_salt,
@@ -122,6 +124,7 @@ class HitContext:
     client_ip: str = ""
     visitor_digest: str = ""
     ip_digest: str = ""
+    drop: Outcome | None = None  # set by a step that drops the hit before the write
 
 
 #: A step annotates the hit or refuses it (``ApiError``). Steps are synchronous unless
@@ -133,10 +136,23 @@ def request_origin(request: web.Request) -> str:
     return f"{request.scheme}://{request.host}"
 
 
+def referer_origin(referer: str) -> str | None:
+    """The origin (``scheme://host[:port]``) of a Referer, or None if it names none."""
+    try:
+        url = URL(referer)
+    except (ValueError, TypeError):
+        return None
+    if not url.absolute or url.scheme not in ("http", "https") or not url.host:
+        return None
+    return str(url.origin())
+
+
 class HitPipeline:
     def __init__(
-        self, settings: Settings, clock: Clock, bots: BotDetector, secret: SecretSource, writer: GroupCommitWriter
+        self, settings: Settings, clock: Clock, bots: BotDetector, secret: SecretSource, writer: GroupCommitWriter,
+        metrics: CounterMetrics,
     ) -> None:
+        self._metrics = metrics
         counter: CounterSettings = settings.counter
         self._counter = counter
         self._trusted = TrustedNetworks(counter.trusted_networks)
@@ -167,20 +183,39 @@ class HitPipeline:
             waiting = step(ctx)
             if waiting is not None:
                 await waiting
+            if ctx.drop is not None:
+                result = CommitResult(ctx.drop)
+                self._metrics.dropped(parsed.site.name, parsed.kind, result)
+                return result
         return await self.write(ctx)
 
     def filter_bot(self, ctx: HitContext) -> None:
         ctx.bot = self._bots.is_bot(ctx.request.headers.get("User-Agent"))
 
     def filter_origin(self, ctx: HitContext) -> None:
-        """A browser names the page's origin; it must be one configured for the site."""
-        origin = ctx.request.headers.get("Origin")
-        if origin is None:
+        """A browser names the page's origin; it must be one configured for the site (403).
+
+        An ``<img>`` (the pixel) sends no Origin, only a Referer: when there is one, its
+        origin must be allowed too, or the hit is dropped (``origin``, still answered with
+        a GIF: the page shows nothing broken). Without either header the hit is counted.
+        """
+        headers = ctx.request.headers
+        origin = headers.get("Origin")
+        if origin is not None:
+            if not self._origin_allowed(ctx, origin):
+                raise ApiError(403, "origin_not_allowed",
+                               f"this origin is not configured for site {ctx.parsed.site.name!r}")
             return
+        referer = headers.get("Referer")
+        if referer and not self._origin_allowed(ctx, referer_origin(referer)):
+            ctx.drop = Outcome.ORIGIN
+
+    @staticmethod
+    def _origin_allowed(ctx: HitContext, origin: str | None) -> bool:
         allowed = ctx.parsed.site.origins
-        if origin in allowed or "*" in allowed or origin == request_origin(ctx.request):
-            return
-        raise ApiError(403, "origin_not_allowed", f"this origin is not configured for site {ctx.parsed.site.name!r}")
+        if "*" in allowed:
+            return True
+        return origin is not None and (origin in allowed or origin == request_origin(ctx.request))
 
     def enrich_client(self, ctx: HitContext) -> None:
         ctx.client_ip = client_address(ctx.request, self._trusted)
