@@ -75,7 +75,8 @@ def start(st: Stack, name: str, ref: str, env: dict[str, str], tree: Path) -> Si
     port = free_port()
     argv = python_argv("-m", "services.cli", "counter", "--redis-url", st.redis_url, "--port", str(port))
     child = st.procs.start(f"counter-{name}", argv, port=port, cwd=tree,
-                           env={"PULSE_COUNTER_RATE_LIMITS_ENABLED": "false", "PULSE_LOG_LEVEL": "WARNING", **env})
+                           env={"PULSE_COUNTER_RATE_LIMITS_ENABLED": "false", "PULSE_LOG_LEVEL": "WARNING",
+                                "PULSE_SECRET": "bench-hashing-secret-0123456789", **env})
     return Side(name, ref, env, Server("counter", child, port))
 
 

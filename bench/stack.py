@@ -72,6 +72,7 @@ class Stack:
         env = {
             "PULSE_COUNTER_RATE_LIMITS_ENABLED": "false",
             "PULSE_SERVICE_TOKEN": SERVICE_TOKEN,
+            "PULSE_SECRET": "bench-hashing-secret-0123456789",  # the counter refuses to start without one
             "PULSE_LOG_LEVEL": "WARNING",
             **(extra_env or {}),
         }

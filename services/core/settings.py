@@ -180,7 +180,8 @@ class Settings:
     sites: tuple[SiteSettings, ...] = (SiteSettings(),)
     admin_token: Secret | None = None
     service_token: Secret | None = None
-    secret: Secret | None = None  # seeds the daily visitor-hash salt; random per deployment if unset
+    secret: Secret | None = None  # seeds the daily visitor-hash salt (PULSE_SECRET); never stored in Redis
+    secret_file: str | None = None  # or: a file holding it (read at start-up; e.g. a mounted secret)
     log_level: str = "INFO"
 
     def validate(self) -> Settings:
@@ -241,7 +242,39 @@ def load_settings(
         if value is not None:
             _set_dotted(data, key, value)
     settings: Settings = _build(Settings, data, "")
-    return settings.validate()
+    return with_secret_file(settings).validate()
+
+
+def with_secret_file(settings: Settings) -> Settings:
+    """``settings`` with ``secret`` read from ``secret_file`` when that is set."""
+    if not settings.secret_file:
+        return settings
+    if settings.secret is not None:
+        raise ConfigError("secret_file: set either secret (PULSE_SECRET) or secret_file, not both")
+    try:
+        text = Path(settings.secret_file).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"secret_file: cannot read {settings.secret_file}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"secret_file: {settings.secret_file} is not UTF-8 text") from exc
+    if len(text) < MIN_SECRET_CHARS:
+        raise ConfigError(f"secret_file: {settings.secret_file} holds fewer than {MIN_SECRET_CHARS} characters")
+    return dataclasses.replace(settings, secret=Secret(text))
+
+
+#: A secret shorter than this is guessable; ``portal-pulse up`` writes 64 hex characters.
+MIN_SECRET_CHARS = 16
+
+
+def require_secret(settings: Settings) -> None:
+    """Production mode (any service started on its own, not by ``portal-pulse up``) needs
+    a configured secret: without it each process would hash addresses differently."""
+    if settings.secret is None:
+        raise ConfigError(
+            "secret: required when the counter runs on its own: set PULSE_SECRET or secret_file"
+            " (PULSE_SECRET_FILE) to a random value shared by every counter process, kept out of Redis"
+            " (e.g. `openssl rand -hex 32`); only `portal-pulse up` creates one itself"
+        )
 
 
 def _env_values(env: Mapping[str, str]) -> dict[str, str]:

@@ -37,7 +37,7 @@ from services.counter.state import (
 )
 from services.counter.stats import StatsCache
 from services.counter.store import HitStore
-from services.counter.visitor import SecretSource
+from services.counter.visitor import hashing_secret
 
 #: Hits may come from any page of a configured origin; admin calls come from scripts.
 CORS_METHODS = "GET, POST, OPTIONS"
@@ -62,7 +62,7 @@ async def writer_ctx(app: web.Application) -> AsyncIterator[None]:
     writer.start()
     app[WRITER] = writer
     app[PIPELINE] = HitPipeline(
-        app[SETTINGS], app[CLOCK], BotDetector(), SecretSource(app[SETTINGS].secret, app[REDIS]), writer,
+        app[SETTINGS], app[CLOCK], BotDetector(), hashing_secret(app[SETTINGS].secret), writer,
         app[METRICS],
     )
     yield

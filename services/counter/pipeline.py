@@ -29,7 +29,6 @@ from services.counter.group_commit import GroupCommitWriter
 from services.counter.hit import KINDS, CommitResult, Hit, HitBody, Kind, Outcome
 from services.counter.metrics import CounterMetrics
 from services.counter.visitor import (
-    SecretSource,
     daily_salt,
     event_digest,
     ip_digest,
@@ -149,7 +148,7 @@ def referer_origin(referer: str) -> str | None:
 
 class HitPipeline:
     def __init__(
-        self, settings: Settings, clock: Clock, bots: BotDetector, secret: SecretSource, writer: GroupCommitWriter,
+        self, settings: Settings, clock: Clock, bots: BotDetector, secret: bytes, writer: GroupCommitWriter,
         metrics: CounterMetrics,
     ) -> None:
         self._metrics = metrics
@@ -220,20 +219,13 @@ class HitPipeline:
     def enrich_client(self, ctx: HitContext) -> None:
         ctx.client_ip = client_address(ctx.request, self._trusted)
 
-    def enrich_visitor(self, ctx: HitContext) -> Awaitable[None] | None:
+    def enrich_visitor(self, ctx: HitContext) -> None:
         """The visitor digest (and the IP digest for the rate limits). Only these need the
-        daily salt; a page-supplied visitor id with the limits off needs no secret."""
+        daily salt; a page-supplied visitor id with the limits off needs no salt."""
         if ctx.parsed.visitor is not None and not (self._digest_ip and ctx.client_ip):
             ctx.visitor_digest = visitor_from_id(ctx.parsed.site.name, ctx.parsed.visitor)
-            return None
-        secret = self._secret.cached
-        if secret is None:
-            return self._enrich_visitor_when_loaded(ctx)
-        self._salted_digests(ctx, secret)
-        return None
-
-    async def _enrich_visitor_when_loaded(self, ctx: HitContext) -> None:
-        self._salted_digests(ctx, await self._secret.get())
+            return
+        self._salted_digests(ctx, self._secret)
 
     def _salted_digests(self, ctx: HitContext, secret: bytes) -> None:
         site = ctx.parsed.site
