@@ -149,7 +149,7 @@ class SessionSettings:
     idle_timeout_seconds: int = 1800
     prompt_seconds: int = 60
     grace_seconds: float = 3.0
-    max_lifetime_seconds: int = 0  # 0: no absolute lifetime
+    max_lifetime_seconds: int = 43200  # 12 h from creation, whatever the activity; 0 (set explicitly): none
     origins: tuple[str, ...] = ()
     activity_throttle_seconds: int = 30
     scheduler_max_sleep_seconds: float = 0.25

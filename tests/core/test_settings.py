@@ -137,3 +137,8 @@ def test_production_mode_requires_a_secret() -> None:
     with pytest.raises(ConfigError, match="secret: required .*PULSE_SECRET or secret_file"):
         require_secret(load_settings(env={}))
     require_secret(load_settings(env={"PULSE_SECRET": "x" * 32}))
+
+
+def test_sessions_have_a_12_hour_lifetime_unless_0_is_set() -> None:
+    assert load_settings(env={}).session.max_lifetime_seconds == 43200
+    assert load_settings(env={"PULSE_SESSION_MAX_LIFETIME_SECONDS": "0"}).session.max_lifetime_seconds == 0
