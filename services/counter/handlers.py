@@ -88,10 +88,8 @@ async def get_stats(request: web.Request) -> web.Response:
     app = request.app
     site = parse_site(app[SETTINGS], request.query.get("site"))
     stats = app[STATS]
-    cached = stats.fresh(site.name)
-    if cached is not None:
-        body = cached[1]
-    else:
+    body = stats.fresh(site.name)
+    if body is None:
         with app[METRICS].counting_redis_errors("stats"):
             body = await stats.get_body(site)
     return web.Response(body=body, content_type=JSON_TYPE, headers=STATS_HEADERS)

@@ -60,6 +60,10 @@ class SharedReads:
                 del entries[old]
         entries[key] = (time.monotonic(), loaded_at, body)
 
+    def forget(self, key: Hashable) -> None:
+        """Drop a cached answer (its data changed)."""
+        self._entries.pop(key, None)
+
     async def close(self) -> None:
         for task in list(self._inflight.values()):
             task.cancel()

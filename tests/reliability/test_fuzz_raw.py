@@ -99,6 +99,15 @@ def raw_requests(draw: st.DrawFn, kind: str) -> bytes:
     return b"\r\n".join(lines) + b"\r\n\r\n" + body
 
 
+def bad_answer(port: int, payload: bytes) -> str | None:
+    """What is wrong with the server's answer to ``payload`` (no answer, a 5xx), or None."""
+    try:
+        status, head = raw_exchange(port, payload)
+    except AssertionError as exc:
+        return str(exc)
+    return f"{head[:200]!r}" if status >= 500 else None
+
+
 def fuzz(proc: ServiceProcess) -> None:
     problems: list[str] = []
 
@@ -106,13 +115,9 @@ def fuzz(proc: ServiceProcess) -> None:
               suppress_health_check=list(HealthCheck))
     @given(payload=raw_requests(proc.kind))
     def one(payload: bytes) -> None:
-        try:
-            status, head = raw_exchange(proc.port, payload)
-        except AssertionError as exc:
-            problems.append(f"{payload[:160]!r}: {exc}")
-            return
-        if status >= 500:
-            problems.append(f"{payload[:160]!r}: {head[:200]!r}")
+        problem = bad_answer(proc.port, payload)
+        if problem:
+            problems.append(f"{payload[:160]!r}: {problem}")
 
     one()
     assert not problems, f"{len(problems)} bad answers:\n" + "\n".join(problems[:20])
@@ -175,13 +180,9 @@ def test_every_content_encoding_of_every_body_is_answered_below_500(shared: Clus
                     payload = (route + b" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                                b"Authorization: Bearer " + token.encode() + b"\r\nContent-Encoding: " + encoding
                                + b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
-                    try:
-                        status, head = raw_exchange(proc.port, payload)
-                    except AssertionError as exc:
-                        problems.append(f"{kind} {route!r} {encoding!r} {body[:20]!r}: {exc}")
-                        continue
-                    if status >= 500:
-                        problems.append(f"{kind} {route!r} {encoding!r} {body[:20]!r}: {head[:80]!r}")
+                    problem = bad_answer(proc.port, payload)
+                    if problem:
+                        problems.append(f"{kind} {route!r} {encoding!r} {body[:20]!r}: {problem}")
         log = proc.log()
         assert "Traceback" not in log and "Unhandled exception" not in log, log[-3000:]
     assert not problems, "\n".join(problems)
