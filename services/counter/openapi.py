@@ -24,7 +24,8 @@ def _error(description: str, headers: JSONDict | None = None) -> JSONDict:
 RETRY_AFTER = {"Retry-After": {"schema": {"type": "string"}, "description": "seconds to wait before retrying"}}
 COUNTED = {
     "X-Pulse-Counted": {
-        "schema": {"type": "string", "enum": ["1", "0; reason=bot", "0; reason=duplicate", "0; reason=rate_limited"]},
+        "schema": {"type": "string", "enum": ["1", "0; reason=bot", "0; reason=duplicate", "0; reason=rate_limited",
+                                                "0; reason=origin"]},
         "description": "1 if the hit was counted, else 0 and the reason it was not",
     }
 }
