@@ -282,8 +282,11 @@ for rec in string.gmatch(ARGV[11], '[^\n]+') do
           bump(P .. 'page:' .. pd, 'views')
         end
       elseif kind == 'd' then
-        if path_record_allowed(pd, ipd, now) and redis.call('HSETNX', visitor_key, 'd:' .. pd, '1') == 1 then
-          bump(P .. 'page:' .. pd, 'downloads')
+        -- past the address's path budget the download still counts for the site (no
+        -- per-visit field is written for a path without a record: that bounds the hash)
+        local allowed = path_record_allowed(pd, ipd, now)
+        if not allowed or redis.call('HSETNX', visitor_key, 'd:' .. pd, '1') == 1 then
+          if allowed then bump(P .. 'page:' .. pd, 'downloads') end
           bump(day_key, 'downloads')
           bump(month_key, 'downloads')
           bump(totals_key, 'downloads')

@@ -60,6 +60,13 @@ async def test_one_address_with_thousands_of_paths_and_event_ids_adds_a_bounded_
     # and the rate-limit counters (per minute: 20 x visitor + 20 x address, 1 new-visits, 1 new-paths)
     assert added <= 100 + 12 + 42, added
     assert not [key async for key in redis.scan_iter(match=KEYS.prefix + "event:*")]
+    visitor_fields = await redis.hlen(KEYS.visitor(visitor_from_id("default", "junk")))
+    assert visitor_fields <= 101  # 'last' and the paths that got a record: not one per junk path
+    downloads = await hits_from(counter, "203.0.113.9", 5, 0.6, visitor="junk", kind="download",
+                                path=lambda i: f"/junk/file-{i}.pdf")
+    assert downloads == ["1"] * 5 and (await counter.stats())["pageviews"]["today"] == 2000
+    totals = await redis.hget(KEYS.totals, "downloads")
+    assert totals == b"5"  # past the budget: counted for the site, not for the path
 
 
 async def test_retries_cost_per_visitor_not_per_hit(valkey_url: str, start_counter: CounterFactory) -> None:
