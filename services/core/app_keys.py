@@ -10,8 +10,10 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from services.core.clock import Clock
+from services.core.metrics import ServiceMetrics
 from services.core.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
 CLOCK: web.AppKey[Clock] = web.AppKey("clock")
 REDIS = web.AppKey("redis", Redis)
+SERVICE_METRICS = web.AppKey("service_metrics", ServiceMetrics)

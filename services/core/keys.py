@@ -23,8 +23,6 @@ SESSION_PREFIX = f"{PREFIX}:{{session}}:"
 SESSION_EVENTS_STREAM = f"{SESSION_PREFIX}events"
 #: Pub/sub channel that carries the same transitions to every service process.
 SESSION_EVENTS_CHANNEL = f"{PREFIX}:session-events"
-#: Deployment-wide random secret used when none is configured (visitor-hash salt seed).
-DEPLOYMENT_SECRET = f"{PREFIX}:deployment-secret"
 
 
 def digest(value: str, length: int = 32) -> str:

@@ -65,6 +65,16 @@ class ServiceMetrics:
             "pulse_redis_up", "1 if Redis answered the last readiness or scrape check.",
             ["service"], registry=self.registry,
         )
+        self.connections_closed = Counter(
+            "pulse_http_connections_closed_total",
+            "Connections the server closed itself: over_capacity (the per-process cap was"
+            " reached) or header_timeout (a request's headers did not arrive in time).",
+            ["service", "reason"], registry=self.registry,
+        )
+        self.open_connections = Gauge(
+            "pulse_http_open_connections", "HTTP connections open in this process.",
+            ["service"], registry=self.registry,
+        )
         self.scrape_errors = Counter(
             "pulse_scrape_refresh_errors_total",
             "Values that could not be read from Redis at scrape time.",

@@ -18,7 +18,9 @@ from typing import Any
 
 from aiohttp import web
 
-from services.core.app_keys import SETTINGS
+from services.core.app_keys import SERVICE_METRICS, SETTINGS
+from services.core.connection_limits import LimitedAppRunner
+from services.core.settings import HttpSettings
 from services.core.web import RouteAccessLogger, install_log_redaction
 
 log = logging.getLogger(__name__)
@@ -77,8 +79,10 @@ async def serve(
         for item in served:
             settings = item.app.get(SETTINGS)
             per_request = settings is None or settings.access_log == "requests"
-            runner = web.AppRunner(
+            runner = LimitedAppRunner(
                 item.app,
+                settings.http if settings is not None else HttpSettings(),
+                item.app.get(SERVICE_METRICS),
                 access_log_class=RouteAccessLogger,
                 access_log=logging.getLogger("aiohttp.access") if per_request else None,
                 shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS,
@@ -99,8 +103,8 @@ async def serve(
         await stop.wait()
         log.info("stop signal received; finishing in-flight requests")
     finally:
-        for runner in reversed(runners):
-            await runner.cleanup()
+        for started in reversed(runners):
+            await started.cleanup()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
 

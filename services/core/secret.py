@@ -17,8 +17,16 @@ class Secret:
         return self._value
 
     def matches(self, candidate: str) -> bool:
-        """Constant-time comparison, so a wrong token leaks nothing through timing."""
-        return hmac.compare_digest(self._value.encode(), candidate.encode())
+        """Constant-time comparison, so a wrong token leaks nothing through timing.
+
+        A candidate that cannot be UTF-8 encoded (aiohttp hands undecodable header bytes
+        over as lone surrogates) matches nothing; it is never echoed in an exception.
+        """
+        try:
+            given = candidate.encode()
+        except UnicodeEncodeError:
+            return False
+        return hmac.compare_digest(self._value.encode(), given)
 
     def __repr__(self) -> str:
         return "Secret('**********')"

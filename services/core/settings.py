@@ -75,6 +75,19 @@ class RedisSettings:
 
 
 @dataclass(frozen=True)
+class HttpSettings:
+    """Connection limits of every HTTP listener (both services and the demo)."""
+
+    header_timeout_seconds: float = 10.0  # from a connection's (or request's) first byte to its headers' end
+    keepalive_timeout_seconds: float = 30.0  # an idle kept-alive connection is closed after this
+    max_connections: int = 10_000  # per process; lowered to fit the file limit
+
+    def validate(self, where: str) -> None:
+        for name in ("header_timeout_seconds", "keepalive_timeout_seconds", "max_connections"):
+            _positive(where, name, getattr(self, name))
+
+
+@dataclass(frozen=True)
 class CounterSettings:
     host: str = "127.0.0.1"
     port: int = 8080
@@ -102,6 +115,14 @@ class CounterSettings:
     statistics_enabled: bool = True  # count the statistics dimensions (pages, referrers, ...)
     top_entries: int = 100  # rows kept per dimension and day/month; later new keys count as (other)
     user_agent_cache_size: int = 4096  # parsed User-Agents kept (LRU)
+    # bounded growth (hit.lua): what a client can make Redis keep
+    max_new_paths_per_ip_per_hour: int = 100  # new per-path records; past it a pageview counts for the site only
+    path_retention_seconds: int = 30 * 86400  # a new per-path record expires after this...
+    path_keep_views: int = 10  # ...unless it reaches this many views (or downloads): then it is kept
+    event_ids_per_visitor: int = 16  # retries recognised by event id alone (clients without a sequence number)
+    max_bot_hits_per_ip_per_minute: int = 600
+    max_online_bots: int = 10_000  # the bots' online window keeps the most recent this many
+    max_series_per_second: float = 20.0  # per process, bursts of as many; beyond, reads wait up to 1 s, then 429
 
     def validate(self, where: str) -> None:
         _check_workers(where, self.workers, self.metrics_port)
@@ -111,7 +132,9 @@ class CounterSettings:
             "max_event_id_length", "dedupe_seconds", "max_hits_per_visitor_per_minute",
             "max_hits_per_ip_per_minute", "max_new_visits_per_ip_per_hour",
             "batch_max_hits", "max_pending_hits", "commit_timeout_seconds", "commits_in_flight",
-            "max_series_buckets", "top_entries", "user_agent_cache_size",
+            "max_series_buckets", "top_entries", "user_agent_cache_size", "max_series_per_second",
+            "max_new_paths_per_ip_per_hour", "path_retention_seconds", "path_keep_views", "event_ids_per_visitor",
+            "max_bot_hits_per_ip_per_minute", "max_online_bots",
         ):
             _positive(where, name, getattr(self, name))
         if self.top_entries > 10_000:
@@ -136,7 +159,7 @@ class SessionSettings:
     idle_timeout_seconds: int = 1800
     prompt_seconds: int = 60
     grace_seconds: float = 3.0
-    max_lifetime_seconds: int = 0  # 0: no absolute lifetime
+    max_lifetime_seconds: int = 43200  # 12 h from creation, whatever the activity; 0 (set explicitly): none
     origins: tuple[str, ...] = ()
     activity_throttle_seconds: int = 30
     scheduler_max_sleep_seconds: float = 0.25
@@ -182,10 +205,12 @@ class Settings:
     redis: RedisSettings = field(default_factory=RedisSettings)
     counter: CounterSettings = field(default_factory=CounterSettings)
     session: SessionSettings = field(default_factory=SessionSettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
     sites: tuple[SiteSettings, ...] = (SiteSettings(),)
     admin_token: Secret | None = None
     service_token: Secret | None = None
-    secret: Secret | None = None  # seeds the daily visitor-hash salt; random per deployment if unset
+    secret: Secret | None = None  # seeds the daily visitor-hash salt (PULSE_SECRET); never stored in Redis
+    secret_file: str | None = None  # or: a file holding it (read at start-up; e.g. a mounted secret)
     log_level: str = "INFO"
     access_log: str = "summary"  # summary (a line per route every interval), requests, off
     access_log_interval_seconds: float = 10.0
@@ -197,6 +222,7 @@ class Settings:
         self.redis.validate("redis")
         self.counter.validate("counter")
         self.session.validate("session")
+        self.http.validate("http")
         if not self.sites:
             raise ConfigError("sites: at least one site is required")
         seen: set[str] = set()
@@ -252,7 +278,39 @@ def load_settings(
         if value is not None:
             _set_dotted(data, key, value)
     settings: Settings = _build(Settings, data, "")
-    return settings.validate()
+    return with_secret_file(settings).validate()
+
+
+def with_secret_file(settings: Settings) -> Settings:
+    """``settings`` with ``secret`` read from ``secret_file`` when that is set."""
+    if not settings.secret_file:
+        return settings
+    if settings.secret is not None:
+        raise ConfigError("secret_file: set either secret (PULSE_SECRET) or secret_file, not both")
+    try:
+        text = Path(settings.secret_file).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"secret_file: cannot read {settings.secret_file}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"secret_file: {settings.secret_file} is not UTF-8 text") from exc
+    if len(text) < MIN_SECRET_CHARS:
+        raise ConfigError(f"secret_file: {settings.secret_file} holds fewer than {MIN_SECRET_CHARS} characters")
+    return dataclasses.replace(settings, secret=Secret(text))
+
+
+#: A secret shorter than this is guessable; ``portal-pulse up`` writes 64 hex characters.
+MIN_SECRET_CHARS = 16
+
+
+def require_secret(settings: Settings) -> None:
+    """Production mode (any service started on its own, not by ``portal-pulse up``) needs
+    a configured secret: without it each process would hash addresses differently."""
+    if settings.secret is None:
+        raise ConfigError(
+            "secret: required when the counter runs on its own: set PULSE_SECRET or secret_file"
+            " (PULSE_SECRET_FILE) to a random value shared by every counter process, kept out of Redis"
+            " (e.g. `openssl rand -hex 32`); only `portal-pulse up` creates one itself"
+        )
 
 
 def _env_values(env: Mapping[str, str]) -> dict[str, str]:

@@ -3,6 +3,7 @@ client addresses, CORS and a privacy-preserving access log."""
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import socket
@@ -13,6 +14,7 @@ import msgspec
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 
 from services.core.errors import ApiError, bad_request, unauthorized, unavailable
 from services.core.redis_conn import STORAGE_ERRORS
@@ -77,14 +79,27 @@ def failure_response(request: web.Request, exc: Exception) -> web.Response:
     return error_response(ApiError(500, "internal", "internal error"))
 
 
-async def read_body(request: web.Request, max_bytes: int) -> bytes:
-    """The body, refused with 413 beyond ``max_bytes`` whatever Content-Length claims."""
+async def read_body(request: web.Request, max_bytes: int, timeout_seconds: float) -> bytes:
+    """The body, refused with 413 beyond ``max_bytes`` whatever Content-Length claims, and
+    with 408 unless all of it arrives within ``timeout_seconds`` (a slow body holds a
+    connection like slow headers do)."""
     if request.content_length is not None and request.content_length > max_bytes:
         raise ApiError(413, "body_too_large", f"request body is limited to {max_bytes} bytes")
-    body = await request.content.read(max_bytes + 1)
+    body = bytearray()
+    try:
+        async with asyncio.timeout(timeout_seconds):
+            while len(body) <= max_bytes:
+                chunk = await request.content.read(max_bytes + 1 - len(body))
+                if not chunk:
+                    break
+                body += chunk
+    except TimeoutError as exc:
+        raise ApiError(408, "timeout", f"the request body did not arrive within {timeout_seconds:g} s") from exc
+    except (RequestPayloadError, HttpProcessingError) as exc:  # bad chunking, undecodable gzip/deflate...
+        raise bad_request("request body could not be decoded (framing or Content-Encoding)", "invalid_body") from exc
     if len(body) > max_bytes:
         raise ApiError(413, "body_too_large", f"request body is limited to {max_bytes} bytes")
-    return body
+    return bytes(body)
 
 
 def decode_json(body: bytes, decoder: msgspec.json.Decoder[T]) -> T:
@@ -110,11 +125,14 @@ def require_json_type(request: web.Request, allowed: Iterable[str] = (JSON_TYPE,
 
 
 def bearer_token(request: web.Request) -> str | None:
+    """The bearer token, or None when there is none or it is not printable ASCII (RFC 6750
+    tokens are; a token of other bytes can match no configured token)."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or not (token.isascii() and token.isprintable()):
         return None
-    return token.strip()
+    return token
 
 
 def require_token(request: web.Request, expected: Secret | None) -> None:
@@ -228,6 +246,12 @@ class MalformedRequestLogFilter(logging.Filter):
     address and the raw bytes, which are personal data and attacker-controlled noise."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == "Unhandled exception" and record.exc_info and _is_bad_payload(record.exc_info[1]):
+            # a body nobody read (a 404, a refused request) failed to decode while aiohttp
+            # drained it after the answer was sent: the client's fault, already answered
+            record.msg, record.args = "discarded an undecodable request body: %s", (type(record.exc_info[1]).__name__,)
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.INFO, "INFO"
         if record.msg == "Error handling request from %s":
             exc = record.exc_info[1] if record.exc_info else None
             record.msg = "refused a request it could not handle: %s"
@@ -237,6 +261,10 @@ class MalformedRequestLogFilter(logging.Filter):
             if isinstance(exc, HttpProcessingError):  # malformed input, not our failure
                 record.levelno, record.levelname = logging.INFO, "INFO"
         return True
+
+
+def _is_bad_payload(exc: BaseException | None) -> bool:
+    return isinstance(exc, RequestPayloadError | HttpProcessingError)
 
 
 def install_log_redaction() -> None:

@@ -17,7 +17,7 @@ async def put_baseline(request: web.Request) -> web.Response:
     require_token(request, settings.admin_token)  # before anything else: no site enumeration
     site = parse_site(settings, request.match_info["site"])
     require_json_type(request, (JSON_TYPE,))
-    body = await read_body(request, MAX_BASELINE_BYTES)
+    body = await read_body(request, MAX_BASELINE_BYTES, settings.http.header_timeout_seconds)
     baseline = decode_json(body, BASELINE_DECODER).validate()
     await replace_baseline(request.app[REDIS], site.name, baseline)
     request.app[STATS].forget(site.name)

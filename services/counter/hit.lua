@@ -9,13 +9,17 @@
 -- ARGV[8]  max new visits per IP/hour   ARGV[9]  visitor state TTL (ms, cleanup only)
 -- ARGV[10] clean up the online window this call ("1"/"0"): the service asks at most once
 --          a second per site (reads count by score, so cleanup timing changes no figure)
--- ARGV[11] the hits, one record per line ("\n"), each record 12 fields joined by "|":
+-- ARGV[11] the hits, one record per line ("\n"), each record 13 fields joined by "|":
 --   kind ("p" pageview, "h" heartbeat, "d" download), visitor digest, member ("1"/"0"),
 --   bot ("1"/"0"), now (epoch ms, from the service's clock), day, month, hour,
 --   path digest, event digest ("" if none), IP digest ("" if none),
+--   the visitor's sequence number ("" if none),
 --   statistics dimensions ("" for none; see the STATISTICS block below)
---   (one argument for the whole batch: the client encodes one string, not 12 per hit)
--- ARGV[12] statistics: rows kept per dimension and bucket (counter.top_entries)
+--   (one argument for the whole batch: the client encodes one string, not 13 per hit)
+-- ARGV[12] the growth bounds, joined by "|" (see "Bounded growth" below): new per-path
+--   records per IP and hour, path retention (s), views that keep a path, event ids
+--   remembered per visitor, bot hits per IP and minute, bots in the online window
+-- ARGV[13] statistics: rows kept per dimension and bucket (counter.top_entries)
 --
 -- Returns one code per hit: 0 counted, 4 counted and started a visit,
 -- 1 bot, 2 duplicate, 3 rate limited.
@@ -40,7 +44,7 @@ local max_ip_minute = tonumber(ARGV[7])
 local max_new_visits_hour = tonumber(ARGV[8])
 local visitor_ttl_ms = tonumber(ARGV[9])
 local cleanup = ARGV[10] == '1'
-local RECORD = '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$'
+local RECORD = '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$'
 local CHUNK = 500
 
 local totals_key = P .. 'totals'
@@ -88,13 +92,13 @@ local written, written_order = {}, {}
 -- Per bucket (day:<D>, month:<M>) and dimension two hashes, field = key:
 --   top:<bucket>:<dimension>:v (visits) and top:<bucket>:<dimension>:p (pageviews).
 -- Cardinality is bounded: a key not yet in the bucket is admitted while the bucket
--- holds fewer than ARGV[12] keys; later new keys count as '(other)'. Both hashes get
+-- holds fewer than ARGV[13] keys; later new keys count as '(other)'. Both hashes get
 -- the field when a key is admitted (HINCRBY by 0), so HLEN of :p is the key count.
 -- Referrer '=' is the site's own host: a visit it starts counts as '(direct)', its
 -- pageview in no referrer row. Bots count (pageviews only) in the 'bots' dimension.
 -- Visits by local hour of day and weekday: hash profile:month:<M>, fields hHH, wN, and
 -- by hour of day per day: hash profile:day:<D>, fields hHH.
-local top_entries = tonumber(ARGV[12]) or 0
+local top_entries = tonumber(ARGV[13]) or 0
 local DIMENSIONS = {'pages', 'referrers', 'campaigns', 'browsers', 'os', 'devices', 'countries', 'bots'}
 local DIM_FIELDS = '^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)$'
 local OTHER = '(other)'
@@ -203,10 +207,124 @@ local function limited_counter(key, ttl_s)
   return count
 end
 
+-- ---- Bounded growth (issue 11) -------------------------------------------------------
+-- Nothing a client chooses may grow Redis without bound:
+--  * per-path records: a path without a record gets one only within the client address's
+--    budget of new records per hour (past it the pageview still counts for the site, not
+--    for the path); a new record expires after the retention period unless it reaches
+--    the views that keep it (then it is made permanent);
+--  * retried hits are recognised per visitor, not per hit: one 'retry:<visitor>' hash
+--    with the highest sequence number seen and a window of the 64 before it (the widget's
+--    offline queue holds at most 50), or, for clients that send only event ids, the last
+--    few event ids; it lives dedupe_s after the visitor's last hit;
+--  * bot hits are rate-limited per address, and the bots' online window is capped.
+local bounds = {}
+for value in string.gmatch(ARGV[12], '[^|]+') do bounds[#bounds + 1] = tonumber(value) end
+local max_new_paths_hour, path_retention_s, path_keep_views = bounds[1], bounds[2], bounds[3]
+local events_per_visitor, max_bot_ip_minute, max_online_bots = bounds[4], bounds[5], bounds[6]
+local SEQ_WINDOW = 64
+local EVENT_CHARS = 12
+
+local page_state = {}  -- path digest -> 'known' | 'new' | 'refused' (this batch)
+local function path_record_allowed(pd, ipd, now)
+  local state = page_state[pd]
+  if state == nil then
+    if redis.call('EXISTS', P .. 'page:' .. pd) == 1 then
+      state = 'known'
+    elseif limits_on and ipd ~= '' and limited_counter(P .. 'rate:new-paths:' .. ipd .. ':'
+        .. string.format('%d', math.floor(now / 3600000)), 7200) > max_new_paths_hour then
+      state = 'refused'
+    else
+      state = 'new'
+    end
+    page_state[pd] = state
+  end
+  return state ~= 'refused'
+end
+
+local function after_increment(key, field, total, n)
+  local pd = string.match(key, ':page:(.+)$')
+  if pd == nil or (field ~= 'views' and field ~= 'downloads') then return end
+  if page_state[pd] == 'new' and total < path_keep_views then
+    redis.call('EXPIRE', key, path_retention_s)
+  elseif total >= path_keep_views and total - n < path_keep_views then
+    redis.call('PERSIST', key)
+  end
+end
+
+local retry_state, retry_order = {}, {}  -- visitor digest -> {high, window, events, dirty}
+local function retry_of(vd)
+  local state = retry_state[vd]
+  if state == nil then
+    local stored = redis.call('HMGET', P .. 'retry:' .. vd, 'hi', 'sw', 'ev')
+    state = {high = tonumber(stored[1] or '-1'), window = stored[2] or '', events = stored[3] or ''}
+    retry_state[vd] = state
+    retry_order[#retry_order + 1] = vd
+  end
+  return state
+end
+
+-- True if this hit was seen before (a retry); otherwise remembers it when ``remember``.
+local function retry_check(vd, sq, ed, remember)
+  if sq == '' and ed == '' then return false end
+  local state = retry_of(vd)
+  if sq ~= '' then
+    local seq = tonumber(sq)
+    local behind = state.high - seq
+    if behind >= 0 and behind < SEQ_WINDOW then
+      if string.sub(state.window, behind + 1, behind + 1) == '1' then return true end
+      if remember then
+        state.window = string.sub(state.window, 1, behind) .. '1' .. string.sub(state.window, behind + 2)
+      end
+    elseif remember then  -- ahead of the window (or far behind it: the visitor restarted)
+      local shift = math.min(SEQ_WINDOW, seq - state.high)
+      if behind >= SEQ_WINDOW then shift = SEQ_WINDOW end
+      state.window = string.sub('1' .. string.rep('0', shift - 1) .. state.window, 1, SEQ_WINDOW)
+      state.high = seq
+    end
+  else
+    local short = string.sub(ed, 1, EVENT_CHARS)
+    for at = 1, #state.events, EVENT_CHARS do
+      if string.sub(state.events, at, at + EVENT_CHARS - 1) == short then return true end
+    end
+    if remember then
+      state.events = string.sub(state.events .. short, -events_per_visitor * EVENT_CHARS)
+    end
+  end
+  if remember then state.dirty = true end
+  return false
+end
+
+local function write_retry_state()
+  for _, vd in ipairs(retry_order) do
+    local state = retry_state[vd]
+    if state.dirty then
+      local key = P .. 'retry:' .. vd
+      redis.call('HSET', key, 'hi', string.format('%d', state.high), 'sw', state.window, 'ev', state.events)
+      redis.call('EXPIRE', key, dedupe_s)
+    end
+  end
+end
+
+local function bot_limited(ipd, now)
+  if not limits_on or ipd == '' then return false end
+  local minute = string.format('%d', math.floor(now / 60000))
+  return limited_counter(P .. 'rate:bot-ip:' .. ipd .. ':' .. minute, 120) > max_bot_ip_minute
+end
+
+local function cap_online_bots()
+  local key = P .. 'online:bots'
+  local over = redis.call('ZCARD', key) - max_online_bots
+  if over > 0 then
+    redis.call('ZREMRANGEBYRANK', key, 0, over - 1)  -- the longest-gone bots leave first
+  end
+end
+-- ---- end of bounded growth -------------------------------------------------------------
+
 local results = {}
 local latest = 0
 for rec in string.gmatch(ARGV[11], '[^\n]+') do
-  local kind, vd, member, bot, now_s, day, month, hour, pd, ed, ipd, dims = string.match(rec, RECORD)
+  local kind, vd, member, bot, now_s, day, month, hour, pd, ed, ipd, sq, dims = string.match(rec, RECORD)
   local now = tonumber(now_s)
   if now > latest then latest = now end
 
@@ -214,14 +332,16 @@ for rec in string.gmatch(ARGV[11], '[^\n]+') do
   local month_key = P .. 'month:' .. month
   local code
 
-  if bot == '1' then
+  if bot == '1' and bot_limited(ipd, now) then
+    code = 3
+  elseif bot == '1' then
     seen_online('bots', vd, now_s)
     bump(day_key, 'bot_hits')
     bump(month_key, 'bot_hits')
     bump(totals_key, 'bot_hits')
     if kind == 'p' then stats_bot(dims, day, month) end  -- STATISTICS
     code = 1
-  elseif ed ~= '' and redis.call('EXISTS', P .. 'event:' .. ed) == 1 then
+  elseif retry_check(vd, sq, ed, false) then
     code = 2
   else
     local visitor_key = P .. 'visitor:' .. vd
@@ -252,9 +372,7 @@ for rec in string.gmatch(ARGV[11], '[^\n]+') do
     if limited then
       code = 3
     else
-      if ed ~= '' then
-        redis.call('SET', P .. 'event:' .. ed, '1', 'EX', dedupe_s)
-      end
+      retry_check(vd, sq, ed, true)
       last_of[vd] = now
       if written[vd] == nil then written_order[#written_order + 1] = vd end
       written[vd] = now_s
@@ -280,12 +398,15 @@ for rec in string.gmatch(ARGV[11], '[^\n]+') do
           code = 4
         end
         stats_pageview(dims, day, month, hour, starts_visit)  -- STATISTICS
-        if redis.call('HSETNX', visitor_key, 'v:' .. pd, '1') == 1 then
+        if path_record_allowed(pd, ipd, now) and redis.call('HSETNX', visitor_key, 'v:' .. pd, '1') == 1 then
           bump(P .. 'page:' .. pd, 'views')
         end
       elseif kind == 'd' then
-        if redis.call('HSETNX', visitor_key, 'd:' .. pd, '1') == 1 then
-          bump(P .. 'page:' .. pd, 'downloads')
+        -- past the address's path budget the download still counts for the site (no
+        -- per-visit field is written for a path without a record: that bounds the hash)
+        local allowed = path_record_allowed(pd, ipd, now)
+        if not allowed or redis.call('HSETNX', visitor_key, 'd:' .. pd, '1') == 1 then
+          if allowed then bump(P .. 'page:' .. pd, 'downloads') end
           bump(day_key, 'downloads')
           bump(month_key, 'downloads')
           bump(totals_key, 'downloads')
@@ -299,7 +420,7 @@ end
 -- Apply the merged writes.
 for _, key in ipairs(incr_keys) do
   for field, n in pairs(incr[key]) do
-    redis.call('HINCRBY', key, field, n)
+    after_increment(key, field, redis.call('HINCRBY', key, field, n), n)
   end
 end
 
@@ -343,6 +464,8 @@ end
 for _, audience in ipairs({'members', 'guests'}) do
   in_chunks('ZREM', P .. 'online:' .. audience, removes[audience], 1)
 end
+if #adds.bots > 0 then cap_online_bots() end
+write_retry_state()
 
 for _, vd in ipairs(written_order) do
   local visitor_key = P .. 'visitor:' .. vd

@@ -29,6 +29,7 @@ class Outcome(StrEnum):
     BOT = "bot"
     DUPLICATE = "duplicate"
     RATE_LIMITED = "rate_limited"
+    ORIGIN = "origin"  # a pixel (or any hit without Origin) from a page the site does not name
 
 
 #: Label value of hits refused with a 4xx (bad input), next to the outcomes above.
@@ -47,6 +48,7 @@ class HitBody(msgspec.Struct, kw_only=True):
     member: bool = False
     referrer: str | None = None
     id: str | None = None
+    seq: int | None = None  # the visitor's hit sequence number: retries are recognised by it
     #: The page URL's query string: only utm_source, utm_medium, utm_campaign are read.
     query: str | None = None
 
@@ -70,15 +72,16 @@ class Hit:
     hour: str
     event_digest: str
     ip_digest: str
+    seq: str = ""  # decimal, or "" when the client sent none
     #: The statistics keys (``Dimensions.field()``), "" to count no dimension.
     dimensions: str = ""
 
     def record(self) -> str:
-        """The hit as one ``hit.lua`` record: the 12 fields joined by ``|`` (none holds one)."""
+        """The hit as one ``hit.lua`` record: the 13 fields joined by ``|`` (none holds one)."""
         return (
             f"{_KIND_CODES[self.kind]}|{self.visitor_digest}|{'1' if self.member else '0'}|"
             f"{'1' if self.bot else '0'}|{int(self.now * 1000)}|{self.day}|{self.month}|{self.hour}|"
-            f"{self.path_digest}|{self.event_digest}|{self.ip_digest}|{self.dimensions}"
+            f"{self.path_digest}|{self.event_digest}|{self.ip_digest}|{self.seq}|{self.dimensions}"
         )
 
 

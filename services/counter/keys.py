@@ -71,8 +71,11 @@ class SiteKeys:
         digest field per page viewed or file downloaded in the current visit."""
         return f"{self.prefix}visitor:{visitor_digest}"
 
-    def event(self, event_digest: str) -> str:
-        return f"{self.prefix}event:{event_digest}"
+    def retry(self, visitor_digest: str) -> str:
+        """Hash: ``hi`` (the highest sequence number seen), ``sw`` (the window of it and the
+        63 before it, ``1`` for seen) and ``ev`` (the last event ids of clients without
+        sequence numbers, 12 characters each): how retries are recognised, per visitor."""
+        return f"{self.prefix}retry:{visitor_digest}"
 
     def top(self, unit: str, bucket: str, dimension: str, measure: str) -> str:
         """Hash of one statistics dimension in one day or month (``unit`` ``day`` or

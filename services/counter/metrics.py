@@ -28,7 +28,7 @@ class CounterMetrics:
         self.sites = frozenset(settings.site_map)
         self.hits = Counter(
             "pulse_counter_hits_total",
-            "Hits received, by site, kind and result (counted, bot, duplicate, rate_limited, rejected).",
+            "Hits received, by site, kind and result (counted, bot, duplicate, rate_limited, origin, rejected).",
             ["site", "kind", "result"],
             registry=registry,
         )
@@ -85,6 +85,11 @@ class CounterMetrics:
                 children = self._record_children[key] = self._children_for(*key)
             for child in children:
                 child.inc(count)
+
+    def dropped(self, site: str, kind: Kind, result: CommitResult) -> None:
+        """Count a hit the pipeline dropped before the write (e.g. ``origin``)."""
+        for child in self._children_for(site, kind, result):
+            child.inc()
 
     def _children_for(self, site: str, kind: Kind, result: CommitResult) -> tuple[Counter, ...]:
         """The counters one hit with this (site, kind, result) increments (labels resolved once)."""

@@ -25,7 +25,8 @@ def _error(description: str, headers: JSONDict | None = None) -> JSONDict:
 RETRY_AFTER = {"Retry-After": {"schema": {"type": "string"}, "description": "seconds to wait before retrying"}}
 COUNTED = {
     "X-Pulse-Counted": {
-        "schema": {"type": "string", "enum": ["1", "0; reason=bot", "0; reason=duplicate", "0; reason=rate_limited"]},
+        "schema": {"type": "string", "enum": ["1", "0; reason=bot", "0; reason=duplicate", "0; reason=rate_limited",
+                                                "0; reason=origin"]},
         "description": "1 if the hit was counted, else 0 and the reason it was not",
     }
 }
@@ -36,6 +37,8 @@ E403 = _error("the Origin header names an origin not configured for the site")
 E404 = _error("the site is not configured")
 E413 = _error("request body too large")
 E415 = _error("unsupported content type")
+E429_SERIES = _error("over the process's series budget (counter.max_series_per_second, after waiting up to 1 s)",
+                     RETRY_AFTER)
 E503 = _error("Redis is not answering; nothing was recorded. Retry after Retry-After seconds.", RETRY_AFTER)
 
 
@@ -78,7 +81,11 @@ def schemas(settings: Settings) -> JSONDict:
                 "member": {"type": "boolean", "default": False, "description": "the user is signed in"},
                 "referrer": {"type": "string", "nullable": True, "maxLength": limits.max_referrer_length},
                 "id": {"type": "string", "nullable": True, "maxLength": limits.max_event_id_length,
-                       "description": "event id: the same id is counted once per site"},
+                       "description": "event id, for clients without seq: a re-sent hit of the visitor with one of "
+                                      f"its last {limits.event_ids_per_visitor} ids is counted once"},
+                "seq": {"type": "integer", "nullable": True, "minimum": 0, "maximum": 2**53 - 1,
+                        "description": "the visitor's hit number (1, 2, 3...): a re-sent hit with one of the 64 "
+                                       "numbers up to the highest seen is counted once (the id is then ignored)"},
                 "query": {"type": "string", "nullable": True,
                           "description": "the page URL's query; only utm_source, utm_medium, utm_campaign are read"},
             },
@@ -173,6 +180,7 @@ def paths(settings: Settings) -> JSONDict:
                                                            "enum": ["pageview", "heartbeat", "download"]}},
                 {"name": "member", "in": "query", "schema": {"type": "string", "enum": ["1", "0", "true", "false"]}},
                 {"name": "id", "in": "query", "schema": {"type": "string"}},
+                {"name": "seq", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 2**53 - 1}},
                 {"name": "visitor", "in": "query", "schema": {"type": "string"}},
                 {"name": "referrer", "in": "query", "schema": {"type": "string"}},
             ],
@@ -192,7 +200,9 @@ def paths(settings: Settings) -> JSONDict:
             "description": "from and to are ISO dates or date-times in the site's zone (inclusive, default: the "
                            "last 24 hours, 30 days or 12 months). 400 when from is after to or the range holds "
                            f"more than {settings.counter.max_series_buckets} buckets. Month and day buckets "
-                           "include the baseline's months and days.",
+                           "include the baseline's months and days. Answers are shared between callers for up to "
+                           f"stats_cache_seconds; each process serves {settings.counter.max_series_per_second:g} "
+                           "series a second (bursts of as many), later ones wait up to 1 s, then 429.",
             "parameters": [
                 _site_param(settings),
                 {"name": "unit", "in": "query", "schema": {"type": "string", "enum": ["hour", "day", "month"],
@@ -200,7 +210,8 @@ def paths(settings: Settings) -> JSONDict:
                 {"name": "from", "in": "query", "schema": MOMENT},
                 {"name": "to", "in": "query", "schema": MOMENT},
             ],
-            "responses": {"200": _json("Series", "one bucket per unit"), "400": E400, "404": E404, "503": E503},
+            "responses": {"200": _json("Series", "one bucket per unit"), "400": E400, "404": E404, "429": E429_SERIES,
+                          "503": E503},
         }},
         "/v1/badge.svg": {"get": {
             "summary": "The five figures as an SVG image, for pages that run no script (cached like /v1/stats)",

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from aiohttp import web
+from yarl import URL
 
 from services.core.clock import Clock
 from services.core.errors import ApiError, bad_request, not_found
@@ -27,9 +28,9 @@ from services.counter.bots import BotDetector
 from services.counter.calendar_keys import CalendarKeys, calendar_keys
 from services.counter.enrich import DimensionEnricher
 from services.counter.group_commit import GroupCommitWriter
-from services.counter.hit import KINDS, CommitResult, Hit, HitBody, Kind
+from services.counter.hit import KINDS, CommitResult, Hit, HitBody, Kind, Outcome
+from services.counter.metrics import CounterMetrics
 from services.counter.visitor import (
-    SecretSource,
     daily_salt,
     event_digest,
     ip_digest,
@@ -50,6 +51,23 @@ class ParsedHit:
     event_id: str | None
     #: The page URL's query string (only its UTM parameters are read).
     query: str | None = None
+    seq: int | None = None
+
+
+#: Sequence numbers are whole numbers a JavaScript number holds exactly.
+MAX_SEQ = 2**53 - 1
+
+
+def parse_seq(value: int | str | None, code: str) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        if not value.isascii() or not value.isdigit() or len(value) > 16:
+            raise bad_request(f"seq: expected a whole number from 0 to {MAX_SEQ}", code)
+        value = int(value)
+    if not 0 <= value <= MAX_SEQ:
+        raise bad_request(f"seq: expected a whole number from 0 to {MAX_SEQ}", code)
+    return value
 
 
 def parse_site(settings: Settings, name: str | None) -> SiteSettings:
@@ -70,7 +88,8 @@ def parse_kind(name: str) -> Kind:
 def parse_body(settings: Settings, body: HitBody) -> ParsedHit:
     site = parse_site(settings, body.site)
     return ParsedHit(site, parse_kind(body.kind), body.path, body.visitor or None, body.member,
-                     body.referrer or None, body.id or None, body.query or None)
+                     body.referrer or None, body.id or None, body.query or None,
+                     parse_seq(body.seq, "invalid_body"))
 
 
 FLAGS = {"1": True, "true": True, "0": False, "false": False}
@@ -96,6 +115,7 @@ def parse_query(settings: Settings, query: Mapping[str, str]) -> ParsedHit:
         query.get("referrer") or None,
         query.get("id") or None,
         query.get("query") or None,
+        parse_seq(query.get("seq"), "invalid_query"),
     )
 
 
@@ -110,6 +130,7 @@ class HitContext:
     visitor_digest: str = ""
     ip_digest: str = ""
     dimensions: str = ""
+    drop: Outcome | None = None  # set by a step that drops the hit before the write
 
 
 #: A step annotates the hit or refuses it (``ApiError``). Steps are synchronous unless
@@ -121,10 +142,23 @@ def request_origin(request: web.Request) -> str:
     return f"{request.scheme}://{request.host}"
 
 
+def referer_origin(referer: str) -> str | None:
+    """The origin (``scheme://host[:port]``) of a Referer, or None if it names none."""
+    try:
+        url = URL(referer)
+    except (ValueError, TypeError):
+        return None
+    if not url.absolute or url.scheme not in ("http", "https") or not url.host:
+        return None
+    return str(url.origin())
+
+
 class HitPipeline:
     def __init__(
-        self, settings: Settings, clock: Clock, bots: BotDetector, secret: SecretSource, writer: GroupCommitWriter
+        self, settings: Settings, clock: Clock, bots: BotDetector, secret: bytes, writer: GroupCommitWriter,
+        metrics: CounterMetrics,
     ) -> None:
+        self._metrics = metrics
         counter: CounterSettings = settings.counter
         self._counter = counter
         self._trusted = TrustedNetworks(counter.trusted_networks)
@@ -157,38 +191,50 @@ class HitPipeline:
             waiting = step(ctx)
             if waiting is not None:
                 await waiting
+            if ctx.drop is not None:
+                result = CommitResult(ctx.drop)
+                self._metrics.dropped(parsed.site.name, parsed.kind, result)
+                return result
         return await self.write(ctx)
 
     def filter_bot(self, ctx: HitContext) -> None:
         ctx.bot = self._bots.is_bot(ctx.request.headers.get("User-Agent"))
 
     def filter_origin(self, ctx: HitContext) -> None:
-        """A browser names the page's origin; it must be one configured for the site."""
-        origin = ctx.request.headers.get("Origin")
-        if origin is None:
+        """A browser names the page's origin; it must be one configured for the site (403).
+
+        An ``<img>`` (the pixel) sends no Origin, only a Referer: when there is one, its
+        origin must be allowed too, or the hit is dropped (``origin``, still answered with
+        a GIF: the page shows nothing broken). Without either header the hit is counted.
+        """
+        headers = ctx.request.headers
+        origin = headers.get("Origin")
+        if origin is not None:
+            if not self._origin_allowed(ctx, origin):
+                raise ApiError(403, "origin_not_allowed",
+                               f"this origin is not configured for site {ctx.parsed.site.name!r}")
             return
+        referer = headers.get("Referer")
+        if referer and not self._origin_allowed(ctx, referer_origin(referer)):
+            ctx.drop = Outcome.ORIGIN
+
+    @staticmethod
+    def _origin_allowed(ctx: HitContext, origin: str | None) -> bool:
         allowed = ctx.parsed.site.origins
-        if origin in allowed or "*" in allowed or origin == request_origin(ctx.request):
-            return
-        raise ApiError(403, "origin_not_allowed", f"this origin is not configured for site {ctx.parsed.site.name!r}")
+        if "*" in allowed:
+            return True
+        return origin is not None and (origin in allowed or origin == request_origin(ctx.request))
 
     def enrich_client(self, ctx: HitContext) -> None:
         ctx.client_ip = client_address(ctx.request, self._trusted)
 
-    def enrich_visitor(self, ctx: HitContext) -> Awaitable[None] | None:
+    def enrich_visitor(self, ctx: HitContext) -> None:
         """The visitor digest (and the IP digest for the rate limits). Only these need the
-        daily salt; a page-supplied visitor id with the limits off needs no secret."""
+        daily salt; a page-supplied visitor id with the limits off needs no salt."""
         if ctx.parsed.visitor is not None and not (self._digest_ip and ctx.client_ip):
             ctx.visitor_digest = visitor_from_id(ctx.parsed.site.name, ctx.parsed.visitor)
-            return None
-        secret = self._secret.cached
-        if secret is None:
-            return self._enrich_visitor_when_loaded(ctx)
-        self._salted_digests(ctx, secret)
-        return None
-
-    async def _enrich_visitor_when_loaded(self, ctx: HitContext) -> None:
-        self._salted_digests(ctx, await self._secret.get())
+            return
+        self._salted_digests(ctx, self._secret)
 
     def _salted_digests(self, ctx: HitContext, secret: bytes) -> None:
         site = ctx.parsed.site
@@ -234,5 +280,6 @@ class HitPipeline:
             event_digest=event_digest(site, parsed.event_id) if parsed.event_id else "",
             ip_digest=ctx.ip_digest,
             dimensions=ctx.dimensions,
+            seq="" if parsed.seq is None else str(parsed.seq),
         )
         return await self._writer.submit(hit)

@@ -1,12 +1,9 @@
 """The stats object of one site: read in one pipelined round trip, served from a per-site
 cache of at most ``stats_cache_seconds``, with single flight (concurrent misses share one
-Redis read)."""
+Redis read), by the same ``SharedReads`` as series and pages."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import time
 from typing import Any
 
 import msgspec
@@ -16,6 +13,7 @@ from services.core.clock import Clock
 from services.core.settings import SiteSettings
 from services.counter.calendar_keys import calendar_keys, last_month_key, local_time
 from services.counter.keys import BASELINE_DAY, BASELINE_MONTH, BASELINE_PAGEVIEWS_TOTAL, BASELINE_TOTAL, SiteKeys
+from services.counter.shared_reads import SharedReads
 
 Stats = dict[str, Any]
 _encode = msgspec.json.Encoder().encode
@@ -75,64 +73,33 @@ async def read_stats(client: Redis, site: SiteSettings, now: float, online_windo
 
 
 class StatsCache:
-    """Per-site stats, at most ``max_age_seconds`` old (0 disables caching, not single flight).
-
-    Each entry keeps the stats and their JSON encoding, so a cache hit of ``/v1/stats``
-    sends stored bytes: no dict, no encoding per request.
-    """
+    """Per-site stats as JSON, at most ``max_age_seconds`` old (0 disables caching, not
+    single flight): ``SharedReads`` keyed by site, so a cache hit of ``/v1/stats`` sends
+    stored bytes: no dict, no encoding per request."""
 
     def __init__(self, client: Redis, clock: Clock, max_age_seconds: float, online_window_seconds: int) -> None:
         self._client = client
         self._clock = clock
-        self._max_age = max_age_seconds
         self._online_window = online_window_seconds
-        self._entries: dict[str, tuple[float, float, Stats, bytes]] = {}
-        self._inflight: dict[str, asyncio.Task[tuple[Stats, bytes]]] = {}
-        self.loads = 0
+        self._reads = SharedReads(clock, max_age_seconds)
 
-    def fresh(self, site: str) -> tuple[Stats, bytes] | None:
-        """The cached stats of ``site`` and their JSON, if still within the cache period."""
-        entry = self._entries.get(site)
-        if entry is None:
-            return None
-        loaded_mono, loaded_at, stats, body = entry
-        max_age = self._max_age
-        if time.monotonic() - loaded_mono < max_age and abs(self._clock.now() - loaded_at) < max_age:
-            return stats, body
-        return None
+    @property
+    def loads(self) -> int:
+        return self._reads.loads
 
-    async def get(self, site: SiteSettings) -> Stats:
-        return (await self.get_with_body(site))[0]
+    def fresh(self, site: str) -> bytes | None:
+        """The cached stats of ``site`` as JSON, if still within the cache period."""
+        return self._reads.fresh(site)
 
     async def get_body(self, site: SiteSettings) -> bytes:
-        """The stats as JSON bytes."""
-        return (await self.get_with_body(site))[1]
+        async def load() -> bytes:
+            return _encode(await read_stats(self._client, site, self._clock.now(), self._online_window))
 
-    async def get_with_body(self, site: SiteSettings) -> tuple[Stats, bytes]:
-        cached = self.fresh(site.name)
-        if cached is not None:
-            return cached
-        task = self._inflight.get(site.name)
-        if task is None:
-            task = asyncio.create_task(self._load(site))
-            self._inflight[site.name] = task
-            task.add_done_callback(lambda _: self._inflight.pop(site.name, None))
-        return await asyncio.shield(task)
-
-    async def _load(self, site: SiteSettings) -> tuple[Stats, bytes]:
-        self.loads += 1
-        now = self._clock.now()
-        stats = await read_stats(self._client, site, now, self._online_window)
-        body = _encode(stats)
-        self._entries[site.name] = (time.monotonic(), now, stats, body)
-        return stats, body
+        return await self._reads.get(site.name, load)
 
     def forget(self, site: str) -> None:
         """Drop a cached entry (after the baseline changed)."""
-        self._entries.pop(site, None)
+        self._reads.forget(site)
 
     async def close(self) -> None:
-        for task in list(self._inflight.values()):
-            task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
+        await self._reads.close()

@@ -29,6 +29,14 @@ VISITOR_TTL_MARGIN_SECONDS = 600
 CLEANUP_EVERY_SECONDS = 1.0
 
 
+def growth_bounds(settings: CounterSettings) -> str:
+    """ARGV[12] of hit.lua: the bounds on what clients can make Redis keep (issue 11)."""
+    return "|".join(str(value) for value in (
+        settings.max_new_paths_per_ip_per_hour, settings.path_retention_seconds, settings.path_keep_views,
+        settings.event_ids_per_visitor, settings.max_bot_hits_per_ip_per_minute, settings.max_online_bots,
+    ))
+
+
 class ScriptFailed(Exception):
     """The script answered with an error that is not a storage outage (a bug)."""
 
@@ -48,6 +56,7 @@ class HitStore:
             str(settings.max_new_visits_per_ip_per_hour),
             str((window + VISITOR_TTL_MARGIN_SECONDS) * 1000),
         ]
+        self._bounds = growth_bounds(settings)
         #: After the records: rows kept per statistics dimension and bucket.
         self._tail = str(settings.top_entries)
         self._cleaned: dict[str, float] = {}
@@ -104,7 +113,7 @@ class HitStore:
             cleanup = self._cleanup_flag(site, hits, by_site[site])
             self.round_trips += 1
             try:
-                args = (keys.prefix, *self._head, cleanup, records, self._tail)
+                args = (keys.prefix, *self._head, cleanup, records, self._bounds, self._tail)
                 return [await self._client.evalsha(self._sha, 1, keys.totals, *args)]
             except ResponseError as exc:  # as the pipeline reports it: this site's reply
                 return [exc]
@@ -113,7 +122,8 @@ class HitStore:
                 keys = SiteKeys(site)
                 records = "\n".join([hits[index].record() for index in by_site[site]])
                 cleanup = self._cleanup_flag(site, hits, by_site[site])
-                pipe.evalsha(self._sha, 1, keys.totals, keys.prefix, *self._head, cleanup, records, self._tail)
+                pipe.evalsha(self._sha, 1, keys.totals, keys.prefix, *self._head, cleanup, records, self._bounds,
+                             self._tail)
             self.round_trips += 1
             replies: list[object] = await pipe.execute(raise_on_error=False)
             return replies

@@ -2,51 +2,35 @@
 
 - A page-supplied visitor id (random, first-party) is stored only as a digest.
 - Without one (the no-JS pixel), the visitor is HMAC(daily salt, site, IP, User-Agent).
-- The daily salt is HMAC(secret, local date); the secret is ``settings.secret`` or a
-  random deployment secret created once in Redis with SET NX, so all processes agree.
+- The daily salt is HMAC(secret, local date); the secret is ``settings.secret`` (from
+  PULSE_SECRET or ``secret_file``), never stored in Redis: whoever reads Redis cannot
+  recompute a digest from a guessed address.
 - Rate-limit keys use a salted hash of the IP for the same reason.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
+import logging
 import secrets
 from functools import lru_cache
 
-from redis.asyncio import Redis
-
-from services.core.keys import DEPLOYMENT_SECRET, digest
+from services.core.keys import digest
 from services.core.secret import Secret
 
+log = logging.getLogger(__name__)
 DIGEST_CHARS = 32
 
 
-class SecretSource:
-    """The hashing secret: configured, or the deployment's random one from Redis."""
-
-    def __init__(self, configured: Secret | None, client: Redis) -> None:
-        self._value = configured.reveal().encode() if configured is not None else None
-        self._client = client
-        self._lock = asyncio.Lock()
-
-    @property
-    def cached(self) -> bytes | None:
-        """The secret if already known (no I/O), else None: then ``await get()``."""
-        return self._value
-
-    async def get(self) -> bytes:
-        if self._value is not None:
-            return self._value
-        async with self._lock:
-            if self._value is None:
-                await self._client.set(DEPLOYMENT_SECRET, secrets.token_hex(32), nx=True)
-                stored = await self._client.get(DEPLOYMENT_SECRET)
-                if stored is None:  # evicted between the two calls: try again next hit
-                    raise ConnectionError("deployment secret vanished")
-                self._value = stored if isinstance(stored, bytes) else str(stored).encode()
-            return self._value
+def hashing_secret(configured: Secret | None) -> bytes:
+    """The secret the daily salts derive from: the configured one, or (tests and single
+    processes only: the command line refuses to start the counter without one) a random
+    one for this process. It never lives in Redis, next to the digests it protects."""
+    if configured is not None:
+        return configured.reveal().encode()
+    log.warning("no secret configured: a random one for this process (digests change at restart)")
+    return secrets.token_bytes(32)
 
 
 @lru_cache(maxsize=16)

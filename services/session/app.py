@@ -13,6 +13,7 @@ from importlib.resources import files
 
 from aiohttp import web
 
+from services.core.app_keys import SERVICE_METRICS
 from services.core.clock import Clock, SystemClock
 from services.core.edge import edge_middleware
 from services.core.health import add_ops_routes
@@ -85,6 +86,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
         client_max_size=settings.session.max_body_bytes,
     )
     app[SETTINGS] = settings
+    app[SERVICE_METRICS] = base
     app[CLOCK] = clock or SystemClock()
     app[METRICS] = metrics
 

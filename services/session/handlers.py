@@ -51,7 +51,7 @@ async def create_session(request: web.Request) -> web.Response:
     require_token(request, settings.service_token)
     if request.body_exists:
         require_json_type(request)  # checked before reading: it needs the unread body
-    raw = await read_body(request, settings.session.max_body_bytes)
+    raw = await read_body(request, settings.session.max_body_bytes, settings.http.header_timeout_seconds)
     body = decode_json(raw, CREATE_DECODER) if raw.strip() else CreateSession()
     timing = timing_for(body, settings.session)
     subject = subject_of(body)
@@ -80,7 +80,8 @@ async def get_session(request: web.Request) -> web.Response:
 
 async def _touch(request: web.Request, mode: Literal["activity", "keepalive"]) -> web.Response:
     session_id, digest = session_ref(request)
-    await read_body(request, request.app[SETTINGS].session.max_body_bytes)  # capped; content ignored
+    settings = request.app[SETTINGS]
+    await read_body(request, settings.session.max_body_bytes, settings.http.header_timeout_seconds)  # content ignored
     metrics = request.app[METRICS]
     result = await request.app[STORE].touch(digest, mode, now_ms(request.app))
     if result.emitted:

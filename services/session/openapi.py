@@ -96,7 +96,8 @@ SCHEMAS: dict[str, Any] = {
             "prompt_seconds": {"type": "integer", "minimum": 1, "maximum": MAX_PROMPT_SECONDS,
                                "description": "must be shorter than idle_timeout"},
             "max_lifetime": {"type": "integer", "minimum": 0, "maximum": MAX_LIFETIME_SECONDS,
-                             "description": "absolute lifetime in seconds; 0 for none"},
+                             "description": "absolute lifetime in seconds from creation, whatever the activity"
+                                            " (default: session.max_lifetime_seconds, 12 h); 0 for none"},
         },
     },
 }

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import stat
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from services.cli import build_parser, main, settings_from_args
+from services.up import embedded_secret
 
 
 def test_every_option_has_an_environment_variable() -> None:
@@ -45,3 +48,17 @@ def test_help(command: list[str]) -> None:
         [sys.executable, "-m", "services.cli", *command, "--help"], capture_output=True, text=True, check=True
     )
     assert "usage: portal-pulse" in result.stdout
+
+
+def test_the_counter_refuses_to_start_without_a_secret(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["counter", "--redis-url", "redis://127.0.0.1:1/0"], env={}) == 2
+    err = capsys.readouterr().err
+    assert "secret: required" in err and "PULSE_SECRET" in err and "secret_file" in err
+
+
+def test_the_embedded_default_keeps_its_secret_under_the_data_folder(tmp_path: Path) -> None:
+    first = embedded_secret(tmp_path / "data")
+    path = tmp_path / "data" / "pulse-secret"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert len(first.reveal()) == 64
+    assert embedded_secret(tmp_path / "data") == first  # created once, read afterwards

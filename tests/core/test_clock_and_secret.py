@@ -31,3 +31,11 @@ def test_keys_carry_hash_tag_and_digest_is_one_way() -> None:
     value = digest("203.0.113.7")
     assert len(value) == 32 and "203" not in value
     assert digest("x") == digest("x") != digest("y")
+
+
+def test_secret_refuses_an_undecodable_candidate_without_raising() -> None:
+    # aiohttp hands header bytes that are not UTF-8 over as lone surrogates
+    secret = Secret("abc")
+    assert not secret.matches(b"\xff\xfe".decode("utf-8", "surrogateescape"))
+    assert not secret.matches("\udcff")
+    assert not secret.matches("ábc")

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from services.core.secret import Secret
-from services.core.settings import ConfigError, RedisSettings, load_settings
+from services.core.settings import ConfigError, RedisSettings, load_settings, require_secret
 
 
 def test_defaults_are_sane() -> None:
@@ -70,6 +70,9 @@ def test_env_lists_and_sites_json() -> None:
         ({"PULSE_SESSION_PROMPT_SECONDS": "4000"}, "session.prompt_seconds"),
         ({"PULSE_COUNTER_TRUSTED_PROXIES": "not-a-net"}, "counter.trusted_proxies"),
         ({"PULSE_COUNTER_RATE_LIMITS_ENABLED": "maybe"}, "counter.rate_limits_enabled"),
+        ({"PULSE_HTTP_HEADER_TIMEOUT_SECONDS": "0"}, "http.header_timeout_seconds"),
+        ({"PULSE_HTTP_KEEPALIVE_TIMEOUT_SECONDS": "-1"}, "http.keepalive_timeout_seconds"),
+        ({"PULSE_HTTP_MAX_CONNECTIONS": "many"}, "http.max_connections"),
     ],
 )
 def test_errors_name_the_key(env: dict[str, str], key: str) -> None:
@@ -120,3 +123,35 @@ def test_workers_need_a_metrics_port_each(section: str) -> None:
         load_settings(env={f"{prefix}WORKERS": "0"})
     with pytest.raises(ConfigError, match=f"{section}.metrics_port"):
         load_settings(env={f"{prefix}WORKERS": "4", f"{prefix}METRICS_PORT": "65534"})
+
+
+def test_http_limits_have_safe_defaults_and_come_from_the_environment() -> None:
+    http = load_settings(env={}).http
+    assert (http.header_timeout_seconds, http.keepalive_timeout_seconds, http.max_connections) == (10.0, 30.0, 10_000)
+    tuned = load_settings(env={"PULSE_HTTP_HEADER_TIMEOUT_SECONDS": "2.5", "PULSE_HTTP_MAX_CONNECTIONS": "500"}).http
+    assert (tuned.header_timeout_seconds, tuned.max_connections) == (2.5, 500)
+
+
+def test_the_secret_comes_from_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "secret"
+    path.write_text("  a-long-random-secret-value-0123\n", encoding="utf-8")
+    settings = load_settings(env={"PULSE_SECRET_FILE": str(path)})
+    assert settings.secret is not None and settings.secret.reveal() == "a-long-random-secret-value-0123"
+    with pytest.raises(ConfigError, match="secret_file: set either"):
+        load_settings(env={"PULSE_SECRET_FILE": str(path), "PULSE_SECRET": "x" * 20})
+    with pytest.raises(ConfigError, match="secret_file: cannot read"):
+        load_settings(env={"PULSE_SECRET_FILE": str(tmp_path / "missing")})
+    path.write_text("short\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="secret_file: .* fewer than 16"):
+        load_settings(env={"PULSE_SECRET_FILE": str(path)})
+
+
+def test_production_mode_requires_a_secret() -> None:
+    with pytest.raises(ConfigError, match="secret: required .*PULSE_SECRET or secret_file"):
+        require_secret(load_settings(env={}))
+    require_secret(load_settings(env={"PULSE_SECRET": "x" * 32}))
+
+
+def test_sessions_have_a_12_hour_lifetime_unless_0_is_set() -> None:
+    assert load_settings(env={}).session.max_lifetime_seconds == 43200
+    assert load_settings(env={"PULSE_SESSION_MAX_LIFETIME_SECONDS": "0"}).session.max_lifetime_seconds == 0

@@ -42,7 +42,7 @@ def _app() -> web.Application:
     token = Secret("right")
 
     async def echo(request: web.Request) -> web.Response:
-        body = decode_json(await read_body(request, 64), decoder)
+        body = decode_json(await read_body(request, 64, 5.0), decoder)
         return web.json_response({"name": body.name})
 
     async def secret(request: web.Request) -> web.Response:

@@ -17,7 +17,7 @@ async def test_script_writes_the_keys_the_readers_build(counter: Counter) -> Non
         keys.totals, keys.baseline, keys.online("guests"), keys.online("bots"),
         keys.day("2026-11-26"), keys.month("2026-11"), keys.hour("2026-11-26T17+0700"),
         keys.visitors_day("2026-11-26"), keys.visitors_month("2026-11"), keys.page(path_digest("/a")),
-        keys.visitor(vd), keys.profile_month("2026-11"), keys.profile_day("2026-11-26"),
+        keys.visitor(vd), keys.retry(vd), keys.profile_month("2026-11"), keys.profile_day("2026-11-26"),
     }
     counted = ("pages", "referrers", "browsers", "os", "devices", "countries")  # no campaign sent
     expected |= {keys.top(unit, bucket, dimension, measure)
@@ -26,7 +26,7 @@ async def test_script_writes_the_keys_the_readers_build(counter: Counter) -> Non
     stored = {key.decode() async for key in counter.app_redis().scan_iter(match=keys.prefix + "*")}
     assert expected <= stored
     others = stored - expected
-    assert {key.split(":")[2] for key in others} == {"event", "rate"}
+    assert {key.split(":")[2] for key in others} == {"rate"}
     assert all(key.startswith("pulse:{default}:") for key in stored)
 
 

@@ -28,7 +28,7 @@ def test_steps_run_in_the_documented_order(vcounter: Counter) -> None:
 
 
 def test_drop_reasons_are_a_closed_set() -> None:
-    assert {o.value for o in Outcome} == {"counted", "bot", "duplicate", "rate_limited"}
+    assert {o.value for o in Outcome} == {"counted", "bot", "duplicate", "rate_limited", "origin"}
 
 
 async def test_counted(vcounter: Counter) -> None:

@@ -101,3 +101,19 @@ async def test_same_origin_pages_are_allowed(vcounter: Counter) -> None:
     own = f"http://{vcounter.client.host}:{vcounter.client.port}"
     response = await vcounter.hit(headers={"Origin": own})
     assert response.status == 204
+
+
+async def test_pixel_honours_the_site_origins_through_referer(vcounter: Counter) -> None:
+    status, headers, body = await pixel(vcounter, headers={"Referer": "https://evil.example/page"})
+    assert status == 200 and headers["Content-Type"] == "image/gif" and body.startswith(b"GIF89a")
+    assert headers["X-Pulse-Counted"] == "0; reason=origin"
+    for referer in ("javascript:void(0)", "not a url", "http://news.test/"):  # news.test is the news site's
+        assert (await pixel(vcounter, headers={"Referer": referer}))[1]["X-Pulse-Counted"] == "0; reason=origin"
+    assert (await vcounter.stats())["total"] == 0
+    status, headers, _ = await pixel(vcounter, headers={"Referer": "http://portal.test/tin-tuc/1?x=2"})
+    assert headers["X-Pulse-Counted"] == "1"
+    status, headers, _ = await pixel(vcounter, visitor="no-referer")  # no Referer: still counted
+    assert headers["X-Pulse-Counted"] == "1"
+    assert (await vcounter.stats())["pageviews"]["total"] == 2
+    metrics = await (await vcounter.client.get("/metrics")).text()
+    assert 'pulse_counter_hits_total{kind="pageview",result="origin",site="default"} 4.0' in metrics

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from services.core.errors import ApiError
-from services.counter.series import Unit, buckets, parse_moment
-from tests.counter.conftest import Counter
+from services.counter.series import Unit, buckets, parse_moment, resolve_range
+from tests.counter.conftest import Counter, CounterFactory
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 
@@ -72,3 +74,51 @@ async def test_one_given_end_anchors_the_default_span(vcounter: Counter) -> None
         "site": "default", "unit": "month", "from": "2030-05-20"})).json()
     assert len(only_from["buckets"]) == 12
     assert only_from["buckets"][0]["start"] == "2030-05"
+
+
+@pytest.mark.parametrize("text", [
+    "0001-01-01", "0001-01-01T05:00:00", "0001-01-01T00:00:00+05:00", "9999-12-31", "9999-12-31T23:59:59-05:00",
+    "0001-01-01T00:00:00-23:59",
+])
+def test_moments_at_the_calendar_edges_are_400(text: str) -> None:
+    with pytest.raises(ApiError) as caught:
+        parse_moment(text, HCM, "from", end=False)
+    assert caught.value.status == 400
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    unit=st.sampled_from(list(Unit)),
+    start=st.one_of(st.none(), st.datetimes(timezones=st.sampled_from([HCM, UTC, ZoneInfo("Pacific/Kiritimati")]))),
+    end=st.one_of(st.none(), st.datetimes(timezones=st.sampled_from([HCM, UTC, ZoneInfo("Pacific/Pago_Pago")]))),
+)
+def test_any_range_is_buckets_or_a_400(unit: Unit, start: datetime | None, end: datetime | None) -> None:
+    """Whatever moments a client names, parsing, defaults and bucketing answer or say 400."""
+    def series_buckets() -> int:
+        parsed = [None if m is None else parse_moment(m.isoformat(), HCM, "from", end=False) for m in (start, end)]
+        first, last = resolve_range(unit, datetime(2026, 11, 26, tzinfo=HCM), parsed[0], parsed[1])
+        return len(buckets(unit, first, last, HCM, 1000))
+
+    status = 200
+    try:
+        count = series_buckets()
+    except ApiError as exc:
+        status, count = exc.status, 1
+    assert status in (200, 400) and 1 <= count <= 1000
+
+
+async def test_series_outside_the_calendar_is_400(vcounter: Counter) -> None:
+    for params in ({"unit": "hour", "from": "0001-01-01", "to": "0001-01-01T05:00:00"},
+                   {"unit": "day", "from": "9999-12-31"}, {"unit": "month", "to": "0001-02-01"}):
+        response = await vcounter.client.get("/v1/stats/series", params={"site": "default", **params})
+        assert response.status == 400, await response.text()
+        assert (await response.json())["error"]["code"] == "invalid_query"
+
+
+async def test_series_beyond_the_budget_are_429(valkey_url: str, start_counter: CounterFactory) -> None:
+    counter = await start_counter(valkey_url, max_series_per_second=0.5)  # a turn every 2 s: over the 1 s wait
+    first = await counter.client.get("/v1/stats/series", params={"site": "default"})
+    assert first.status == 200
+    second = await counter.client.get("/v1/stats/series", params={"site": "default", "unit": "hour"})
+    assert second.status == 429 and second.headers["Retry-After"] == "1"
+    assert (await second.json())["error"]["code"] == "too_many_requests"

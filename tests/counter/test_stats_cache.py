@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from services.counter.state import STATS
+from services.core.clock import ManualClock
+from services.counter.shared_reads import SharedReads
+from services.counter.state import READS, STATS
+from tests.conftest import T0
 from tests.counter.conftest import CounterFactory
 
 
@@ -51,3 +54,38 @@ async def test_stats_response_headers(valkey_url: str, start_counter: CounterFac
     assert set(await response.json()) == {
         "site", "timezone", "as_of", "online", "today", "this_month", "last_month", "total",
         "online_breakdown", "pageviews", "visitors"}
+
+
+async def test_series_and_pages_are_shared_between_concurrent_callers(valkey_url: str,
+                                                                       start_counter: CounterFactory) -> None:
+    counter = await start_counter(valkey_url, stats_cache_seconds=1.0)
+    reads = counter.app[READS]
+    await counter.hit(path="/a")
+    spellings = [{"unit": "hour", "from": "2026-11-26T08:00:00", "to": "2026-11-26T17:10:00"},
+                 {"unit": "hour", "from": "2026-11-26T08:15:00", "to": "2026-11-26T17:59:59"},
+                 {"unit": "hour", "from": "2026-11-26T01:05:00+00:00", "to": "2026-11-26T17:30:00+07:00"}]
+    answers = await asyncio.gather(*(
+        counter.client.get("/v1/stats/series", params={"site": "default", **spellings[i % 3]}) for i in range(30)))
+    bodies = {await a.read() for a in answers}
+    assert len(bodies) == 1 and reads.loads == 1  # three spellings of one question, one read
+    pages = await asyncio.gather(*(counter.client.get("/v1/pages", params={"site": "default", "path": "/a"})
+                                   for _ in range(20)))
+    assert {(await p.json())["views"] for p in pages} == {1} and reads.loads == 2
+    await counter.hit(path="/a", visitor="v2")
+    page = await counter.client.get("/v1/pages", params={"site": "default", "path": "/a"})
+    assert (await page.json())["views"] == 1  # at most a second old
+    counter.clock.advance(1)
+    page = await counter.client.get("/v1/pages", params={"site": "default", "path": "/a"})
+    assert (await page.json())["views"] == 2 and reads.loads == 3
+
+
+async def test_shared_reads_are_bounded_in_entries() -> None:
+    reads = SharedReads(ManualClock(T0), max_age_seconds=60, max_entries=8)
+
+    async def load() -> bytes:
+        return b"x"
+
+    for key in range(100):
+        await reads.get(key, load)
+    assert len(reads._entries) <= 8
+    assert await reads.get(99, load) == b"x" and reads.loads == 100  # the newest stayed

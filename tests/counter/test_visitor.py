@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
-
-from services.core.keys import DEPLOYMENT_SECRET
 from services.core.secret import Secret
 from services.counter.visitor import (
-    SecretSource,
     daily_salt,
+    hashing_secret,
     ip_digest,
     visitor_from_client,
     visitor_from_id,
@@ -43,16 +40,10 @@ def test_ip_digest_depends_on_the_secret() -> None:
                                                                      "203.0.113.9")
 
 
-async def test_configured_secret_is_used_without_redis(redis_client: Redis) -> None:
-    source = SecretSource(Secret("configured"), redis_client)
-    assert await source.get() == b"configured"
-    assert await redis_client.exists(DEPLOYMENT_SECRET) == 0
+def test_the_configured_secret_is_used() -> None:
+    assert hashing_secret(Secret("configured")) == b"configured"
 
 
-async def test_processes_agree_on_one_random_deployment_secret(redis_client: Redis) -> None:
-    first = SecretSource(None, redis_client)
-    second = SecretSource(None, redis_client)
-    value = await first.get()
-    assert len(value) == 64
-    assert await second.get() == value
-    assert await redis_client.get(DEPLOYMENT_SECRET) == value
+def test_without_one_each_process_has_its_own_random_secret() -> None:
+    first, second = hashing_secret(None), hashing_secret(None)
+    assert len(first) == 32 and first != second

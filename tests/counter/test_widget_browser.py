@@ -13,7 +13,7 @@ from playwright.async_api import Browser, Page, Route
 
 from services.core.settings import SiteSettings
 from services.counter.keys import SiteKeys
-from services.counter.visitor import event_digest
+from services.counter.visitor import visitor_from_id
 from tests.browser import browser
 from tests.conftest import ADMIN_TOKEN, make_settings
 from tests.counter.conftest import BROWSER_UA, Counter, CounterFactory
@@ -135,8 +135,10 @@ async def test_unsent_hits_are_queued_and_resent_once(
     stats = await counter.stats()
     assert stats["pageviews"]["total"] == 2  # the queued hit and the new one
     assert stats["today"] == 1  # one visitor, one visit
-    event = SiteKeys("default").event(event_digest("default", queued["id"]))
-    assert await counter.app_redis().exists(event) == 1  # re-sent with its original id
+    retry = SiteKeys("default").retry(visitor_from_id("default", queued["visitor"]))
+    high, window = [value.decode() for value in await counter.app_redis().hmget(retry, ["hi", "sw"])
+                    if isinstance(value, bytes)]
+    assert window[int(high) - queued["seq"]] == "1"  # re-sent with its original sequence number
 
     await page.reload()
     await figures(page, "pulse-counter")

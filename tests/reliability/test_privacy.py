@@ -10,10 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+from datetime import datetime, timedelta
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 import aiohttp
 
+from services.counter.calendar_keys import day_key
+from services.counter.visitor import daily_salt, ip_digest
 from tests.conftest import SERVICE_TOKEN
 from tests.reliability.probe import create_session, dump_redis, get_text, request
 from tests.reliability.procs import Cluster, ServiceProcess
@@ -144,3 +148,33 @@ async def test_no_raw_ip_user_agent_or_session_id_is_kept(shared: Cluster) -> No
                 line = next(line for line in text.splitlines() if needle in line)
                 found.append(f"{what} in {kind} log: {line[:300]}")
     assert not found, "\n".join(found)
+
+
+async def test_a_redis_dump_holds_nothing_that_recovers_an_address_without_the_secret(shared: Cluster) -> None:
+    """The attack of issue 11: read everything Redis holds, then try every value in it as
+    the hashing secret and hash the candidate addresses; no rate-limit or visitor digest
+    may come out. The same attack with the real secret (which lives only in the process's
+    environment) finds them, so the search would see a leak."""
+    counter = shared.service("counter", {"PULSE_SECRET": SECRET})
+    await drive_counter(counter)
+    stored = dump_redis(shared.redis_url)
+    assert b"deployment-secret" not in stored and SECRET.encode() not in stored
+    candidates = {part for part in stored.split(b"\n") if part} | {b""}
+    zone = ZoneInfo("Asia/Ho_Chi_Minh")
+    days = {day_key((datetime.now(zone) + timedelta(hours=shift)).date()) for shift in (-1, 0, 1)}
+
+    def recovered(secret: bytes) -> list[str]:
+        found = []
+        for day in days:
+            salt = daily_salt(secret, day)
+            for ip in FORWARDED_IPS:
+                if ip_digest(salt, "default", ip).encode() in stored:
+                    found.append(ip)
+        return found
+
+    assert sorted(set(recovered(SECRET.encode()))) == sorted(FORWARDED_IPS)  # the search works
+    leaks = {candidate[:40]: ips for candidate in candidates if (ips := recovered(candidate))}
+    assert not leaks, leaks
+
+
+SECRET = "privacy-test-secret-9f3c1e7a2b"

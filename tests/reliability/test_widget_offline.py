@@ -1,6 +1,6 @@
 """The widget keeps hits it could not send while the network was down (no HTTP answer at
 all, unlike the 503 case in tests/counter/test_widget_browser.py) and sends them later,
-once, with their event ids: in a real Chromium against a real counter process."""
+once, with their sequence numbers: in a real Chromium against a real counter process."""
 
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ async def test_hits_queued_while_offline_are_sent_later_once(shared: Cluster, po
         finally:
             await browser.close()
 
-    # the queued hit was recorded under its own event id: sending it again changes nothing
-    body = {k: queued[k] for k in ("site", "kind", "path", "visitor", "id") if k in queued}
+    # the queued hit was recorded under its own sequence number: sending it again changes nothing
+    body = {k: queued[k] for k in ("site", "kind", "path", "visitor", "id", "seq") if k in queued}
     status, headers, _ = await request("POST", f"{counter.url}/v1/hit", json=body)
     assert status == 204 and headers.get("X-Pulse-Counted") == "0; reason=duplicate"

@@ -199,6 +199,31 @@ class TestActivityAndKeepalive:
         assert [e["type"] for e in await stream_events(redis_client)] == ["created", "ended"]
         assert await redis_client.zcard("pulse:{session}:due") == 0
 
+    async def test_sessions_end_after_12_hours_by_default_whatever_the_activity(
+        self, redis_url: str, make_client: ClientFactory, clock: ManualClock
+    ) -> None:
+        scripted = await start(make_client, session_settings(redis_url, idle_timeout_seconds=1800), clock)
+        sid = (await create(scripted))["id"]
+        for _ in range(28):  # a script keeping it active every 25 minutes, for 11 h 40 min
+            clock.advance(1500)
+            assert (await scripted.post(f"/v1/sessions/{sid}/activity")).status == 200
+        clock.advance(1300)  # 12 h 1 min 40 s after creation, 22 min after the last activity
+        await error_of(await scripted.post(f"/v1/sessions/{sid}/activity"), 410, "session_expired")
+
+    async def test_a_lifetime_of_0_set_explicitly_means_none(
+        self, redis_url: str, make_client: ClientFactory, clock: ManualClock
+    ) -> None:
+        for scripted, body in (
+            (await start(make_client, session_settings(redis_url, idle_timeout_seconds=7200, max_lifetime_seconds=0),
+                         clock), {}),
+            (await start(make_client, session_settings(redis_url, idle_timeout_seconds=7200), clock),
+             {"max_lifetime": 0}),
+        ):
+            sid = (await create(scripted, **body))["id"]
+            for _ in range(30):  # 25 hours
+                clock.advance(3000)
+                assert (await scripted.post(f"/v1/sessions/{sid}/keepalive")).status == 200
+
     async def test_max_lifetime_is_absolute(self, client: Client, clock: ManualClock) -> None:
         sid = (await create(client, max_lifetime=100))["id"]
         for _ in range(3):
