@@ -76,11 +76,7 @@ async def get_badge(request: web.Request) -> web.Response:
     app = request.app
     site = parse_site(app[SETTINGS], request.query.get("site"))
     lang = parse_lang(request.query.get("lang"))
-    cached = app[STATS].fresh(site.name)
-    if cached is not None:
-        stats = cached[0]
-    else:
-        with app[METRICS].counting_redis_errors("stats"):
-            stats = await app[STATS].get(site)
+    with app[METRICS].counting_redis_errors("stats"):
+        stats = await app[STATS].get(site)
     return web.Response(text=render_badge(stats, lang), content_type=SVG_TYPE, charset="utf-8",
                         headers=STATS_HEADERS)

@@ -12,7 +12,14 @@ from zoneinfo import ZoneInfo
 from redis.asyncio import Redis
 
 from services.core.errors import bad_request
-from services.counter.calendar_keys import day_key, days_between, hour_key, local_time, month_key, next_month, utc_offset
+from services.counter.calendar_keys import (
+    day_key,
+    days_between,
+    local_time,
+    month_key,
+    next_month,
+    utc_offset,
+)
 from services.counter.keys import BASELINE_DAY, BASELINE_MONTH, SiteKeys
 from services.counter.stats import parse_baseline
 

@@ -17,6 +17,7 @@ from services.counter.shared_reads import SharedReads
 
 Stats = dict[str, Any]
 _encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder(dict[str, Any]).decode
 
 
 def _int(value: object) -> int:
@@ -96,6 +97,12 @@ class StatsCache:
             return _encode(await read_stats(self._client, site, self._clock.now(), self._online_window))
 
         return await self._reads.get(site.name, load)
+
+    async def get(self, site: SiteSettings) -> dict[str, Any]:
+        """The stats as a dict, for the pages that render them (badge, /stats): decoded from
+        the one cached JSON, so every reader shows the same figures."""
+        decoded: dict[str, Any] = _decode(await self.get_body(site))
+        return decoded
 
     def forget(self, site: str) -> None:
         """Drop a cached entry (after the baseline changed)."""
