@@ -70,7 +70,11 @@ class EmbeddedServer:
     binary: Path | None = None
     appendonly: bool = True
     fsync: str = "always"
-    cluster: bool = False  # a single-node Redis Cluster owning every slot (for tests)
+    cluster: bool = False  # a Redis Cluster node (alone, it takes every slot: see own_all_slots)
+    #: A cluster node started alone assigns itself every slot; a node of an
+    #: ``EmbeddedCluster`` leaves that to the cluster's builder.
+    own_all_slots: bool = True
+    extra_args: tuple[str, ...] = ()
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -93,6 +97,7 @@ class EmbeddedServer:
             "--notify-keyspace-events", "",
             *(["--cluster-enabled", "yes", "--cluster-config-file", str(self.data_dir / "nodes.conf")]
               if self.cluster else []),
+            *self.extra_args,
         ]
 
     def start(self, timeout_seconds: float = 10.0) -> EmbeddedServer:
@@ -118,7 +123,7 @@ class EmbeddedServer:
                     err = self.process.stderr.read().decode() if self.process.stderr else ""
                     raise RuntimeError(f"redis-compatible server exited at start: {err.strip()}")
                 try:
-                    if client.ping() and (not self.cluster or self._cluster_ready(client)):
+                    if client.ping() and (not self.cluster or not self.own_all_slots or self._cluster_ready(client)):
                         return
                 except redis.RedisError:
                     pass
