@@ -38,6 +38,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisClusterException, RedisError
 from redis.maint_notifications import MaintNotificationsConfig
 
+from services.core.errors import StorageUnavailable
 from services.core.settings import RedisSettings
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ RedisClient: TypeAlias = "Redis | RedisCluster"
 #: ``RedisClusterException`` is not a ``RedisError``: the cluster client raises it when
 #: it cannot route a command (no node for a slot, a refused pipeline command).
 STORAGE_ERRORS: tuple[type[Exception], ...] = (
+    StorageUnavailable,
     RedisError,  # includes redis' ConnectionError and TimeoutError
     RedisClusterException,
     asyncio.TimeoutError,
@@ -161,6 +163,26 @@ def _use_checked_connections(cluster: RedisCluster) -> None:
     cluster.connection_kwargs["connection_class"] = CheckedConnection
     for node in cluster.startup_nodes:
         node.connection_class = CheckedConnection
+
+
+def key_router(client: Redis) -> Callable[[str], str] | None:
+    """On a cluster, a function naming the node that owns a key's slot now (it follows
+    the client's slot map through failovers); None on a standalone server."""
+    if not isinstance(client, RedisCluster):
+        return None
+    cluster = client
+    slots: dict[str, int] = {}
+
+    def node_of(key: str) -> str:
+        slot = slots.get(key)
+        if slot is None:
+            slot = slots[key] = cluster.keyslot(key)
+        try:
+            return str(cluster.nodes_manager.get_node_from_slot(slot).name)
+        except (RedisClusterException, RedisError):  # no slot map yet (Redis was down)
+            return ""
+
+    return node_of
 
 
 async def connect(

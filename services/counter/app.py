@@ -8,15 +8,16 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from services.core.batch_metrics import BatchMetrics
 from services.core.clock import Clock, SystemClock
 from services.core.edge import edge_middleware
 from services.core.health import add_ops_routes
 from services.core.metrics import ServiceMetrics
 from services.core.redis_conn import STORAGE_ERRORS, connect
+from services.core.scripts import ScriptRunner
 from services.core.settings import Settings
 from services.counter import admin_handlers, handlers
 from services.counter.bots import BotDetector
-from services.counter.group_commit import GroupCommitWriter
 from services.counter.metrics import CounterMetrics, online_refresher
 from services.counter.openapi import openapi_document
 from services.counter.pipeline import HitPipeline
@@ -34,6 +35,7 @@ from services.counter.state import (
 from services.counter.stats import StatsCache
 from services.counter.store import HitStore
 from services.counter.visitor import SecretSource
+from services.counter.writer import hit_writer
 
 #: Hits may come from any page of a configured origin; admin calls come from scripts.
 CORS_METHODS = "GET, POST, OPTIONS"
@@ -42,7 +44,7 @@ CORS_METHODS = "GET, POST, OPTIONS"
 async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     client = await connect(app[SETTINGS].redis)
     app[REDIS] = client
-    app[STORE] = HitStore(client, app[SETTINGS].counter)
+    app[STORE] = HitStore(ScriptRunner.for_settings(client, app[SETTINGS].redis), app[SETTINGS].counter)
     with contextlib.suppress(*STORAGE_ERRORS):  # Redis may come later: the writer reloads it
         await app[STORE].load_script()
     yield
@@ -51,11 +53,7 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def writer_ctx(app: web.Application) -> AsyncIterator[None]:
     counter = app[SETTINGS].counter
-    writer = GroupCommitWriter(
-        app[STORE], app[METRICS], counter.batch_max_hits, counter.commit_timeout_seconds, counter.max_pending_hits,
-        counter.commits_in_flight,
-    )
-    writer.start()
+    writer = hit_writer(app[REDIS], app[STORE], app[METRICS], BatchMetrics(app[SERVICE_METRICS]), counter)
     app[WRITER] = writer
     app[PIPELINE] = HitPipeline(
         app[SETTINGS], app[CLOCK], BotDetector(), SecretSource(app[SETTINGS].secret, app[REDIS]), writer
@@ -95,5 +93,5 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     app.router.add_put("/v1/admin/sites/{site}/baseline", admin_handlers.put_baseline)
     app.router.add_get("/widget.js", handlers.get_widget)
     app.router.add_get("/demo.html", handlers.get_demo)
-    add_ops_routes(app, service, openapi_document(settings))
+    add_ops_routes(app, service, openapi_document(settings), refusing=lambda: WRITER in app and app[WRITER].refusing())
     return app

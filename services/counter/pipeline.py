@@ -24,7 +24,6 @@ from services.core.settings import CounterSettings, Settings, SiteSettings
 from services.core.web import TrustedNetworks, client_address
 from services.counter.bots import BotDetector
 from services.counter.calendar_keys import CalendarKeys, calendar_keys
-from services.counter.group_commit import GroupCommitWriter
 from services.counter.hit import KINDS, CommitResult, Hit, HitBody, Kind
 from services.counter.visitor import (
     SecretSource,
@@ -35,6 +34,7 @@ from services.counter.visitor import (
     visitor_from_client,
     visitor_from_id,
 )
+from services.counter.writer import HitWriter
 
 
 @dataclass(slots=True)
@@ -117,7 +117,7 @@ def request_origin(request: web.Request) -> str:
 
 class HitPipeline:
     def __init__(
-        self, settings: Settings, clock: Clock, bots: BotDetector, secret: SecretSource, writer: GroupCommitWriter
+        self, settings: Settings, clock: Clock, bots: BotDetector, secret: SecretSource, writer: HitWriter
     ) -> None:
         counter: CounterSettings = settings.counter
         self._counter = counter

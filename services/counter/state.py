@@ -7,16 +7,16 @@ from aiohttp import web
 
 from services.core.app_keys import CLOCK, REDIS, SETTINGS
 from services.core.metrics import ServiceMetrics
-from services.counter.group_commit import GroupCommitWriter
 from services.counter.metrics import CounterMetrics
 from services.counter.pipeline import HitPipeline
 from services.counter.stats import StatsCache
 from services.counter.store import HitStore
+from services.counter.writer import HitWriter
 
 SERVICE_METRICS = web.AppKey("service_metrics", ServiceMetrics)
 METRICS = web.AppKey("counter_metrics", CounterMetrics)
 STORE = web.AppKey("hit_store", HitStore)
-WRITER = web.AppKey("group_commit_writer", GroupCommitWriter)
+WRITER: web.AppKey[HitWriter] = web.AppKey("hit_writer")
 PIPELINE = web.AppKey("hit_pipeline", HitPipeline)
 STATS = web.AppKey("stats_cache", StatsCache)
 

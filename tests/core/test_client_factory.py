@@ -18,10 +18,6 @@ from services.core.embedded import EmbeddedServer
 from services.core.redis_conn import BoundedRedisCluster, CheckedConnection, build_client
 from services.core.settings import RedisSettings
 
-SETTINGS = {"command_timeout_seconds": 0.7, "connect_timeout_seconds": 0.3}
-
-
-
 
 @pytest.fixture(params=["standalone", "cluster"])
 def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EmbeddedServer]:
@@ -33,7 +29,8 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EmbeddedS
 
 @pytest.fixture
 async def client(server: EmbeddedServer) -> AsyncIterator[Redis]:
-    built = build_client(RedisSettings(url=server.url, cluster=server.cluster, max_connections=4, **SETTINGS))
+    built = build_client(RedisSettings(url=server.url, cluster=server.cluster, command_timeout_seconds=0.7,
+                                connect_timeout_seconds=0.3, max_connections=4))
     yield built
     await built.aclose()
 
