@@ -128,6 +128,19 @@ class EmbeddedCluster:
                    and "cluster_slots_fail:0" in _text(_command(c, "CLUSTER", "INFO")),
                    live, time.monotonic() + timeout_seconds)
 
+    def wait_replicas_synced(self, timeout_seconds: float = 15.0) -> None:
+        """Until every live replica's link to its master is up."""
+        replicas = []
+        for node in self.nodes:
+            if node.process is None:
+                continue
+            with self._client(node) as client:
+                if client.info("replication").get("role") == "slave":
+                    replicas.append(node)
+        self._wait(lambda c: "up" in (c.info("replication").get("master_link_status"),
+                                      c.info("replication").get("primary_link_status")),
+                   replicas, time.monotonic() + timeout_seconds)
+
     def flush(self) -> None:
         for node in self.nodes:
             if node.process is None:
