@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
 
-from services.core.embedded import EmbeddedServer
+from services.core.embedded import EmbeddedServer, poll_until
 
 SLOTS = 16384
 
@@ -90,19 +91,10 @@ class EmbeddedCluster:
                                       c.info("replication").get("primary_link_status")),
                    replicas, deadline)
 
-    def _wait(self, ready: object, nodes: list[EmbeddedServer], deadline: float) -> None:
-        assert callable(ready)
+    def _wait(self, ready: Callable[[redis.Redis], bool], nodes: list[EmbeddedServer], deadline: float) -> None:
         for node in nodes:
             with self._client(node) as client:
-                while True:
-                    try:
-                        if ready(client):
-                            break
-                    except redis.RedisError:
-                        pass
-                    if time.monotonic() > deadline:
-                        raise TimeoutError(f"cluster node {node.port} not ready")
-                    time.sleep(0.05)
+                poll_until(lambda: ready(client), deadline, f"cluster node {node.port}", interval=0.05)
 
     def master_of_slot(self, slot: int) -> EmbeddedServer:
         """The live node that serves ``slot`` now (as the live nodes see it)."""

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -40,14 +39,14 @@ from services.session.store import SessionStore
 CONCURRENT = 2_000
 COMMIT_TIMEOUT = 2.0  # counter.commit_timeout_seconds (default)
 SESSION_TIMEOUT = 1.0  # the session store's Redis timeout (2,000 reads: four batches of 512)
-SLACK = 0.5  # one event-loop pass over 2,000 futures on a busy machine
+#: Event-loop time for 4,000 futures on a shared 2-core machine (load average 9 seen):
+#: the time bounds carry it; the batch counts below are exact.
+SLACK = 1.0
 
 
 @pytest.fixture
-def frozen_valkey(tmp_path: Path) -> Iterator[EmbeddedServer]:
-    server = EmbeddedServer(tmp_path / "valkey", appendonly=False).start()
-    yield server
-    server.stop()
+def frozen_valkey(own_valkey: EmbeddedServer) -> EmbeddedServer:
+    return own_valkey
 
 
 @pytest.fixture
@@ -86,6 +85,7 @@ async def test_a_frozen_valkey_fails_2000_hits_and_2000_reads_within_the_bound(
     assert isinstance(await writer.submit(hit(-1)), CommitResult)
 
     frozen_valkey.pause()
+    batches = writer.batches
     try:
         hits = [asyncio.ensure_future(writer.submit(hit(n))) for n in range(CONCURRENT)]
         reads = [asyncio.ensure_future(sessions.read("d" * 32)) for _ in range(CONCURRENT)]
@@ -93,6 +93,7 @@ async def test_a_frozen_valkey_fails_2000_hits_and_2000_reads_within_the_bound(
             timed(hits), timed(reads))  # type: ignore[arg-type]
         assert all(isinstance(r, StorageUnavailable) for r in hit_results)
         assert all(isinstance(r, StorageUnavailable) for r in read_results)
+        assert writer.batches - batches <= 2  # the two in flight; the rest failed with them
         assert hit_seconds < COMMIT_TIMEOUT + SLACK, hit_seconds
         assert read_seconds < SESSION_TIMEOUT + SLACK, read_seconds
         # The breaker is open (or probing) now: more work is refused at once or waits

@@ -22,10 +22,8 @@ INCR = Script("incr", "return redis.call('INCR', KEYS[1])")
 
 
 @pytest.fixture
-def master(tmp_path: Path) -> Iterator[EmbeddedServer]:
-    server = EmbeddedServer(tmp_path / "master", appendonly=False).start()
-    yield server
-    server.stop()
+def master(own_valkey: EmbeddedServer) -> EmbeddedServer:
+    return own_valkey
 
 
 @pytest.fixture
