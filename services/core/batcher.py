@@ -117,8 +117,7 @@ class Batcher(Generic[T, R]):
         return sum(1 for lane in self._all_lanes() if lane.breaker.is_open)
 
     def _lane(self, item: T) -> _Lane[T, R]:
-        if self._lane_of is None:
-            return self._single
+        assert self._lane_of is not None
         key = self._lane_of(item)
         lane = self._lanes.get(key)
         if lane is None:
@@ -145,8 +144,8 @@ class Batcher(Generic[T, R]):
         if self._pending >= self._max_pending:
             self._metrics.overloaded()
             raise StorageUnavailable("the service is waiting for storage; retry shortly")
-        lane = self._lane(item)
-        if not lane.breaker.allow():
+        lane = self._single if self._lane_of is None else self._lane(item)
+        if lane.breaker.state is not BreakerState.CLOSED and not lane.breaker.allow():
             self._metrics.refused()
             raise StorageUnavailable("storage is failing; retry shortly")
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
