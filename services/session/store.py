@@ -162,12 +162,13 @@ class SessionStore:
 
     async def _flush_touches(self, touches: list[tuple[str, str, int]]) -> list[list[Any]]:
         records = "\n".join([f"{now_ms} {digest} {mode}" for digest, mode, now_ms in touches])
-        args = [touches[0][2], self._settings.stream_maxlen, SESSION_EVENTS_CHANNEL, TOMBSTONE_MS,
-                SESSION_KEY_PREFIX, records]
-        return list(await self._runner.run(TOUCH, [DUE_INDEX, SESSION_EVENTS_STREAM], args))
+        args = [touches[0][2], self._settings.stream_maxlen, SESSION_EVENTS_CHANNEL, TOMBSTONE_MS, records]
+        keys = [DUE_INDEX, SESSION_EVENTS_STREAM, *(session_key(digest) for digest, _, _ in touches)]
+        return list(await self._runner.run(TOUCH, keys, args))
 
     async def _flush_reads(self, digests: list[str]) -> list[list[Any]]:
-        reply = await self._runner.run(READ_MANY, [DUE_INDEX], [SESSION_KEY_PREFIX, " ".join(digests)], write=False)
+        keys = [DUE_INDEX, *(session_key(digest) for digest in digests)]
+        reply = await self._runner.run(READ_MANY, keys, [], write=False)
         return list(reply)
 
     async def end(self, digest: str, now_ms: int) -> Result:
