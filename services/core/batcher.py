@@ -16,8 +16,8 @@ Guarantees:
   with 503 (each caller's future is always resolved);
 - **a circuit breaker per storage path**: a failed or timed-out batch opens it, fails
   what was queued behind it and refuses new work at once with 503; after
-  ``open_seconds`` the next batch is a probe (sent alone: what arrives meanwhile waits
-  for it) and its success closes the breaker;
+  ``open_seconds`` the next item is a probe (sent alone; what arrives meanwhile is
+  refused too) and its success closes the breaker, as does a successful PING;
 - **lanes**: with ``lane_of`` (on a cluster: the node that owns the item's slot) each
   lane has its own queue, batches in flight and breaker, so a slow or dead shard
   delays and fails only its own items. Without it there is one lane.
@@ -102,9 +102,13 @@ class Batcher(Generic[T, R]):
         """Items waiting for a batch (not those in a batch being sent)."""
         return self._pending
 
-    def refusing(self) -> bool:
-        """Work is refused now (one storage path, standalone, with its breaker open):
-        what /readyz reports. Cluster lanes never make the whole process unready."""
+    def refusing(self, pinged: bool = False) -> bool:
+        """Work is refused now (one storage path, standalone, with its breaker open or
+        probing): what /readyz reports. ``pinged``: the server just answered a PING,
+        which closes a breaker whose open period is over. Cluster lanes never make the
+        whole process unready."""
+        if pinged:
+            self._single.breaker.answered()
         return self._single.breaker.refusing()
 
     def _new_lane(self) -> _Lane[T, R]:
@@ -159,8 +163,6 @@ class Batcher(Generic[T, R]):
         on the next loop turn: every item queued in between joins."""
         if lane.gathering or not lane.queue or len(lane.batches) >= self._in_flight:
             return
-        if lane.batches and lane.breaker.state is BreakerState.PROBING:
-            return  # one probe at a time; the rest goes once it succeeded
         lane.gathering = True
         task = asyncio.get_running_loop().create_task(self._next_batch(lane))
         lane.batches.add(task)

@@ -29,16 +29,22 @@ class CircuitBreaker:
         self.state = BreakerState.CLOSED
 
     def allow(self) -> bool:
-        """May one more piece of work go in? Past the open period the breaker probes."""
-        if self.state is BreakerState.OPEN:
-            if self._monotonic() < self._reopen_at:
-                return False
+        """May one more piece of work go in? Past the open period it becomes the probe."""
+        if self.state is BreakerState.CLOSED:
+            return True
+        if self.state is BreakerState.OPEN and self._monotonic() >= self._reopen_at:
             self.state = BreakerState.PROBING
-        return True
+            return True
+        return False
+
+    def answered(self) -> None:
+        """The server answered a PING: past the open period, close."""
+        if self.state is BreakerState.OPEN and self._monotonic() >= self._reopen_at:
+            self.state = BreakerState.CLOSED
 
     def refusing(self) -> bool:
-        """Open and still within its open period: work is refused now."""
-        return self.state is BreakerState.OPEN and self._monotonic() < self._reopen_at
+        """Open or probing: new work is refused now."""
+        return self.state is not BreakerState.CLOSED
 
     def succeeded(self) -> None:
         self.state = BreakerState.CLOSED

@@ -22,12 +22,13 @@ def add_ops_routes(
     metrics: ServiceMetrics,
     openapi: dict[str, Any],
     timeout_seconds: float = 0.5,
-    refusing: Callable[[], bool] = lambda: False,
+    refusing: Callable[[bool], bool] = lambda pinged: False,
 ) -> None:
     """Register the operations routes. ``pulse_redis_up`` is refreshed by /readyz and at
     every scrape: outside Kubernetes nothing probes /readyz, and the Redis-down alert
-    needs a current value. ``refusing`` says the service's storage circuit breaker is
-    open (it refuses work for a moment after storage failed): not ready either."""
+    needs a current value. ``refusing(pinged)`` says the service's storage circuit
+    breaker is open (it refuses work for a moment after storage failed): not ready
+    either; a successful PING closes it once its open period is over."""
     document = msgspec.json.encode(openapi)
 
     async def redis_up() -> bool:
@@ -43,7 +44,7 @@ def add_ops_routes(
 
     async def readyz(request: web.Request) -> web.Response:
         up = await redis_up()
-        if up and not refusing():
+        if up and not refusing(up):
             return json_response({"status": "ready", "redis": "up"}, headers=NO_STORE)
         message = "storage failed a moment ago; retry shortly" if up else "redis is not reachable"
         return json_response(

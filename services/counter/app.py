@@ -93,5 +93,6 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     app.router.add_put("/v1/admin/sites/{site}/baseline", admin_handlers.put_baseline)
     app.router.add_get("/widget.js", handlers.get_widget)
     app.router.add_get("/demo.html", handlers.get_demo)
-    add_ops_routes(app, service, openapi_document(settings), refusing=lambda: WRITER in app and app[WRITER].refusing())
+    add_ops_routes(app, service, openapi_document(settings),
+                   refusing=lambda pinged: WRITER in app and app[WRITER].refusing(pinged))
     return app

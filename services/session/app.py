@@ -119,5 +119,5 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     router.add_post("/v1/sessions/{id}/keepalive", handlers.keep_alive)
     router.add_get("/v1/sessions/{id}/events", session_events, allow_head=False)
     router.add_get("/session.js", session_js)
-    add_ops_routes(app, base, openapi_document(), refusing=lambda: STORE in app and app[STORE].refusing())
+    add_ops_routes(app, base, openapi_document(), refusing=lambda pinged: STORE in app and app[STORE].refusing(pinged))
     return app

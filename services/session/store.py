@@ -197,9 +197,10 @@ class SessionStore:
         except ValueError:
             return None  # missing, partly written or foreign: treat as unknown
 
-    def refusing(self) -> bool:
+    def refusing(self, pinged: bool = False) -> bool:
         """Status reads or touches are refused now (storage failed a moment ago)."""
-        return self._reads.refusing() or self._touches.refusing()
+        reads, touches = self._reads.refusing(pinged), self._touches.refusing(pinged)
+        return reads or touches
 
     async def close(self) -> None:
         await self._reads.close()

@@ -105,16 +105,29 @@ async def test_after_the_open_period_a_probe_goes_alone_and_closes_the_breaker()
     with pytest.raises(StorageUnavailable):
         await one.submit(2)
     clock.now = 1.0
-    storage.hanging.add(0)  # the probe is slow: what comes meanwhile waits behind it
+    storage.hanging.add(0)  # the probe is slow: what comes meanwhile is refused at once
     probe = asyncio.create_task(one.submit(3))
     await asyncio.sleep(0.01)
-    waiting = [asyncio.create_task(one.submit(i)) for i in range(4, 8)]
-    await asyncio.sleep(0.01)
-    assert storage.batches[-1] == [3] and not one.refusing()
+    with pytest.raises(StorageUnavailable):
+        await one.submit(4)
+    assert storage.batches[-1] == [3] and one.refusing()
     storage.release.set()
     assert await probe == 6
-    assert await asyncio.gather(*waiting) == [8, 10, 12, 14]
-    assert storage.batches[-1] == [4, 5, 6, 7]
+    assert not one.refusing()
+    assert await asyncio.gather(*(one.submit(i) for i in range(5, 8))) == [10, 12, 14]
+
+
+async def test_a_ping_closes_a_breaker_past_its_open_period() -> None:
+    storage, clock = Storage(), Clock()
+    storage.failing.add(0)
+    one = batcher(storage, clock)
+    with pytest.raises(StorageUnavailable):
+        await one.submit(1)
+    storage.failing.clear()
+    assert one.refusing(pinged=True)  # within the open period a PING changes nothing
+    clock.now = 1.0
+    assert not one.refusing(pinged=True)
+    assert await one.submit(2) == 4
 
 
 async def test_a_failing_probe_opens_the_breaker_again() -> None:
@@ -170,8 +183,8 @@ def test_the_breaker_states() -> None:
     breaker.failed()
     assert not breaker.allow() and breaker.refusing()
     clock.now = 0.5
-    assert not breaker.refusing() and breaker.allow()
-    assert state_of(breaker) == BreakerState.PROBING.value
-    assert breaker.allow()  # work may wait behind the probe
+    assert breaker.allow()
+    assert state_of(breaker) == BreakerState.PROBING.value and breaker.refusing()
+    assert not breaker.allow()  # one probe at a time
     breaker.succeeded()
     assert state_of(breaker) == "closed" and not breaker.is_open
