@@ -94,13 +94,19 @@ async def test_a_hanging_batch_times_out_opens_the_breaker_and_fails_what_queued
     assert len(storage.batches) == 1
 
 
-async def test_after_the_open_period_a_probe_goes_alone_and_closes_the_breaker() -> None:
-    storage, clock = Storage(), Clock()
+async def tripped(storage: Storage, clock: Clock) -> Batcher[int, int]:
+    """A batcher whose one batch failed (its breaker open); storage works again."""
     storage.failing.add(0)
     one = batcher(storage, clock)
     with pytest.raises(StorageUnavailable):
         await one.submit(1)
     storage.failing.clear()
+    return one
+
+
+async def test_after_the_open_period_a_probe_goes_alone_and_closes_the_breaker() -> None:
+    storage, clock = Storage(), Clock()
+    one = await tripped(storage, clock)
     clock.now = 0.99
     with pytest.raises(StorageUnavailable):
         await one.submit(2)
@@ -119,11 +125,7 @@ async def test_after_the_open_period_a_probe_goes_alone_and_closes_the_breaker()
 
 async def test_a_ping_closes_a_breaker_past_its_open_period() -> None:
     storage, clock = Storage(), Clock()
-    storage.failing.add(0)
-    one = batcher(storage, clock)
-    with pytest.raises(StorageUnavailable):
-        await one.submit(1)
-    storage.failing.clear()
+    one = await tripped(storage, clock)
     assert one.refusing(pinged=True)  # within the open period a PING changes nothing
     clock.now = 1.0
     assert not one.refusing(pinged=True)
