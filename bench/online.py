@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 
 from bench import probes
 from services.core.keys import digest
+from services.core.scripts import ScriptRunner
 from services.core.settings import CounterSettings, SiteSettings
 from services.counter.calendar_keys import calendar_keys
 from services.counter.hit import Hit, Kind
@@ -31,7 +32,7 @@ class OnlineResult:
 
 async def _load(redis_url: str, visitors: int, batch: int, in_flight: int, run: str) -> None:
     client = Redis.from_url(redis_url, max_connections=in_flight + 2)
-    store = HitStore(client, CounterSettings(rate_limits_enabled=False))
+    store = HitStore(ScriptRunner(client), CounterSettings(rate_limits_enabled=False))
     site = SiteSettings()
     gate = asyncio.Semaphore(in_flight)
     path = digest("/")

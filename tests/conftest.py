@@ -20,6 +20,7 @@ from redis.asyncio import Redis as AsyncRedis
 
 from services.core.clock import ManualClock
 from services.core.embedded import EmbeddedServer, system_redis_binary
+from services.core.embedded_cluster import EmbeddedCluster
 from services.core.secret import Secret
 from services.core.settings import RedisSettings, Settings, SiteSettings
 
@@ -128,3 +129,19 @@ async def make_client() -> AsyncIterator[ClientFactory]:
     yield factory
     for client in reversed(clients):
         await client.close()
+
+
+# --- A 3-master + 3-replica Valkey cluster on loopback (storage tests; see embedded_cluster).
+
+
+@pytest.fixture(scope="session")
+def valkey_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedCluster]:
+    cluster = EmbeddedCluster(tmp_path_factory.mktemp("valkey-cluster")).start()
+    yield cluster
+    cluster.stop()
+
+
+def cluster_settings(cluster: EmbeddedCluster, **sections: Any) -> Settings:
+    """``make_settings`` for a cluster: ``[redis] cluster = true`` at the cluster's URL."""
+    redis_section = {"cluster": True, **sections.pop("redis", {})}
+    return make_settings(cluster.url, redis=redis_section, **sections)

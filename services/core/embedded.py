@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,20 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def poll_until(ready: Callable[[], bool], deadline: float, what: str, interval: float = 0.02) -> None:
+    """Call ``ready`` until it says True (a Redis error counts as not yet) or the
+    monotonic ``deadline`` passes (TimeoutError naming ``what``)."""
+    while True:
+        try:
+            if ready():
+                return
+        except redis.RedisError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} not ready in time")
+        time.sleep(interval)
 
 
 CLUSTER_BUS_OFFSET = 10000
@@ -70,7 +85,11 @@ class EmbeddedServer:
     binary: Path | None = None
     appendonly: bool = True
     fsync: str = "always"
-    cluster: bool = False  # a single-node Redis Cluster owning every slot (for tests)
+    cluster: bool = False  # a Redis Cluster node (alone, it takes every slot: see own_all_slots)
+    #: A cluster node started alone assigns itself every slot; a node of an
+    #: ``EmbeddedCluster`` leaves that to the cluster's builder.
+    own_all_slots: bool = True
+    extra_args: tuple[str, ...] = ()
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -93,6 +112,7 @@ class EmbeddedServer:
             "--notify-keyspace-events", "",
             *(["--cluster-enabled", "yes", "--cluster-config-file", str(self.data_dir / "nodes.conf")]
               if self.cluster else []),
+            *self.extra_args,
         ]
 
     def start(self, timeout_seconds: float = 10.0) -> EmbeddedServer:
@@ -112,19 +132,15 @@ class EmbeddedServer:
     def wait_ready(self, timeout_seconds: float = 10.0) -> None:
         deadline = time.monotonic() + timeout_seconds
         client = redis.Redis(host=self.host, port=self.port, socket_timeout=0.5)
+
+        def ready() -> bool:
+            if self.process is not None and self.process.poll() is not None:
+                err = self.process.stderr.read().decode() if self.process.stderr else ""
+                raise RuntimeError(f"redis-compatible server exited at start: {err.strip()}")
+            return bool(client.ping()) and (not self.cluster or not self.own_all_slots or self._cluster_ready(client))
+
         try:
-            while True:
-                if self.process is not None and self.process.poll() is not None:
-                    err = self.process.stderr.read().decode() if self.process.stderr else ""
-                    raise RuntimeError(f"redis-compatible server exited at start: {err.strip()}")
-                try:
-                    if client.ping() and (not self.cluster or self._cluster_ready(client)):
-                        return
-                except redis.RedisError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"server on port {self.port} not ready in {timeout_seconds}s")
-                time.sleep(0.02)
+            poll_until(ready, deadline, f"server on port {self.port} ({timeout_seconds}s)")
         finally:
             client.close()
 

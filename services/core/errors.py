@@ -39,3 +39,12 @@ def unauthorized(message: str = "a valid bearer token is required") -> ApiError:
 
 def unavailable(message: str = "storage is not answering; retry shortly", retry_after: int = 1) -> ApiError:
     return ApiError(503, "unavailable", message, {"Retry-After": str(retry_after)})
+
+
+class StorageUnavailable(ApiError):
+    """Storage did not take the call (refused at once while it is failing, failed, or
+    timed out): 503 + Retry-After. It is one of ``redis_conn.STORAGE_ERRORS`` too, so
+    code that falls back on a storage failure treats it like one."""
+
+    def __init__(self, message: str = "storage is not answering; retry shortly") -> None:
+        super().__init__(503, "unavailable", message, {"Retry-After": "1"})

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -22,10 +23,13 @@ def add_ops_routes(
     metrics: ServiceMetrics,
     openapi: dict[str, Any],
     timeout_seconds: float = 0.5,
+    refusing: Callable[[bool], bool] = lambda pinged: False,
 ) -> None:
     """Register the operations routes. ``pulse_redis_up`` is refreshed by /readyz and at
     every scrape: outside Kubernetes nothing probes /readyz, and the Redis-down alert
-    needs a current value."""
+    needs a current value. ``refusing(pinged)`` says the service's storage circuit
+    breaker is open (it refuses work for a moment after storage failed): not ready
+    either; a successful PING closes it once its open period is over."""
     document = msgspec.json.encode(openapi)
 
     async def redis_up() -> bool:
@@ -40,10 +44,12 @@ def add_ops_routes(
         return json_response({"status": "ok"}, headers=NO_STORE)
 
     async def readyz(request: web.Request) -> web.Response:
-        if await redis_up():
+        up = await redis_up()
+        if up and not refusing(up):
             return json_response({"status": "ready", "redis": "up"}, headers=NO_STORE)
+        message = "storage failed a moment ago; retry shortly" if up else "redis is not reachable"
         return json_response(
-            {"error": {"code": "unavailable", "message": "redis is not reachable"}},
+            {"error": {"code": "unavailable", "message": message}},
             status=503,
             headers={"Retry-After": "1", **NO_STORE},
         )

@@ -1,20 +1,44 @@
-"""The one place that owns connecting to Redis: build the client, ping, retry a bounded
-number of times, and close it again."""
+"""The one place that owns connecting to Redis: build the client (standalone or
+cluster, with the same guarantees), ping, retry a bounded number of times, and close.
+
+Both kinds of client get, from ``build_client`` alone:
+
+- **no automatic retries**: a script that timed out may still have run, and re-sending
+  it could count a hit twice; the caller answers 503 and the page retries with its
+  event id (standalone: ``Retry(NoBackoff(), 0)``; cluster: ``retry=Retry(..., 0)``,
+  which replaces the cluster's default of ``cluster_error_retry_attempts`` tries);
+- **a bounded wait for a connection**: when every connection is busy a caller waits,
+  at most the command timeout, instead of failing at once with
+  ``MaxConnectionsError`` (standalone: ``BlockingConnectionPool``; cluster: one
+  semaphore of ``max_connections`` permits in front of every command and pipeline,
+  since redis-py's cluster nodes have no blocking pool);
+- **connections checked before use**: ``CheckedConnection`` drops a pooled connection
+  whose peer has closed it (a Redis restart) before sending on it, and maintenance
+  notifications are off (redis-py 8 turns them on with RESP3, which skips the
+  standalone pool's own check, so every connection left from before a restart failed
+  its first command);
+- the same socket, connect and pool timeouts.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeAlias
 
 from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.cluster import ClusterPipeline, RedisCluster
+from redis.asyncio.connection import Connection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisClusterException, RedisError
+from redis.maint_notifications import MaintNotificationsConfig
 
+from services.core.errors import StorageUnavailable
 from services.core.settings import RedisSettings
 
 log = logging.getLogger(__name__)
@@ -23,39 +47,142 @@ log = logging.getLogger(__name__)
 RedisClient: TypeAlias = "Redis | RedisCluster"
 
 #: Failures that mean "Redis is not answering right now": they become 503 + Retry-After.
+#: ``RedisClusterException`` is not a ``RedisError``: the cluster client raises it when
+#: it cannot route a command (no node for a slot, a refused pipeline command).
 STORAGE_ERRORS: tuple[type[Exception], ...] = (
+    StorageUnavailable,
     RedisError,  # includes redis' ConnectionError and TimeoutError
+    RedisClusterException,
     asyncio.TimeoutError,
     OSError,
 )
 
 
-def build_client(settings: RedisSettings) -> Redis:
-    """A redis-py asyncio client (hiredis parser when installed) with bounded timeouts.
+class CheckedConnection(Connection):
+    """A connection that, before sending, notices that the server closed it while it
+    sat in the pool (EOF or a reset seen by the event loop) and reconnects instead of
+    failing the command. It reads nothing, so pending pub/sub messages are kept."""
 
-    Redis Cluster (``cluster = true``) returns a ``RedisCluster``; callers type it as
-    ``Redis`` because the subset of commands used here is identical.
-    """
-    url = settings.url.replace("valkey://", "redis://", 1).replace("valkeys://", "rediss://", 1)
-    options: dict[str, Any] = {
+    def is_stale(self) -> bool:
+        reader = self._reader
+        return reader is not None and (reader.at_eof() or reader.exception() is not None)
+
+    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        if self.is_connected and self.is_stale():
+            await self.disconnect(nowait=True)
+        await super().send_packed_command(command, check_health)
+
+
+def _no_retry() -> Retry:
+    return Retry(NoBackoff(), 0)
+
+
+#: Set while a task holds a cluster permit, so a nested command does not wait for another.
+_HOLDS_PERMIT: contextvars.ContextVar[bool] = contextvars.ContextVar("holds_permit", default=False)
+
+
+class _BoundedClusterPipeline(ClusterPipeline):
+    async def execute(self, raise_on_error: bool = True, allow_redirections: bool = True) -> list[Any]:
+        client = self.cluster_client
+        assert isinstance(client, BoundedRedisCluster)
+        async with client.connection_permit():
+            return await super().execute(raise_on_error, allow_redirections)
+
+
+class BoundedRedisCluster(RedisCluster):
+    """``RedisCluster`` whose callers wait (bounded) for a connection instead of
+    getting ``MaxConnectionsError``: at most ``max_connections`` commands or pipelines
+    at once over the whole client, so no node's pool can run out."""
+
+    def __init__(self, *args: Any, pool_timeout: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.pool_timeout = pool_timeout
+        self.permits = asyncio.Semaphore(kwargs.get("max_connections", 100))
+
+    @asynccontextmanager
+    async def connection_permit(self) -> AsyncIterator[None]:
+        if _HOLDS_PERMIT.get():  # a pipeline re-sending a redirected command
+            yield
+            return
+        try:
+            async with asyncio.timeout(self.pool_timeout):
+                await self.permits.acquire()
+        except TimeoutError as exc:
+            raise RedisConnectionError("No connection available.") from exc
+        token = _HOLDS_PERMIT.set(True)
+        try:
+            yield
+        finally:
+            _HOLDS_PERMIT.reset(token)
+            self.permits.release()
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        async with self.connection_permit():
+            return await super().execute_command(*args, **kwargs)
+
+    def pipeline(self, transaction: Any | None = None, shard_hint: Any | None = None) -> ClusterPipeline:
+        if shard_hint:
+            raise RedisClusterException("shard_hint is deprecated in cluster mode")
+        return _BoundedClusterPipeline(self, transaction=transaction)  # type: ignore[abstract]
+
+
+def client_options(settings: RedisSettings) -> dict[str, Any]:
+    """The options both kinds of client are built with (asserted by the tests)."""
+    return {
         "socket_timeout": settings.command_timeout_seconds,
         "socket_connect_timeout": settings.connect_timeout_seconds,
         "max_connections": settings.max_connections,
-        "health_check_interval": 15,
         "decode_responses": False,
+        "retry": _no_retry(),
+        "maint_notifications_config": MaintNotificationsConfig(enabled=False),
     }
+
+
+def build_client(settings: RedisSettings) -> Redis:
+    """A redis-py asyncio client (hiredis parser when installed) with the guarantees
+    listed in this module's docstring. Redis Cluster (``cluster = true``) returns a
+    ``BoundedRedisCluster``; callers type it as ``Redis`` because the subset of
+    commands used here is identical."""
+    url = settings.url.replace("valkey://", "redis://", 1).replace("valkeys://", "rediss://", 1)
+    options = client_options(settings)
     if settings.cluster:
-        options.pop("health_check_interval")
-        return RedisCluster.from_url(url, **options)  # type: ignore[return-value]
-    # A blocking pool: when every connection is busy, a caller waits (bounded by the
-    # command timeout) for one to come back instead of failing at once with
-    # MaxConnectionsError, which turned a burst of 64+ concurrent calls into 503s.
-    # No automatic retries: a script that timed out may still have run, and re-sending it
-    # could count a hit twice; the caller answers 503 and the page retries with its event id.
+        cluster = BoundedRedisCluster.from_url(
+            url, pool_timeout=settings.command_timeout_seconds, **options
+        )
+        _use_checked_connections(cluster)
+        return cluster  # type: ignore[return-value]
     pool = BlockingConnectionPool.from_url(
-        url, timeout=settings.command_timeout_seconds, retry=Retry(NoBackoff(), 0), **options
+        url, timeout=settings.command_timeout_seconds, connection_class=CheckedConnection, **options
     )
     return Redis.from_pool(pool)
+
+
+def _use_checked_connections(cluster: RedisCluster) -> None:
+    """The cluster client hard-codes its connection class; nodes discovered later copy
+    ``connection_kwargs``, the startup nodes were built before we could say so."""
+    cluster.connection_kwargs["connection_class"] = CheckedConnection
+    for node in cluster.startup_nodes:
+        node.connection_class = CheckedConnection
+
+
+def key_router(client: Redis) -> Callable[[str], str] | None:
+    """On a cluster, a function naming the node that owns a key's slot now (it follows
+    the client's slot map through failovers); None on a standalone server."""
+    if not isinstance(client, RedisCluster):
+        return None
+    cluster = client
+    slots: dict[str, int] = {}
+
+    def node_of(key: str) -> str:
+        slot = slots.get(key)
+        if slot is None:
+            slot = slots[key] = cluster.keyslot(key)
+        try:
+            return str(cluster.nodes_manager.get_node_from_slot(slot).name)
+        except (RedisClusterException, RedisError):  # no slot map yet (Redis was down)
+            return ""
+
+    return node_of
 
 
 async def connect(

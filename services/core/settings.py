@@ -55,6 +55,8 @@ class RedisSettings:
     command_timeout_seconds: float = 1.0
     connect_timeout_seconds: float = 1.0
     max_connections: int = 64
+    #: Acknowledge a batch only after this many replicas confirmed it (``WAIT``).
+    replica_acks: int = 0
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> RedisSettings:
@@ -72,6 +74,8 @@ class RedisSettings:
         _positive(where, "command_timeout_seconds", self.command_timeout_seconds)
         _positive(where, "connect_timeout_seconds", self.connect_timeout_seconds)
         _positive(where, "max_connections", self.max_connections)
+        if isinstance(self.replica_acks, bool) or not isinstance(self.replica_acks, int) or self.replica_acks < 0:
+            raise ConfigError(f"{where}.replica_acks: must be an integer >= 0, got {self.replica_acks!r}")
 
 
 @dataclass(frozen=True)

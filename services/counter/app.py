@@ -8,15 +8,16 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from services.core.batch_metrics import BatchMetrics
 from services.core.clock import Clock, SystemClock
 from services.core.edge import edge_middleware
 from services.core.health import add_ops_routes
 from services.core.metrics import ServiceMetrics
 from services.core.redis_conn import STORAGE_ERRORS, connect
+from services.core.scripts import ScriptRunner
 from services.core.settings import Settings
 from services.counter import admin_handlers, badge, handlers
 from services.counter.bots import BotDetector
-from services.counter.group_commit import GroupCommitWriter
 from services.counter.metrics import CounterMetrics, online_refresher
 from services.counter.openapi import openapi_document
 from services.counter.pipeline import HitPipeline
@@ -40,6 +41,7 @@ from services.counter.stats_handlers import add_statistics_routes
 from services.counter.stats_page import get_stats_css, get_stats_page
 from services.counter.store import HitStore
 from services.counter.visitor import hashing_secret
+from services.counter.writer import hit_writer
 
 #: Hits may come from any page of a configured origin; admin calls come from scripts.
 CORS_METHODS = "GET, POST, OPTIONS"
@@ -48,7 +50,7 @@ CORS_METHODS = "GET, POST, OPTIONS"
 async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     client = await connect(app[SETTINGS].redis)
     app[REDIS] = client
-    app[STORE] = HitStore(client, app[SETTINGS].counter)
+    app[STORE] = HitStore(ScriptRunner.for_settings(client, app[SETTINGS].redis), app[SETTINGS].counter)
     with contextlib.suppress(*STORAGE_ERRORS):  # Redis may come later: the writer reloads it
         await app[STORE].load_script()
     yield
@@ -57,11 +59,7 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def writer_ctx(app: web.Application) -> AsyncIterator[None]:
     counter = app[SETTINGS].counter
-    writer = GroupCommitWriter(
-        app[STORE], app[METRICS], counter.batch_max_hits, counter.commit_timeout_seconds, counter.max_pending_hits,
-        counter.commits_in_flight,
-    )
-    writer.start()
+    writer = hit_writer(app[REDIS], app[STORE], app[METRICS], BatchMetrics(app[SERVICE_METRICS]), counter)
     app[WRITER] = writer
     app[PIPELINE] = HitPipeline(
         app[SETTINGS], app[CLOCK], BotDetector(), hashing_secret(app[SETTINGS].secret), writer,
@@ -112,5 +110,6 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     add_statistics_routes(app)  # /v1/stats/top, top.csv, profile, export.csv
     app.router.add_get("/stats", get_stats_page)
     app.router.add_get("/stats.css", get_stats_css)
-    add_ops_routes(app, service, openapi_document(settings))
+    add_ops_routes(app, service, openapi_document(settings),
+                   refusing=lambda pinged: WRITER in app and app[WRITER].refusing(pinged))
     return app

@@ -27,7 +27,6 @@ from services.core.web import TrustedNetworks, client_address
 from services.counter.bots import BotDetector
 from services.counter.calendar_keys import CalendarKeys, calendar_keys
 from services.counter.enrich import DimensionEnricher
-from services.counter.group_commit import GroupCommitWriter
 from services.counter.hit import KINDS, CommitResult, Hit, HitBody, Kind, Outcome
 from services.counter.metrics import CounterMetrics
 from services.counter.visitor import (
@@ -38,6 +37,7 @@ from services.counter.visitor import (
     visitor_from_client,
     visitor_from_id,
 )
+from services.counter.writer import HitWriter
 
 
 @dataclass(slots=True)
@@ -155,7 +155,7 @@ def referer_origin(referer: str) -> str | None:
 
 class HitPipeline:
     def __init__(
-        self, settings: Settings, clock: Clock, bots: BotDetector, secret: bytes, writer: GroupCommitWriter,
+        self, settings: Settings, clock: Clock, bots: BotDetector, secret: bytes, writer: HitWriter,
         metrics: CounterMetrics,
     ) -> None:
         self._metrics = metrics

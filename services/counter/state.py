@@ -6,17 +6,17 @@ from __future__ import annotations
 from aiohttp import web
 
 from services.core.app_keys import CLOCK, REDIS, SERVICE_METRICS, SETTINGS
-from services.counter.group_commit import GroupCommitWriter
 from services.counter.metrics import CounterMetrics
 from services.counter.pipeline import HitPipeline
 from services.counter.read_budget import ReadBudget
 from services.counter.shared_reads import SharedReads
 from services.counter.stats import StatsCache
 from services.counter.store import HitStore
+from services.counter.writer import HitWriter
 
 METRICS = web.AppKey("counter_metrics", CounterMetrics)
 STORE = web.AppKey("hit_store", HitStore)
-WRITER = web.AppKey("group_commit_writer", GroupCommitWriter)
+WRITER: web.AppKey[HitWriter] = web.AppKey("hit_writer")
 PIPELINE = web.AppKey("hit_pipeline", HitPipeline)
 STATS = web.AppKey("stats_cache", StatsCache)
 READS = web.AppKey("shared_reads", SharedReads)

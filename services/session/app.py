@@ -14,11 +14,13 @@ from importlib.resources import files
 from aiohttp import web
 
 from services.core.app_keys import SERVICE_METRICS
+from services.core.batch_metrics import BatchMetrics
 from services.core.clock import Clock, SystemClock
 from services.core.edge import edge_middleware
 from services.core.health import add_ops_routes
 from services.core.metrics import ServiceMetrics
-from services.core.redis_conn import redis_client
+from services.core.redis_conn import STORAGE_ERRORS, redis_client
+from services.core.scripts import ScriptRunner
 from services.core.settings import Settings
 from services.session import handlers
 from services.session.app_state import BUS, CLOCK, METRICS, REDIS, SCHEDULER, SETTINGS, STORE
@@ -38,7 +40,11 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
     async with redis_client(settings.redis) as client:
         app[REDIS] = client
         timeout = max(0.5, settings.redis.command_timeout_seconds * 2)
-        app[STORE] = SessionStore(client, settings.session, timeout)
+        store = SessionStore(client, ScriptRunner.for_settings(client, settings.redis), settings.session, timeout,
+                             BatchMetrics(app[METRICS].base))
+        app[STORE] = store
+        with contextlib.suppress(*STORAGE_ERRORS):  # Redis may come later: NOSCRIPT loads them
+            await store.load_scripts()
         yield
         await app[STORE].close()
 
@@ -119,5 +125,5 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     router.add_get("/v1/sessions/{id}/events", session_events, allow_head=False)
     router.add_get("/session.js", session_js)
     router.add_get("/session.css", session_css)
-    add_ops_routes(app, base, openapi_document())
+    add_ops_routes(app, base, openapi_document(), refusing=lambda pinged: STORE in app and app[STORE].refusing(pinged))
     return app

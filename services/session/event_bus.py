@@ -4,7 +4,13 @@ server-sent event streams of the session they concern.
 Events are published by the Lua scripts of any process, so a tab connected here hears
 about a click handled by another process and about expiries announced by any scheduler.
 When the subscription breaks, every local stream is told to re-read its snapshot
-(``RESYNC``), since events may have been missed meanwhile.
+(``RESYNC``, retried until it succeeds: see ``sse``), since events may have been missed
+meanwhile.
+
+On a cluster, PUBLISH reaches every node, masters and replicas alike, so the bus may
+listen on any of them: it starts on one and, each time its subscription breaks (the node
+died, a failover), moves to the next node the client knows, instead of returning to a
+node cached for the channel's slot that may be gone for good.
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ from collections import defaultdict
 from typing import Any, Final
 
 from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+from redis.asyncio.cluster import ClusterPubSub, RedisCluster
 
 from services.core.redis_conn import STORAGE_ERRORS
 
@@ -37,6 +45,8 @@ class EventBus:
         self._channel = channel
         self._subscribers: defaultdict[str, set[asyncio.Queue[Event]]] = defaultdict(set)
         self.subscribed = asyncio.Event()
+        #: The cluster node the bus listens on now (None on a standalone server).
+        self.listening_on: str | None = None
         self._stopping = False
 
     def stop(self) -> None:
@@ -78,12 +88,22 @@ class EventBus:
             for queue in list(queues):
                 self._deliver(queue, event)
 
+    def _pubsub(self, failures: int) -> PubSub | ClusterPubSub:
+        client = self._client
+        if isinstance(client, RedisCluster):
+            nodes = sorted(client.get_nodes(), key=lambda node: node.name)
+            node = nodes[failures % len(nodes)] if nodes else None
+            self.listening_on = node.name if node is not None else None
+            return client.pubsub(node=node, ignore_subscribe_messages=True)
+        return client.pubsub(ignore_subscribe_messages=True)
+
     async def run(self) -> None:
         """Listen until cancelled, reconnecting with a bounded backoff."""
         delay = 0.1
         first = True
+        failures = 0
         while not self._stopping:
-            pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+            pubsub = self._pubsub(failures)
             try:
                 await pubsub.subscribe(self._channel)
                 self.subscribed.set()
@@ -106,6 +126,7 @@ class EventBus:
                 if self._stopping:
                     return
                 first = False
+                failures += 1
                 log.warning("session event subscription lost (%s); retrying in %.1fs", type(exc).__name__, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)

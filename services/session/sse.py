@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 from typing import Any
 
@@ -54,6 +55,29 @@ def _transition(session_id: str, event: Event) -> dict[str, Any]:
         "prompt_seconds": int(event.get("prompt_seconds", 0)),
         "server_time": at_ms / 1000,
     }
+
+
+#: Backoff between attempts to re-read a stream's snapshot after the bus resubscribed.
+SNAPSHOT_RETRY_SECONDS = (0.1, 0.25, 0.5, 1.0, 2.0)
+_CLOSED: dict[str, Any] = {}
+
+
+async def _snapshot_retried(
+    request: web.Request, session_id: str, digest: str, closed: asyncio.Future[None]
+) -> dict[str, Any] | None:
+    """The snapshot after a resync, retried with backoff while storage fails and the
+    tab is connected (never skipped: events may have been missed); ``_CLOSED`` once the
+    tab has gone."""
+    for attempt in itertools.count():
+        try:
+            return await _snapshot(request, session_id, digest)
+        except STORAGE_ERRORS:
+            delay = SNAPSHOT_RETRY_SECONDS[min(attempt, len(SNAPSHOT_RETRY_SECONDS) - 1)]
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(closed), delay)
+            if closed.done():
+                return _CLOSED
+    raise AssertionError("unreachable")
 
 
 async def _next(queue: asyncio.Queue[Event], closed: asyncio.Future[None]) -> Event | None:
@@ -133,10 +157,9 @@ async def _relay(
             if event is None or event is SHUTDOWN:
                 return
             if event is RESYNC:
-                try:
-                    fresh = await _snapshot(request, session_id, digest)
-                except STORAGE_ERRORS:
-                    continue  # the bus will resync again once Redis answers
+                fresh = await _snapshot_retried(request, session_id, digest, closed)
+                if fresh is _CLOSED:
+                    return
                 if fresh is None:
                     return
                 await response.send(json.dumps(fresh), event="state")

@@ -1,11 +1,12 @@
 """The thin storage layer: one Lua script per operation, so every state change, its
 due-time update and its event (stream + pub/sub) happen atomically and exactly once.
 
-Every call is bounded in time: a Redis that does not answer raises ``TimeoutError``
-(one of ``STORAGE_ERRORS``), which the web layer turns into 503 + Retry-After. Status
-reads and touches, the hot calls, go through a ``Coalescer``: one script call per
-event-loop turn for all concurrent requests (``read_many.lua``, ``touch.lua``), bounded
-by the client's socket timeout.
+Scripts run through the core ``ScriptRunner`` (NOSCRIPT and replica acknowledgements
+handled there). Every call is bounded in time: a Redis that does not answer raises
+``TimeoutError`` (one of ``STORAGE_ERRORS``), which the web layer turns into 503 +
+Retry-After. Status reads and touches, the hot calls, go through the core ``Batcher``:
+one script call per event-loop turn for all concurrent requests (``read_many.lua``,
+``touch.lua``), with its bounded queue, timeout and circuit breaker.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ from importlib.resources import files
 from typing import Any, Literal, TypeVar
 
 from redis.asyncio import Redis
-from redis.commands.core import AsyncScript
-from redis.exceptions import NoScriptError
 
-from services.core.batching import Coalescer
+from services.core.batch_metrics import BatchMetrics
+from services.core.batcher import Batcher
+from services.core.scripts import Script, ScriptRunner
 from services.core.settings import SessionSettings
 from services.session.keys import (
     DUE_INDEX,
@@ -79,6 +80,16 @@ def script_source(name: str) -> str:
     return _source("session_prelude.lua") + "\n" + _source(name)
 
 
+CREATE = Script("create", script_source("create.lua"))
+TOUCH = Script("touch", script_source("touch.lua"))
+END = Script("end", script_source("end_session.lua"))
+ANNOUNCE = Script("announce_due", script_source("announce_due.lua"))
+READ_MANY = Script("read_many", _source("read_many.lua"))
+SCRIPTS = (CREATE, TOUCH, END, ANNOUNCE, READ_MANY)
+#: The batchers' bounds: items per script call, calls waiting, script calls at once.
+MAX_BATCH, MAX_PENDING, IN_FLIGHT = 512, 8192, 2
+
+
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -92,27 +103,35 @@ def _state(value: Any) -> State:
 
 
 class SessionStore:
-    def __init__(self, client: Redis, settings: SessionSettings, timeout_seconds: float) -> None:
+    def __init__(
+        self, client: Redis, runner: ScriptRunner, settings: SessionSettings, timeout_seconds: float,
+        batches: BatchMetrics,
+    ) -> None:
         self._client = client
+        self._runner = runner
         self._settings = settings
         self._timeout = timeout_seconds
-        self._create = client.register_script(script_source("create.lua"))
-        self._touch = client.register_script(script_source("touch.lua"))
-        self._end = client.register_script(script_source("end_session.lua"))
-        self._announce = client.register_script(script_source("announce_due.lua"))
-        self._read_many = client.register_script(_source("read_many.lua"))
         #: Status reads and touches of concurrent requests: one script call per batch.
-        self._reads: Coalescer[str, list[Any]] = Coalescer(self._flush_reads)
-        self._touches: Coalescer[tuple[str, str, int], list[Any]] = Coalescer(self._flush_touches)
+        self._reads: Batcher[str, list[Any]] = Batcher(
+            self._flush_reads, batches.operation("read"), max_batch=MAX_BATCH, max_pending=MAX_PENDING,
+            in_flight=IN_FLIGHT, timeout_seconds=timeout_seconds,
+        )
+        self._touches: Batcher[tuple[str, str, int], list[Any]] = Batcher(
+            self._flush_touches, batches.operation("touch"), max_batch=MAX_BATCH, max_pending=MAX_PENDING,
+            in_flight=IN_FLIGHT, timeout_seconds=timeout_seconds,
+        )
+
+    async def load_scripts(self) -> None:
+        await self._runner.load(*SCRIPTS)
 
     async def _bounded(self, call: Awaitable[T]) -> T:
         async with asyncio.timeout(self._timeout):
             return await call
 
-    async def _run(self, script: AsyncScript, now_ms: int, extra_keys: list[str], extra_args: list[Any]) -> list[Any]:
+    async def _run(self, script: Script, now_ms: int, extra_keys: list[str], extra_args: list[Any]) -> list[Any]:
         keys = [DUE_INDEX, SESSION_EVENTS_STREAM, *extra_keys]
         args = [now_ms, self._settings.stream_maxlen, SESSION_EVENTS_CHANNEL, TOMBSTONE_MS, *extra_args]
-        reply = await self._bounded(script(keys=keys, args=args))
+        reply = await self._bounded(self._runner.run(script, keys, args))
         return list(reply)
 
     @staticmethod
@@ -130,7 +149,7 @@ class SessionStore:
     async def create(self, digest: str, subject: str, timing: Timing, now_ms: int) -> Result | None:
         """None when the key already exists (a 256-bit id collision: the caller retries)."""
         reply = await self._run(
-            self._create, now_ms, [session_key(digest)],
+            CREATE, now_ms, [session_key(digest)],
             [digest, timing.idle_ms, timing.prompt_ms, timing.grace_ms, timing.max_lifetime_ms, subject],
         )
         if _text(reply[0]) == "exists":
@@ -141,26 +160,19 @@ class SessionStore:
     async def touch(self, digest: str, mode: Literal["activity", "keepalive"], now_ms: int) -> Result:
         return self._result(await self._touches.submit((digest, mode, now_ms)))
 
-    async def _evalsha(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
-        """One script call; on NOSCRIPT (the server lost its scripts) load it and run it
-        again: it did not run."""
-        try:
-            return await self._client.evalsha(script.sha, len(keys), *keys, *args)
-        except NoScriptError:
-            await self._client.script_load(script.script)
-            return await self._client.evalsha(script.sha, len(keys), *keys, *args)
-
     async def _flush_touches(self, touches: list[tuple[str, str, int]]) -> list[list[Any]]:
         records = "\n".join([f"{now_ms} {digest} {mode}" for digest, mode, now_ms in touches])
-        args = [touches[0][2], self._settings.stream_maxlen, SESSION_EVENTS_CHANNEL, TOMBSTONE_MS,
-                SESSION_KEY_PREFIX, records]
-        return list(await self._evalsha(self._touch, [DUE_INDEX, SESSION_EVENTS_STREAM], args))
+        args = [touches[0][2], self._settings.stream_maxlen, SESSION_EVENTS_CHANNEL, TOMBSTONE_MS, records]
+        keys = [DUE_INDEX, SESSION_EVENTS_STREAM, *(session_key(digest) for digest, _, _ in touches)]
+        return list(await self._runner.run(TOUCH, keys, args))
 
     async def _flush_reads(self, digests: list[str]) -> list[list[Any]]:
-        return list(await self._evalsha(self._read_many, [DUE_INDEX], [SESSION_KEY_PREFIX, " ".join(digests)]))
+        keys = [DUE_INDEX, *(session_key(digest) for digest in digests)]
+        reply = await self._runner.run(READ_MANY, keys, [], write=False)
+        return list(reply)
 
     async def end(self, digest: str, now_ms: int) -> Result:
-        reply = await self._run(self._end, now_ms, [session_key(digest)], [digest])
+        reply = await self._run(END, now_ms, [session_key(digest)], [digest])
         outcome = Outcome(_text(reply[0]))
         state = State(_text(reply[1])) if len(reply) > 1 else None
         return Result(outcome, state, emitted=tuple(_text(e) for e in reply[2:]))
@@ -168,7 +180,7 @@ class SessionStore:
     async def announce_due(self, now_ms: int) -> list[tuple[str, int]]:
         """Settle every due session (up to the batch size): ``[(event type, due ms)]``."""
         reply = await self._run(
-            self._announce, now_ms, [], [self._settings.scheduler_batch, SESSION_KEY_PREFIX]
+            ANNOUNCE, now_ms, [], [self._settings.scheduler_batch, SESSION_KEY_PREFIX]
         )
         return [(_text(reply[i]), int(float(_text(reply[i + 1])))) for i in range(0, len(reply), 2)]
 
@@ -184,6 +196,11 @@ class SessionStore:
             )
         except ValueError:
             return None  # missing, partly written or foreign: treat as unknown
+
+    def refusing(self, pinged: bool = False) -> bool:
+        """Status reads or touches are refused now (storage failed a moment ago)."""
+        reads, touches = self._reads.refusing(pinged), self._touches.refusing(pinged)
+        return reads or touches
 
     async def close(self) -> None:
         await self._reads.close()

@@ -1,7 +1,8 @@
 -- Touches of many sessions in one call (the concurrent requests of one event-loop turn;
 -- one touch is a batch of one). Each is decided on its own, exactly as if it ran alone.
--- ARGV[5] the prefix of session hashes (the keys share the {session} slot); ARGV[6] the
--- touches, one per line: "<now ms> <digest> <mode>" (one argument for the whole batch).
+-- KEYS[3..] the session hashes, one per touch and in the same order (every key the
+-- script touches is declared); ARGV[5] the touches, one per line:
+-- "<now ms> <digest> <mode>" (one argument for the whole batch).
 -- Mode 'activity' extends an active session only; 'keepalive' (the click) extends an
 -- active or prompting session and announces 'extended'.
 -- Returns one reply per touch: {outcome, state, remaining, prompt_in, idle, prompt,
@@ -32,7 +33,7 @@ local function touch(key, digest, mode, now_s)
 end
 
 local replies = {}
-for now_s, digest, mode in string.gmatch(ARGV[6], '(%S+) (%S+) (%S+)') do
-  replies[#replies + 1] = touch(ARGV[5] .. digest, digest, mode, now_s)
+for now_s, digest, mode in string.gmatch(ARGV[5], '(%S+) (%S+) (%S+)') do
+  replies[#replies + 1] = touch(KEYS[#replies + 3], digest, mode, now_s)
 end
 return replies

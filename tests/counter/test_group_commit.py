@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from services.counter.state import STORE, WRITER
+from services.counter.state import METRICS, STORE, WRITER
 from tests.counter.conftest import BROWSER_UA, Counter, CounterFactory
 
 
@@ -26,7 +26,7 @@ async def test_many_concurrent_hits_are_counted_exactly_in_few_round_trips(count
 async def test_batches_hold_several_hits(vcounter: Counter) -> None:
     writer = vcounter.app[WRITER]
     await asyncio.gather(*(vcounter.hit(visitor=f"v{i}") for i in range(100)))
-    samples = next(iter(vcounter.app[WRITER]._metrics.batch_size.collect())).samples
+    samples = next(iter(vcounter.app[METRICS].batch_size.collect())).samples
     count = next(s.value for s in samples if s.name.endswith("_count"))
     total = next(s.value for s in samples if s.name.endswith("_sum"))
     assert count == writer.batches

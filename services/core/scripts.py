@@ -1,0 +1,164 @@
+"""Lua scripts run on Redis, standalone or cluster, in one place: loaded once,
+``NOSCRIPT`` (the server lost its scripts: a restart, a failover to a replica that never
+saw ``SCRIPT LOAD``) answered here by loading the script and sending the call again (it
+did not run), and the optional replica acknowledgement (``WAIT``) sent after the calls
+on the same connection, in the same round trip.
+
+``run_many`` sends independent calls of one script. On a standalone server they travel
+in one pipeline. On a cluster every call (its keys share one slot) is sent on its own,
+concurrently: redis-py's cluster client refuses ``EVALSHA`` in a pipeline, and a slow
+or dead shard must delay and fail only its own calls. A call's failure is its reply
+(an exception), never the others'.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.cluster import PipelineCommand, RedisCluster
+from redis.exceptions import MovedError, NoScriptError, ResponseError
+
+from services.core.errors import StorageUnavailable
+from services.core.redis_conn import BoundedRedisCluster
+from services.core.settings import RedisSettings
+
+
+@dataclass(frozen=True)
+class Script:
+    name: str
+    source: str
+    sha: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sha", hashlib.sha1(self.source.encode()).hexdigest())
+
+
+#: One call of a script: its keys (one slot on a cluster) and its arguments.
+Call = tuple[Sequence[str], Sequence[Any]]
+
+
+class ReplicasBehind(StorageUnavailable):
+    """The writes ran on the master but fewer replicas than ``replica_acks`` confirmed
+    them in time: not acknowledged (the caller answers 503 and the client retries)."""
+
+    def __init__(self, confirmed: int, wanted: int) -> None:
+        super().__init__(f"{confirmed} of {wanted} replicas confirmed the write; retry shortly")
+
+
+class ScriptRunner:
+    def __init__(self, client: Redis, replica_acks: int = 0, replica_timeout_ms: int = 500) -> None:
+        self._client = client
+        self._cluster = isinstance(client, RedisCluster)
+        self._acks = replica_acks
+        self._acks_timeout_ms = replica_timeout_ms
+        self.round_trips = 0
+
+    @classmethod
+    def for_settings(cls, client: Redis, settings: RedisSettings) -> ScriptRunner:
+        """A runner with the deployment's ``replica_acks``; WAIT gives up after half
+        the command timeout, so its answer arrives before the socket timeout."""
+        return cls(client, settings.replica_acks, max(1, int(settings.command_timeout_seconds * 500)))
+
+    async def load(self, *scripts: Script) -> None:
+        """Load scripts ahead of their first call (on every master of a cluster)."""
+        for script in scripts:
+            await self._client.script_load(script.source)
+
+    async def run(self, script: Script, keys: Sequence[str], args: Sequence[Any], *, write: bool = True) -> Any:
+        """One call; its reply, or its error raised."""
+        reply = (await self.run_many(script, [(keys, args)], write=write))[0]
+        if isinstance(reply, BaseException):
+            raise reply
+        return reply
+
+    async def run_many(self, script: Script, calls: Sequence[Call], *, write: bool = True) -> list[Any]:
+        """Every call's reply (or exception), in order. ``write``: wait for the replica
+        acknowledgements when ``replica_acks`` asks for them."""
+        acks = self._acks if write else 0
+        if self._cluster:
+            if len(calls) == 1:
+                return [await self._cluster_call(script, calls[0], acks)]
+            return list(await asyncio.gather(*(self._cluster_call(script, call, acks) for call in calls)))
+        replies = await self._pipeline(script, calls, acks)
+        missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+        if missing:
+            await self._client.script_load(script.source)
+            again = await self._pipeline(script, [calls[i] for i in missing], acks)
+            for index, reply in zip(missing, again, strict=True):
+                replies[index] = reply
+        return replies
+
+    async def _pipeline(self, script: Script, calls: Sequence[Call], acks: int) -> list[Any]:
+        self.round_trips += 1
+        if len(calls) == 1 and not acks:  # the common case: one command, no pipeline object
+            keys, args = calls[0]
+            try:
+                return [await self._client.evalsha(script.sha, len(keys), *keys, *args)]
+            except ResponseError as exc:  # as a pipeline reports it: this call's reply
+                return [exc]
+        async with self._client.pipeline(transaction=False) as pipe:
+            for keys, args in calls:
+                pipe.evalsha(script.sha, len(keys), *keys, *args)
+            if acks:
+                pipe.execute_command("WAIT", acks, self._acks_timeout_ms)
+            replies: list[Any] = await pipe.execute(raise_on_error=False)
+        if acks:
+            confirmed = replies.pop()
+            if isinstance(confirmed, BaseException):
+                raise confirmed
+            if int(confirmed) < acks:
+                behind = ReplicasBehind(int(confirmed), acks)
+                return [behind if not isinstance(reply, BaseException) else reply for reply in replies]
+        return replies
+
+    async def _cluster_call(self, script: Script, call: Call, acks: int) -> Any:
+        keys, args = call
+        try:
+            if acks:
+                return await self._cluster_call_acked(script, keys, args, acks)
+            self.round_trips += 1
+            try:
+                return await self._client.evalsha(script.sha, len(keys), *keys, *args)
+            except NoScriptError:
+                await self._script_load_for(script, keys[0])
+                return await self._client.evalsha(script.sha, len(keys), *keys, *args)
+        except Exception as exc:  # this call's reply; the caller's other calls go on
+            return exc
+
+    async def _script_load_for(self, script: Script, key: str) -> None:
+        client = self._client
+        assert isinstance(client, RedisCluster)
+        node = client.get_node_from_key(key)
+        await client.execute_command("SCRIPT LOAD", script.source, target_nodes=node)
+
+    async def _cluster_call_acked(self, script: Script, keys: Sequence[str], args: Sequence[Any], acks: int) -> Any:
+        """EVALSHA then WAIT on one connection of the key's master: WAIT counts the
+        replicas that have this connection's writes."""
+        client = self._client
+        assert isinstance(client, BoundedRedisCluster)
+        for attempt in (1, 2):
+            node = client.get_node_from_key(keys[0])
+            commands = [PipelineCommand(0, "EVALSHA", script.sha, len(keys), *keys, *args),
+                        PipelineCommand(1, "WAIT", acks, self._acks_timeout_ms)]
+            self.round_trips += 1
+            async with client.connection_permit():
+                await node.execute_pipeline(commands)
+            reply, confirmed = commands[0].result, commands[1].result
+            if isinstance(reply, NoScriptError) and attempt == 1:
+                await self._script_load_for(script, keys[0])
+                continue
+            if isinstance(reply, MovedError):
+                await client.nodes_manager.move_slot(reply)  # the slot moved (a failover)
+            if isinstance(reply, BaseException):
+                return reply
+            if isinstance(confirmed, BaseException):
+                return confirmed
+            if int(confirmed) < acks:
+                return ReplicasBehind(int(confirmed), acks)
+            return reply
+        raise AssertionError("unreachable")

@@ -1,0 +1,192 @@
+"""The batcher's own logic with a flush function of the test's (no storage): batching,
+the bounded queue, the timeout, the circuit breaker and its probe, lanes. Storage-backed
+behaviour (a frozen Valkey, a cluster) is in test_batcher_storage and the cluster tests."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+
+from services.core.batch_metrics import BatchMetrics
+from services.core.batcher import Batcher
+from services.core.breaker import BreakerState, CircuitBreaker
+from services.core.errors import StorageUnavailable
+from services.core.metrics import ServiceMetrics
+
+
+class Storage:
+    """Doubles each item; can be made to fail or to hang (per lane key: item // 100)."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[int]] = []
+        self.failing: set[int] = set()
+        self.hanging: set[int] = set()
+        self.release = asyncio.Event()
+
+    async def flush(self, items: list[int]) -> Sequence[int | BaseException]:
+        self.batches.append(items)
+        lane = items[0] // 100
+        if lane in self.hanging:
+            await self.release.wait()
+        if lane in self.failing:
+            raise ConnectionError("refused")
+        return [item * 2 for item in items]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def batcher(storage: Storage, clock: Clock, lanes: bool = False, **bounds: float) -> Batcher[int, int]:
+    options = {"max_batch": 50, "max_pending": 1000, "in_flight": 2, "timeout_seconds": 0.2, **bounds}
+    return Batcher(
+        storage.flush, BatchMetrics(ServiceMetrics("test")).operation("op"),
+        max_batch=int(options["max_batch"]), max_pending=int(options["max_pending"]),
+        in_flight=int(options["in_flight"]), timeout_seconds=options["timeout_seconds"],
+        open_seconds=1.0, lane_of=(lambda item: item // 100) if lanes else None, monotonic=clock,
+    )
+
+
+async def test_concurrent_items_share_batches_and_get_their_own_results() -> None:
+    storage = Storage()
+    results = await asyncio.gather(*(batcher(storage, Clock()).submit(i) for i in range(1)))
+    assert results == [0]
+    one = batcher(storage, Clock())
+    results = await asyncio.gather(*(one.submit(i) for i in range(120)))
+    assert results == [i * 2 for i in range(120)]
+    assert len(storage.batches) - 1 <= 4  # 120 items, at most 50 a batch
+    assert max(len(batch) for batch in storage.batches) == 50
+
+
+async def test_beyond_the_bounded_queue_work_is_refused_at_once() -> None:
+    storage = Storage()
+    storage.hanging.add(0)
+    one = batcher(storage, Clock(), max_batch=1, max_pending=3, in_flight=1, timeout_seconds=5)
+    tasks = [asyncio.create_task(one.submit(0))]
+    await asyncio.sleep(0.01)  # taken by a batch that hangs
+    tasks += [asyncio.create_task(one.submit(i)) for i in range(1, 10)]
+    await asyncio.sleep(0.01)
+    refused = [t for t in tasks if t.done()]
+    assert len(refused) == 10 - 1 - 3  # one in flight, three queued
+    assert all(isinstance(t.exception(), StorageUnavailable) for t in refused)
+    storage.release.set()
+    assert await asyncio.gather(*(t for t in tasks if t not in refused)) == [0, 2, 4, 6]
+
+
+async def test_a_hanging_batch_times_out_opens_the_breaker_and_fails_what_queued() -> None:
+    storage, clock = Storage(), Clock()
+    storage.hanging.add(0)
+    one = batcher(storage, clock, max_batch=5, in_flight=1)
+    tasks = [asyncio.create_task(one.submit(i)) for i in range(20)]  # 5 in flight, 15 queued
+    done, _ = await asyncio.wait(tasks, timeout=1.0)
+    assert len(done) == 20  # the queued ones did not wait for a batch of their own
+    assert all(isinstance(t.exception(), StorageUnavailable) for t in tasks)
+    assert len(storage.batches) == 1
+    assert one.refusing()
+    with pytest.raises(StorageUnavailable):  # refused at once, nothing sent
+        await one.submit(1)
+    assert len(storage.batches) == 1
+
+
+async def tripped(storage: Storage, clock: Clock) -> Batcher[int, int]:
+    """A batcher whose one batch failed (its breaker open); storage works again."""
+    storage.failing.add(0)
+    one = batcher(storage, clock)
+    with pytest.raises(StorageUnavailable):
+        await one.submit(1)
+    storage.failing.clear()
+    return one
+
+
+async def test_after_the_open_period_a_probe_goes_alone_and_closes_the_breaker() -> None:
+    storage, clock = Storage(), Clock()
+    one = await tripped(storage, clock)
+    clock.now = 0.99
+    with pytest.raises(StorageUnavailable):
+        await one.submit(2)
+    clock.now = 1.0
+    storage.hanging.add(0)  # the probe is slow: what comes meanwhile is refused at once
+    probe = asyncio.create_task(one.submit(3))
+    await asyncio.sleep(0.01)
+    with pytest.raises(StorageUnavailable):
+        await one.submit(4)
+    assert storage.batches[-1] == [3] and one.refusing()
+    storage.release.set()
+    assert await probe == 6
+    assert not one.refusing()
+    assert await asyncio.gather(*(one.submit(i) for i in range(5, 8))) == [10, 12, 14]
+
+
+async def test_a_ping_closes_a_breaker_past_its_open_period() -> None:
+    storage, clock = Storage(), Clock()
+    one = await tripped(storage, clock)
+    assert one.refusing(pinged=True)  # within the open period a PING changes nothing
+    clock.now = 1.0
+    assert not one.refusing(pinged=True)
+    assert await one.submit(2) == 4
+
+
+async def test_a_failing_probe_opens_the_breaker_again() -> None:
+    storage, clock = Storage(), Clock()
+    storage.failing.add(0)
+    one = batcher(storage, clock)
+    for now in (0.0, 1.0):
+        clock.now = now
+        with pytest.raises(StorageUnavailable):
+            await one.submit(1)
+    assert one.refusing()
+    clock.now = 1.5
+    with pytest.raises(StorageUnavailable):
+        await one.submit(1)
+    assert len(storage.batches) == 2
+
+
+async def test_a_failing_lane_fails_only_its_own_items() -> None:
+    storage, clock = Storage(), Clock()
+    storage.hanging.add(1)
+    one = batcher(storage, clock, lanes=True, in_flight=1, timeout_seconds=0.3)
+    slow = [asyncio.create_task(one.submit(100 + i)) for i in range(5)]
+    await asyncio.sleep(0.01)
+    started = asyncio.get_running_loop().time()
+    fast = await asyncio.gather(*(one.submit(i) for i in range(30)))
+    assert fast == [i * 2 for i in range(30)]
+    assert asyncio.get_running_loop().time() - started < 0.1  # not behind the hanging lane
+    await asyncio.wait(slow)
+    assert all(isinstance(t.exception(), StorageUnavailable) for t in slow)
+    assert not one.refusing()  # a lane never makes the whole service unready
+
+
+async def test_close_sends_everything_queued() -> None:
+    storage = Storage()
+    one = batcher(storage, Clock())
+    tasks = [asyncio.create_task(one.submit(i)) for i in range(200)]
+    await asyncio.sleep(0)
+    await one.close()
+    assert [t.result() for t in tasks] == [i * 2 for i in range(200)]
+    with pytest.raises(StorageUnavailable):
+        await one.submit(1)
+
+
+def state_of(breaker: CircuitBreaker) -> str:
+    return breaker.state.value
+
+
+def test_the_breaker_states() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker(0.5, clock)
+    assert breaker.allow()
+    assert state_of(breaker) == "closed"
+    breaker.failed()
+    assert not breaker.allow() and breaker.refusing()
+    clock.now = 0.5
+    assert breaker.allow()
+    assert state_of(breaker) == BreakerState.PROBING.value and breaker.refusing()
+    assert not breaker.allow()  # one probe at a time
+    breaker.succeeded()
+    assert state_of(breaker) == "closed" and not breaker.is_open
