@@ -22,6 +22,7 @@ from aiohttp.test_utils import make_mocked_request
 from redis.asyncio import Redis
 
 from services.core.embedded import EmbeddedServer
+from services.core.scripts import ScriptRunner
 from services.core.settings import CounterSettings, Settings, SiteSettings
 from services.counter.calendar_keys import calendar_keys
 from services.counter.enrich import DimensionEnricher
@@ -88,7 +89,8 @@ def day_of_hits(with_dimensions: bool) -> list[Hit]:
             cal = calendar_keys(now, SITE.zone)
             hits.append(Hit(SITE.name, Kind.PAGEVIEW, path_digest(ctx.parsed.path),
                             visitor_from_id(SITE.name, ctx.parsed.visitor or ""), False, False, now, cal.day,
-                            cal.month, cal.hour, "", "", enricher.field(ctx) if with_dimensions else ""))
+                            cal.month, cal.hour, "", "",
+                            dimensions=enricher.field(ctx) if with_dimensions else ""))
     hits.sort(key=lambda hit: hit.now)
     return hits
 
@@ -97,7 +99,7 @@ async def valkey_cost(server: EmbeddedServer, with_dimensions: bool) -> tuple[fl
     client = Redis(host=server.host, port=server.port)
     try:
         await client.flushall()
-        store = HitStore(client, CounterSettings(rate_limits_enabled=False))
+        store = HitStore(ScriptRunner(client), CounterSettings(rate_limits_enabled=False))
         await store.load_script()
         hits = day_of_hits(with_dimensions)
         await client.config_resetstat()
