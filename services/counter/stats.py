@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from typing import Any
 
 import msgspec
@@ -86,23 +85,19 @@ class StatsCache:
         self._clock = clock
         self._max_age = max_age_seconds
         self._online_window = online_window_seconds
-        self._entries: dict[str, tuple[float, float, Stats, bytes]] = {}
+        self._entries: dict[str, tuple[float, Stats, bytes]] = {}
         self._inflight: dict[str, asyncio.Task[tuple[Stats, bytes]]] = {}
-        self.loads = 0
 
     def fresh(self, site: str) -> tuple[Stats, bytes] | None:
         """The cached stats of ``site`` and their JSON, if still within the cache period."""
         entry = self._entries.get(site)
         if entry is None:
             return None
-        loaded_mono, loaded_at, stats, body = entry
-        max_age = self._max_age
-        if time.monotonic() - loaded_mono < max_age and abs(self._clock.now() - loaded_at) < max_age:
+        loaded_at, stats, body = entry
+        # abs(): a wall clock stepped back must not keep an entry beyond its age either
+        if abs(self._clock.now() - loaded_at) < self._max_age:
             return stats, body
         return None
-
-    async def get(self, site: SiteSettings) -> Stats:
-        return (await self.get_with_body(site))[0]
 
     async def get_body(self, site: SiteSettings) -> bytes:
         """The stats as JSON bytes."""
@@ -120,11 +115,10 @@ class StatsCache:
         return await asyncio.shield(task)
 
     async def _load(self, site: SiteSettings) -> tuple[Stats, bytes]:
-        self.loads += 1
         now = self._clock.now()
         stats = await read_stats(self._client, site, now, self._online_window)
         body = _encode(stats)
-        self._entries[site.name] = (time.monotonic(), now, stats, body)
+        self._entries[site.name] = (now, stats, body)
         return stats, body
 
     def forget(self, site: str) -> None:

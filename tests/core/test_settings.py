@@ -37,7 +37,6 @@ def test_file_then_env_then_overrides(tmp_path: Path) -> None:
     assert settings.counter.port == 9100
     assert settings.counter.visit_window_seconds == 600
     assert settings.counter.online_window_seconds == 120
-    assert settings.site("news") is not None
     news = settings.site("news")
     assert news is not None and news.origins == ("https://news.example",)
     assert settings.admin_token == Secret("from-file")
