@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -16,15 +17,25 @@ from services.core.web import json_response
 NO_STORE = {"Cache-Control": "no-store"}
 
 
+def not_ready(message: str, **detail: Any) -> web.Response:
+    return json_response(
+        {"error": {"code": "unavailable", "message": message}, **detail},
+        status=503,
+        headers={"Retry-After": "1", **NO_STORE},
+    )
+
+
 def add_ops_routes(
     app: web.Application,
     metrics: ServiceMetrics,
     openapi: dict[str, Any],
     timeout_seconds: float = 0.5,
+    stale_tasks: Callable[[], list[str]] = list,
 ) -> None:
     """Register the operations routes. ``pulse_redis_up`` is refreshed by /readyz and at
     every scrape: outside Kubernetes nothing probes /readyz, and the Redis-down alert
-    needs a current value."""
+    needs a current value. /readyz also fails while ``stale_tasks()`` names a background
+    task that has stopped making progress (``core.supervise``)."""
     document = msgspec.json.encode(openapi)
 
     async def redis_up() -> bool:
@@ -39,13 +50,12 @@ def add_ops_routes(
         return json_response({"status": "ok"}, headers=NO_STORE)
 
     async def readyz(request: web.Request) -> web.Response:
-        if await redis_up():
-            return json_response({"status": "ready", "redis": "up"}, headers=NO_STORE)
-        return json_response(
-            {"error": {"code": "unavailable", "message": "redis is not reachable"}},
-            status=503,
-            headers={"Retry-After": "1", **NO_STORE},
-        )
+        if not await redis_up():
+            return not_ready("redis is not reachable")
+        stale = stale_tasks()
+        if stale:
+            return not_ready(f"background task not making progress: {', '.join(stale)}", stale_tasks=stale)
+        return json_response({"status": "ready", "redis": "up"}, headers=NO_STORE)
 
     async def get_openapi(request: web.Request) -> web.Response:
         return web.Response(

@@ -134,12 +134,15 @@ class SessionSettings:
     stream_maxlen: int = 100_000
     max_body_bytes: int = 4096
     max_streams_per_session: int = 32
+    #: /readyz answers 503 once a background task (scheduler, event bus) has gone this
+    #: long without completing a unit of work.
+    background_stale_seconds: float = 30.0
 
     def validate(self, where: str) -> None:
         for name in (
             "port", "idle_timeout_seconds", "prompt_seconds", "activity_throttle_seconds",
             "scheduler_max_sleep_seconds", "scheduler_batch", "stream_maxlen",
-            "max_body_bytes", "max_streams_per_session",
+            "max_body_bytes", "max_streams_per_session", "background_stale_seconds",
         ):
             _positive(where, name, getattr(self, name))
         if self.prompt_seconds >= self.idle_timeout_seconds:

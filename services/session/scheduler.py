@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from services.core.clock import Clock
 from services.core.redis_conn import STORAGE_ERRORS
@@ -67,13 +68,16 @@ class Scheduler:
         # Never zero: with a clock that does not move (tests) the loop must not spin.
         return min(self._max_sleep, max(MIN_SLEEP_SECONDS, wait))
 
-    async def run_forever(self) -> None:
+    async def run_forever(self, beat: Callable[[], None] = lambda: None) -> None:
+        """Step until stopped; ``beat()`` after every step that succeeded. Storage errors
+        are retried here; anything else ends the loop (``core.supervise`` restarts it)."""
         failures = 0
         while not self._stopping:
             try:
                 await self.run_once()
                 delay = await self._sleep_seconds()
                 failures = 0
+                beat()
             except STORAGE_ERRORS as exc:
                 delay = ERROR_BACKOFF_SECONDS[min(failures, len(ERROR_BACKOFF_SECONDS) - 1)]
                 failures += 1
