@@ -20,17 +20,17 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from services.core.origins import masked_url
 from services.core.secret import Secret
+from services.core.setting_checks import ConfigError as ConfigError
+from services.core.setting_checks import check_origins, normalised_origins, port, positive
 
 ENV_PREFIX = "PULSE_"
 SITE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 REDIS_SCHEMES = ("redis", "rediss", "unix", "valkey", "valkeys")
-
-
-class ConfigError(ValueError):
-    """A configuration value is missing or wrong; the message names the key."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,9 @@ class SiteSettings:
     name: str = "default"
     timezone: str = "Asia/Ho_Chi_Minh"
     origins: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "origins", normalised_origins(self.origins))
 
     @cached_property
     def zone(self) -> ZoneInfo:
@@ -54,6 +57,13 @@ class RedisSettings:
     connect_timeout_seconds: float = 1.0
     max_connections: int = 64
 
+    def __repr__(self) -> str:
+        return (
+            f"RedisSettings(url={masked_url(self.url)!r}, cluster={self.cluster!r}, "
+            f"command_timeout_seconds={self.command_timeout_seconds!r}, "
+            f"connect_timeout_seconds={self.connect_timeout_seconds!r}, max_connections={self.max_connections!r})"
+        )
+
     @classmethod
     def from_url(cls, url: str, **options: Any) -> RedisSettings:
         settings = cls(url=url, **options)
@@ -65,11 +75,15 @@ class RedisSettings:
         if scheme not in REDIS_SCHEMES:
             raise ConfigError(
                 f"{where}.url: expected one of {', '.join(s + '://' for s in REDIS_SCHEMES)},"
-                f" got {self.url!r}"
+                f" got {masked_url(self.url)!r}"
             )
-        _positive(where, "command_timeout_seconds", self.command_timeout_seconds)
-        _positive(where, "connect_timeout_seconds", self.connect_timeout_seconds)
-        _positive(where, "max_connections", self.max_connections)
+        try:
+            urlsplit(self.url).port  # noqa: B018 - raises on a port outside 0..65535
+        except ValueError as exc:
+            raise ConfigError(f"{where}.url: {exc} in {masked_url(self.url)!r}") from exc
+        positive(where, "command_timeout_seconds", self.command_timeout_seconds)
+        positive(where, "connect_timeout_seconds", self.connect_timeout_seconds)
+        positive(where, "max_connections", self.max_connections)
 
 
 @dataclass(frozen=True)
@@ -97,15 +111,16 @@ class CounterSettings:
     max_series_buckets: int = 1000
 
     def validate(self, where: str) -> None:
+        port(where, "port", self.port)
         for name in (
-            "port", "visit_window_seconds", "online_window_seconds", "max_body_bytes",
+            "visit_window_seconds", "online_window_seconds", "max_body_bytes",
             "max_path_length", "max_referrer_length", "max_visitor_length",
             "max_event_id_length", "dedupe_seconds", "max_hits_per_visitor_per_minute",
             "max_hits_per_ip_per_minute", "max_new_visits_per_ip_per_hour",
             "batch_max_hits", "max_pending_hits", "commit_timeout_seconds", "commits_in_flight",
             "max_series_buckets",
         ):
-            _positive(where, name, getattr(self, name))
+            positive(where, name, getattr(self, name))
         if self.stats_cache_seconds < 0:
             raise ConfigError(f"{where}.stats_cache_seconds: must be >= 0")
         for proxy in self.trusted_proxies:
@@ -138,13 +153,18 @@ class SessionSettings:
     #: long without completing a unit of work.
     background_stale_seconds: float = 30.0
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "origins", normalised_origins(self.origins))
+
     def validate(self, where: str) -> None:
+        port(where, "port", self.port)
+        check_origins(f"{where}.origins", self.origins)
         for name in (
-            "port", "idle_timeout_seconds", "prompt_seconds", "activity_throttle_seconds",
+            "idle_timeout_seconds", "prompt_seconds", "activity_throttle_seconds",
             "scheduler_max_sleep_seconds", "scheduler_batch", "stream_maxlen",
             "max_body_bytes", "max_streams_per_session", "background_stale_seconds",
         ):
-            _positive(where, name, getattr(self, name))
+            positive(where, name, getattr(self, name))
         if self.prompt_seconds >= self.idle_timeout_seconds:
             raise ConfigError(f"{where}.prompt_seconds: must be shorter than idle_timeout_seconds")
         if self.grace_seconds < 0 or self.max_lifetime_seconds < 0:
@@ -180,6 +200,7 @@ class Settings:
                 ZoneInfo(site.timezone)
             except (ZoneInfoNotFoundError, ValueError) as exc:
                 raise ConfigError(f"{where}.timezone: unknown IANA zone {site.timezone!r}") from exc
+            check_origins(f"{where}.origins", site.origins)
         return self
 
     @cached_property
@@ -319,8 +340,3 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected a string, got {value!r}")
         return value
     raise ConfigError(f"{where}: unsupported setting type {hint!r}")
-
-
-def _positive(where: str, name: str, value: float) -> None:
-    if value <= 0:
-        raise ConfigError(f"{where}.{name}: must be > 0, got {value!r}")

@@ -73,6 +73,7 @@ async def stats_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(settings: Settings, clock: Clock | None = None) -> web.Application:
+    settings.validate()  # an invalid Settings never reaches an app, however it was built
     service = ServiceMetrics("counter")
     origins = tuple(sorted({origin for site in settings.sites for origin in site.origins}))
     app = web.Application(

@@ -90,6 +90,7 @@ async def _close_streams(app: web.Application) -> None:
 
 
 def create_app(settings: Settings, clock: Clock | None = None) -> web.Application:
+    settings.validate()  # an invalid Settings never reaches an app, however it was built
     base = ServiceMetrics("session")
     metrics = SessionMetrics(base)
     app = web.Application(
