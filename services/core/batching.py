@@ -34,7 +34,6 @@ class Coalescer(Generic[T, R]):
         self._running = 0
         self._scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
-        self.round_trips = 0
 
     async def submit(self, item: T) -> R:
         """Run ``item`` in the next batch; its result, or its error raised."""
@@ -59,7 +58,6 @@ class Coalescer(Generic[T, R]):
 
     async def _flush(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
         try:
-            self.round_trips += 1
             results = await self._flush_items([item for item, _ in batch])
         except BaseException as exc:
             for _, future in batch:

@@ -7,7 +7,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any, TypeAlias
+from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
@@ -18,9 +18,6 @@ from redis.exceptions import RedisError
 from services.core.settings import RedisSettings
 
 log = logging.getLogger(__name__)
-
-# Both clients speak the same command set for what this project uses (single-slot keys).
-RedisClient: TypeAlias = "Redis | RedisCluster"
 
 #: Failures that mean "Redis is not answering right now": they become 503 + Retry-After.
 STORAGE_ERRORS: tuple[type[Exception], ...] = (

@@ -143,7 +143,6 @@ class SessionSettings:
     grace_seconds: float = 3.0
     max_lifetime_seconds: int = 0  # 0: no absolute lifetime
     origins: tuple[str, ...] = ()
-    activity_throttle_seconds: int = 30
     scheduler_max_sleep_seconds: float = 0.25
     scheduler_batch: int = 500
     stream_maxlen: int = 100_000
@@ -160,7 +159,7 @@ class SessionSettings:
         port(where, "port", self.port)
         check_origins(f"{where}.origins", self.origins)
         for name in (
-            "idle_timeout_seconds", "prompt_seconds", "activity_throttle_seconds",
+            "idle_timeout_seconds", "prompt_seconds",
             "scheduler_max_sleep_seconds", "scheduler_batch", "stream_maxlen",
             "max_body_bytes", "max_streams_per_session", "background_stale_seconds",
         ):

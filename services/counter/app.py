@@ -25,7 +25,6 @@ from services.counter.state import (
     METRICS,
     PIPELINE,
     REDIS,
-    SERVICE_METRICS,
     SETTINGS,
     STATS,
     STORE,
@@ -82,7 +81,6 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     )
     app[SETTINGS] = settings
     app[CLOCK] = clock or SystemClock()
-    app[SERVICE_METRICS] = service
     app[METRICS] = CounterMetrics(service, settings)
     app.cleanup_ctx.extend([redis_ctx, writer_ctx, stats_ctx])
     service.add_refresher(
@@ -94,7 +92,6 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     app.router.add_get("/v1/stats/series", handlers.get_series)
     app.router.add_get("/v1/pages", handlers.get_page)
     app.router.add_put("/v1/admin/sites/{site}/baseline", admin_handlers.put_baseline)
-    app.router.add_get("/widget.js", handlers.get_widget)
-    app.router.add_get("/demo.html", handlers.get_demo)
+    app.router.add_get("/widget.js", handlers.widget_handler())
     add_ops_routes(app, service, openapi_document(settings))
     return app

@@ -67,7 +67,6 @@ class GroupCommitWriter:
         self._commits: set[asyncio.Task[None]] = set()
         #: A commit task exists that has not taken its batch yet: later hits join it.
         self._gathering = False
-        self.batches = 0
         # Read at scrape time: no gauge update per hit.
         metrics.pending_hits.set_function(lambda: len(self._queue))
 
@@ -125,7 +124,6 @@ class GroupCommitWriter:
 
     async def _commit(self, batch: list[Pending]) -> None:
         started = time.perf_counter()
-        self.batches += 1
         self._metrics.batch_size.observe(len(batch))
         try:
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for runs the commit in a

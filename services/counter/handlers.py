@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Awaitable, Callable
 from importlib.resources import files
 from typing import TypeVar
 
@@ -120,14 +121,12 @@ async def get_page(request: web.Request) -> web.Response:
     return json_response(page, headers={"Cache-Control": "public, max-age=1"})
 
 
-async def get_widget(request: web.Request) -> web.Response:
-    return web.Response(
-        body=STATIC.joinpath("widget.js").read_bytes(),
-        content_type="text/javascript",
-        charset="utf-8",
-        headers={"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"},
-    )
+def widget_handler() -> Callable[[web.Request], Awaitable[web.Response]]:
+    """``GET /widget.js``: the script read once, when the app is built."""
+    body = STATIC.joinpath("widget.js").read_bytes()
+    headers = {"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"}
 
+    async def get_widget(request: web.Request) -> web.Response:
+        return web.Response(body=body, content_type="text/javascript", charset="utf-8", headers=headers)
 
-async def get_demo(request: web.Request) -> web.Response:
-    return web.Response(body=STATIC.joinpath("demo.html").read_bytes(), content_type="text/html", charset="utf-8")
+    return get_widget

@@ -49,7 +49,6 @@ class HitStore:
             str((window + VISITOR_TTL_MARGIN_SECONDS) * 1000),
         ]
         self._cleaned: dict[str, float] = {}
-        self.round_trips = 0
 
     def _cleanup_flag(self, site: str, hits: Sequence[Hit], indexes: Sequence[int]) -> str:
         latest = max(hits[index].now for index in indexes)
@@ -100,7 +99,6 @@ class HitStore:
             keys = SiteKeys(site)
             records = "\n".join([hits[index].record() for index in by_site[site]])
             cleanup = self._cleanup_flag(site, hits, by_site[site])
-            self.round_trips += 1
             try:
                 args = (keys.prefix, *self._head, cleanup, records)
                 return [await self._client.evalsha(self._sha, 1, keys.totals, *args)]
@@ -112,6 +110,5 @@ class HitStore:
                 records = "\n".join([hits[index].record() for index in by_site[site]])
                 cleanup = self._cleanup_flag(site, hits, by_site[site])
                 pipe.evalsha(self._sha, 1, keys.totals, keys.prefix, *self._head, cleanup, records)
-            self.round_trips += 1
             replies: list[object] = await pipe.execute(raise_on_error=False)
             return replies
