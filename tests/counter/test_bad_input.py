@@ -138,7 +138,7 @@ async def test_rejections_are_counted_with_bounded_labels(vcounter: Counter) -> 
     await post_raw(vcounter, b'{"site": "default", "kind": "click"}')
     await post_raw(vcounter, b"{oops")
     text = await (await vcounter.client.get("/metrics")).text()
-    hits = "pulse_counter_hits_total"
+    hits = "pulse_ingest_hits_total"
     assert sample(text, hits, kind="pageview", result="rejected", site="_unknown") == 1
     assert sample(text, hits, kind="_unknown", result="rejected", site="default") == 1
     assert sample(text, hits, kind="_unknown", result="rejected", site="_unknown") == 1

@@ -35,8 +35,8 @@ async def test_many_concurrent_hits_are_counted_exactly_in_few_round_trips(count
     def grew(name: str) -> float:
         return sample(after, name) - sample(before, name)
 
-    batches = grew("pulse_counter_commit_batch_size_count")
-    assert grew("pulse_counter_commit_batch_size_sum") == 200
+    batches = grew("pulse_ingest_commit_batch_size_count")
+    assert grew("pulse_ingest_commit_batch_size_sum") == 200
     assert batches < 200  # at least one batch carried more than one hit
     assert calls == batches  # one script call (one round trip) per batch
     stats = await counter.stats()
@@ -49,8 +49,8 @@ async def test_many_concurrent_hits_are_counted_exactly_in_few_round_trips(count
 async def test_batches_hold_several_hits(vcounter: Counter) -> None:
     await asyncio.gather(*(vcounter.hit(visitor=f"v{i}") for i in range(100)))
     text = await scrape(vcounter)
-    count = sample(text, "pulse_counter_commit_batch_size_count")
-    total = sample(text, "pulse_counter_commit_batch_size_sum")
+    count = sample(text, "pulse_ingest_commit_batch_size_count")
+    total = sample(text, "pulse_ingest_commit_batch_size_sum")
     assert total == 100
     assert 1 <= count < 100  # several hits per batch
 
@@ -78,7 +78,7 @@ async def test_close_commits_the_hits_still_queued_before_it_returns(vcounter: C
     waiters = [asyncio.create_task(writer.submit(queued_hit(vcounter, n))) for n in range(50)]
     await asyncio.sleep(0)  # one loop turn: every hit is queued, no commit has run yet
     assert sample(generate_latest(vcounter.app[METRICS].service.registry).decode(),
-                  "pulse_counter_pending_hits") == 50
+                  "pulse_ingest_pending_hits") == 50
     await writer.close()  # what SIGTERM does through the cleanup context
     # read before the waiters are awaited: close() itself must have committed them
     assert await vcounter.app_redis().hget("pulse:{default}:totals", "visits") == b"50"

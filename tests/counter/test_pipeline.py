@@ -10,7 +10,7 @@ from tests.metric_samples import sample
 
 async def hits_metric(counter: Counter, result: str, kind: str = "pageview") -> float:
     text = await (await counter.client.get("/metrics")).text()
-    return sample(text, "pulse_counter_hits_total", kind=kind, result=result, site="default")
+    return sample(text, "pulse_ingest_hits_total", kind=kind, result=result, site="default")
 
 
 def test_steps_run_in_the_documented_order(vcounter: Counter) -> None:
@@ -27,8 +27,8 @@ async def test_counted(vcounter: Counter) -> None:
     assert response.headers["X-Pulse-Counted"] == "1"
     assert await hits_metric(vcounter, "counted") == 1
     text = await (await vcounter.client.get("/metrics")).text()
-    assert sample(text, "pulse_counter_visits_total", site="default") == 1
-    assert sample(text, "pulse_counter_pageviews_total", site="default") == 1
+    assert sample(text, "pulse_ingest_visits_total", site="default") == 1
+    assert sample(text, "pulse_ingest_pageviews_total", site="default") == 1
 
 
 async def test_drop_bot(vcounter: Counter) -> None:

@@ -89,7 +89,7 @@ async def test_stalled_storage_refuses_beyond_the_bounded_queue(
         assert all(a.headers["Retry-After"] for a in answers)
         assert time.monotonic() - started < 5
         text = await (await counter.client.get("/metrics")).text()
-        refused = sample(text, "pulse_counter_overload_refusals_total")
+        refused = sample(text, "pulse_ingest_overload_refusals_total")
         assert refused >= 20 - 2 - 4  # at most one batch in flight plus a full queue waited
     finally:
         own_server.resume()

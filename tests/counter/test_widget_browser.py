@@ -172,5 +172,5 @@ async def test_heartbeats_only_while_visible(
     await page.wait_for_timeout(200)
     assert len(heartbeats) == 1  # hidden tabs send nothing
     text = await (await counter.client.get("/metrics")).text()
-    assert sample(text, "pulse_counter_hits_total", kind="heartbeat", result="counted", site="default") == 1
+    assert sample(text, "pulse_ingest_hits_total", kind="heartbeat", result="counted", site="default") == 1
     await context.close()

@@ -47,7 +47,7 @@ async def rate_limited_in_metrics(procs: list[ServiceProcess]) -> float:
     total = 0.0
     for proc in procs:
         text = await get_text(f"{proc.url}/metrics")
-        total += metric_total(text, "pulse_counter_hits_total", result="rate_limited")
+        total += metric_total(text, "pulse_ingest_hits_total", result="rate_limited")
     return total
 
 

@@ -168,5 +168,5 @@ async def test_frozen_redis_gives_bounded_503s_and_bounded_memory(owned: Cluster
     assert len(after.acked) == 200, after.summary()
     assert time.monotonic() - resumed < 10
     assert metric_total((await request("GET", f"{counter.url}/metrics"))[2].decode(),
-                        "pulse_counter_pending_hits") == 0
+                        "pulse_ingest_pending_hits") == 0
     await assert_recorded(counter, [*warm.acked, *after.acked])
