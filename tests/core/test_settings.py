@@ -178,6 +178,8 @@ def test_redis_url_port_is_bounded() -> None:
         ("rediss://pulse:hunter2@db.example/1", "rediss://pulse:***@db.example/1"),
         ("redis://hunter2@db.example", "redis://***@db.example"),
         ("unix:///run/valkey.sock?db=0&password=hunter2", "unix:///run/valkey.sock?db=0&password=***"),
+        ("redis://pulse:hunter2:x@db.example", "redis://pulse:***@db.example"),  # ':' in a password
+        ("redis://:hunter2@x@db.example", "redis://:***@db.example"),  # '@' in a password
     ],
 )
 def test_redis_password_is_masked_in_repr_and_errors(url: str, shown: str) -> None:
@@ -196,3 +198,7 @@ def test_invalid_settings_never_reach_an_app() -> None:
         create_counter(bad)
     with pytest.raises(ConfigError, match=r"^session\.origins\[0\]"):
         create_session(dataclasses.replace(bad, counter=CounterSettings()))
+
+
+def test_an_unparsable_url_is_not_shown_at_all() -> None:
+    assert masked_url("redis://:hunter2@[::1") == "<unparsable url>"

@@ -72,6 +72,7 @@ def test_overrides_of_none_are_ignored() -> None:
         ("admin_token = 7\n", "admin_token: expected a non-empty string"),
         ("sites = [5]\n", "sites[0]: expected a table, got int"),
         ("[counter]\nportt = 1\n", "counter.portt: no such setting"),
+        ("nope = 1\n", "nope: no such setting"),
     ],
 )
 def test_wrong_types_name_the_key_and_say_why(tmp_path: Path, toml: str, message: str) -> None:
@@ -86,3 +87,9 @@ def test_a_dotted_override_into_a_value_that_is_not_a_section() -> None:
     with pytest.raises(ConfigError) as raised:
         load_settings(env={"PULSE_LOG_LEVEL": "INFO"}, overrides={"log_level.x": "1"})
     assert str(raised.value) == "log_level.x: log_level is not a section"
+
+
+def test_variables_of_the_command_line_and_other_programs_are_not_settings() -> None:
+    env = {"HOME": "/root", "PULSE_CONFIG": "/etc/pulse.toml", "PULSE_HOST": "0.0.0.0", "PULSE_PORT": "1",
+           "PULSE_COUNTER_PORT": "9000"}
+    assert load_settings(env=env).counter.port == 9000  # and nothing above is "no such setting"
