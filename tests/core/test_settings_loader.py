@@ -93,3 +93,19 @@ def test_variables_of_the_command_line_and_other_programs_are_not_settings() -> 
     env = {"HOME": "/root", "PULSE_CONFIG": "/etc/pulse.toml", "PULSE_HOST": "0.0.0.0", "PULSE_PORT": "1",
            "PULSE_COUNTER_PORT": "9000"}
     assert load_settings(env=env).counter.port == 9000  # and nothing above is "no such setting"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"PULSE_SESSION_SCHEDULER_BATCH": "0"}, "session.scheduler_batch: must be > 0, got 0"),
+        ({"PULSE_COUNTER_BATCH_MAX_HITS": "-1"}, "counter.batch_max_hits: must be > 0, got -1"),
+        ({"PULSE_REDIS_MAX_CONNECTIONS": "0"}, "redis.max_connections: must be > 0, got 0"),
+        ({"PULSE_SESSION_PROMPT_SECONDS": "1800"}, "session.prompt_seconds: must be shorter than idle_timeout_seconds"),
+        ({"PULSE_COUNTER_STATS_CACHE_SECONDS": "-0.5"}, "counter.stats_cache_seconds: must be >= 0"),
+    ],
+)
+def test_out_of_range_values_name_the_key(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings(env=env)
+    assert str(raised.value) == message
