@@ -149,6 +149,7 @@ def test_origins_are_normalised_to_what_browsers_send(given: str, served: str) -
         ("https://portal.example/path", "no path"),
         ("https://portal.example?q=1", "no path"),
         ("https://user:pw@portal.example", "credentials"),
+        ("https://user@portal.example", "credentials"),
         ("https://portal.example:99999", "Port out of range"),
     ],
 )
@@ -164,6 +165,7 @@ def test_ports_are_bounded(key: str, value: int) -> None:
     with pytest.raises(ConfigError, match=rf"^{key}\.port: a port is 1\.\.65535, got {value}"):
         load_settings(env={f"PULSE_{key.upper()}_PORT": str(value)})
     assert load_settings(env={f"PULSE_{key.upper()}_PORT": "65535"})
+    assert load_settings(env={f"PULSE_{key.upper()}_PORT": "1"})
 
 
 def test_redis_url_port_is_bounded() -> None:

@@ -60,13 +60,15 @@ async def test_an_injected_scheduler_error_restarts_it_and_fails_readiness_while
 
     store.announce_due = announce_due  # type: ignore[method-assign]
 
-    async def restarted_twice() -> bool:
-        return sample(await metrics(client), "pulse_background_restarts_total", task="session-scheduler") >= 2
+    async def restarted_three_times() -> bool:
+        return sample(await metrics(client), "pulse_background_restarts_total", task="session-scheduler") >= 3
 
-    await eventually(restarted_twice)
-    failures = [r for r in caplog.records if "background task session-scheduler failed" in r.getMessage()]
+    await eventually(restarted_three_times)
+    failures = [r for r in caplog.records if r.getMessage().startswith("background task session-scheduler failed;")]
     assert failures and failures[0].levelno == logging.ERROR
     assert failures[0].exc_info is not None and "injected scheduler fault" in str(failures[0].exc_info[1])
+    # the backoff doubles while the task keeps failing without a success in between
+    assert [r.getMessage().rsplit(" ", 1)[1] for r in failures[:3]] == ["0.1s", "0.2s", "0.4s"]
 
     clock.advance(STALE - 1)
     assert (await client.get("/readyz")).status == 200  # failing, but not yet stale
