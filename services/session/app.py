@@ -73,9 +73,7 @@ async def _finish(task: asyncio.Task[None]) -> None:
 
 async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS].session
-    scheduler = Scheduler(
-        app[STORE], app[CLOCK], app[METRICS], settings.scheduler_max_sleep_seconds, settings.scheduler_batch
-    )
+    scheduler = Scheduler(app[STORE], app[CLOCK], app[METRICS], settings.scheduler_max_sleep_seconds)
     app[SCHEDULER] = scheduler
     task = app[SUPERVISOR].start("session-scheduler", scheduler.run_forever)
     yield

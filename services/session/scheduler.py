@@ -27,14 +27,11 @@ ERROR_BACKOFF_SECONDS = (0.1, 0.25, 0.5, 1.0, 2.0)
 
 
 class Scheduler:
-    def __init__(
-        self, store: SessionStore, clock: Clock, metrics: SessionMetrics, max_sleep_seconds: float, batch: int
-    ) -> None:
+    def __init__(self, store: SessionStore, clock: Clock, metrics: SessionMetrics, max_sleep_seconds: float) -> None:
         self._store = store
         self._clock = clock
         self._metrics = metrics
-        self._max_sleep = max_sleep_seconds
-        self._batch = batch
+        self._max_sleep = max_sleep_seconds  # the batch size is the store's (session.scheduler_batch)
         self._stopping = False
 
     def stop(self) -> None:

@@ -102,3 +102,12 @@ async def test_announced_within_a_second_of_due_with_the_real_clock(
     text = await (await client.get("/metrics")).text()
     assert sample(text, "pulse_session_scheduler_lag_seconds_count") == 2
     assert sample(text, "pulse_session_scheduler_lag_seconds_sum") < 2.0  # each under a second late
+
+
+async def test_stop_ends_the_loop_even_without_a_cancellation(
+    redis_url: str, make_client: ClientFactory, clock: ManualClock
+) -> None:
+    client = await start(make_client, session_settings(redis_url, scheduler_max_sleep_seconds=0.02), clock)
+    scheduler = client.app[SCHEDULER]
+    scheduler.stop()  # a cancellation landing inside a Redis call may surface as an error instead
+    await asyncio.wait_for(scheduler.run_forever(), 1.0)  # returns at its next turn
