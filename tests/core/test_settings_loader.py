@@ -103,9 +103,22 @@ def test_variables_of_the_command_line_and_other_programs_are_not_settings() -> 
         ({"PULSE_REDIS_MAX_CONNECTIONS": "0"}, "redis.max_connections: must be > 0, got 0"),
         ({"PULSE_SESSION_PROMPT_SECONDS": "1800"}, "session.prompt_seconds: must be shorter than idle_timeout_seconds"),
         ({"PULSE_COUNTER_STATS_CACHE_SECONDS": "-0.5"}, "counter.stats_cache_seconds: must be >= 0"),
+        ({"PULSE_SESSION_GRACE_SECONDS": "-1"}, "session: grace_seconds and max_lifetime_seconds must be >= 0"),
+        ({"PULSE_SESSION_MAX_LIFETIME_SECONDS": "-1"}, "session: grace_seconds and max_lifetime_seconds must be >= 0"),
     ],
 )
 def test_out_of_range_values_name_the_key(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError) as raised:
         load_settings(env=env)
     assert str(raised.value) == message
+
+
+def test_a_trusted_proxy_may_be_written_with_host_bits() -> None:
+    settings = load_settings(env={"PULSE_COUNTER_TRUSTED_PROXIES": "10.1.2.3/8"})
+    assert [str(n) for n in settings.counter.trusted_networks] == ["10.0.0.0/8"]
+
+
+def test_at_least_one_site() -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings(env={"PULSE_SITES": "[]"})
+    assert str(raised.value) == "sites: at least one site is required"
