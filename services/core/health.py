@@ -18,18 +18,29 @@ from services.core.web import json_response
 NO_STORE = {"Cache-Control": "no-store"}
 
 
+def not_ready(message: str, **detail: Any) -> web.Response:
+    return json_response(
+        {"error": {"code": "unavailable", "message": message}, **detail},
+        status=503,
+        headers={"Retry-After": "1", **NO_STORE},
+    )
+
+
 def add_ops_routes(
     app: web.Application,
     metrics: ServiceMetrics,
     openapi: dict[str, Any],
     timeout_seconds: float = 0.5,
     refusing: Callable[[bool], bool] = lambda pinged: False,
+    stale_tasks: Callable[[], list[str]] = list,
 ) -> None:
     """Register the operations routes. ``pulse_redis_up`` is refreshed by /readyz and at
     every scrape: outside Kubernetes nothing probes /readyz, and the Redis-down alert
     needs a current value. ``refusing(pinged)`` says the service's storage circuit
     breaker is open (it refuses work for a moment after storage failed): not ready
-    either; a successful PING closes it once its open period is over."""
+    either; a successful PING closes it once its open period is over. /readyz also fails
+    while ``stale_tasks()`` names a background task that has stopped making progress
+    (``core.supervise``)."""
     document = msgspec.json.encode(openapi)
 
     async def redis_up() -> bool:
@@ -45,14 +56,14 @@ def add_ops_routes(
 
     async def readyz(request: web.Request) -> web.Response:
         up = await redis_up()
-        if up and not refusing(up):
-            return json_response({"status": "ready", "redis": "up"}, headers=NO_STORE)
-        message = "storage failed a moment ago; retry shortly" if up else "redis is not reachable"
-        return json_response(
-            {"error": {"code": "unavailable", "message": message}},
-            status=503,
-            headers={"Retry-After": "1", **NO_STORE},
-        )
+        if not up:
+            return not_ready("redis is not reachable")
+        if refusing(up):
+            return not_ready("storage failed a moment ago; retry shortly")
+        stale = stale_tasks()
+        if stale:
+            return not_ready(f"background task not making progress: {', '.join(stale)}", stale_tasks=stale)
+        return json_response({"status": "ready", "redis": "up"}, headers=NO_STORE)
 
     async def get_openapi(request: web.Request) -> web.Response:
         return web.Response(

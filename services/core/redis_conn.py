@@ -27,7 +27,7 @@ import contextvars
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any, TypeAlias
+from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import ClusterPipeline, RedisCluster
@@ -42,9 +42,6 @@ from services.core.errors import StorageUnavailable
 from services.core.settings import RedisSettings
 
 log = logging.getLogger(__name__)
-
-# Both clients speak the same command set for what this project uses (single-slot keys).
-RedisClient: TypeAlias = "Redis | RedisCluster"
 
 #: Failures that mean "Redis is not answering right now": they become 503 + Retry-After.
 #: ``RedisClusterException`` is not a ``RedisError``: the cluster client raises it when

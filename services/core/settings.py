@@ -20,17 +20,17 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from services.core.origins import masked_url
 from services.core.secret import Secret
+from services.core.setting_checks import ConfigError as ConfigError
+from services.core.setting_checks import check_origins, normalised_origins, port, positive
 
 ENV_PREFIX = "PULSE_"
 SITE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 REDIS_SCHEMES = ("redis", "rediss", "unix", "valkey", "valkeys")
-
-
-class ConfigError(ValueError):
-    """A configuration value is missing or wrong; the message names the key."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,9 @@ class SiteSettings:
     origins: tuple[str, ...] = ()
     #: Read token of the statistics page and API of this site; None: public.
     stats_token: Secret | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "origins", normalised_origins(self.origins))
 
     @cached_property
     def zone(self) -> ZoneInfo:
@@ -58,6 +61,13 @@ class RedisSettings:
     #: Acknowledge a batch only after this many replicas confirmed it (``WAIT``).
     replica_acks: int = 0
 
+    def __repr__(self) -> str:
+        return (
+            f"RedisSettings(url={masked_url(self.url)!r}, cluster={self.cluster!r}, "
+            f"command_timeout_seconds={self.command_timeout_seconds!r}, "
+            f"connect_timeout_seconds={self.connect_timeout_seconds!r}, max_connections={self.max_connections!r})"
+        )
+
     @classmethod
     def from_url(cls, url: str, **options: Any) -> RedisSettings:
         settings = cls(url=url, **options)
@@ -69,11 +79,15 @@ class RedisSettings:
         if scheme not in REDIS_SCHEMES:
             raise ConfigError(
                 f"{where}.url: expected one of {', '.join(s + '://' for s in REDIS_SCHEMES)},"
-                f" got {self.url!r}"
+                f" got {masked_url(self.url)!r}"
             )
-        _positive(where, "command_timeout_seconds", self.command_timeout_seconds)
-        _positive(where, "connect_timeout_seconds", self.connect_timeout_seconds)
-        _positive(where, "max_connections", self.max_connections)
+        try:
+            urlsplit(self.url).port  # noqa: B018 - raises on a port outside 0..65535
+        except ValueError as exc:
+            raise ConfigError(f"{where}.url: {exc} in {masked_url(self.url)!r}") from exc
+        positive(where, "command_timeout_seconds", self.command_timeout_seconds)
+        positive(where, "connect_timeout_seconds", self.connect_timeout_seconds)
+        positive(where, "max_connections", self.max_connections)
         if isinstance(self.replica_acks, bool) or not isinstance(self.replica_acks, int) or self.replica_acks < 0:
             raise ConfigError(f"{where}.replica_acks: must be an integer >= 0, got {self.replica_acks!r}")
 
@@ -88,7 +102,7 @@ class HttpSettings:
 
     def validate(self, where: str) -> None:
         for name in ("header_timeout_seconds", "keepalive_timeout_seconds", "max_connections"):
-            _positive(where, name, getattr(self, name))
+            positive(where, name, getattr(self, name))
 
 
 @dataclass(frozen=True)
@@ -130,8 +144,9 @@ class CounterSettings:
 
     def validate(self, where: str) -> None:
         _check_workers(where, self.workers, self.metrics_port)
+        port(where, "port", self.port)
         for name in (
-            "port", "visit_window_seconds", "online_window_seconds", "max_body_bytes",
+            "visit_window_seconds", "online_window_seconds", "max_body_bytes",
             "max_path_length", "max_referrer_length", "max_visitor_length",
             "max_event_id_length", "dedupe_seconds", "max_hits_per_visitor_per_minute",
             "max_hits_per_ip_per_minute", "max_new_visits_per_ip_per_hour",
@@ -140,7 +155,7 @@ class CounterSettings:
             "max_new_paths_per_ip_per_hour", "path_retention_seconds", "path_keep_views", "event_ids_per_visitor",
             "max_bot_hits_per_ip_per_minute", "max_online_bots",
         ):
-            _positive(where, name, getattr(self, name))
+            positive(where, name, getattr(self, name))
         if self.top_entries > 10_000:
             raise ConfigError(f"{where}.top_entries: at most 10000, got {self.top_entries!r}")
         if self.stats_cache_seconds < 0:
@@ -165,7 +180,6 @@ class SessionSettings:
     grace_seconds: float = 3.0
     max_lifetime_seconds: int = 43200  # 12 h from creation, whatever the activity; 0 (set explicitly): none
     origins: tuple[str, ...] = ()
-    activity_throttle_seconds: int = 30
     scheduler_max_sleep_seconds: float = 0.25
     scheduler_batch: int = 500
     stream_maxlen: int = 100_000
@@ -173,15 +187,23 @@ class SessionSettings:
     max_streams_per_session: int = 32
     workers: int = 1  # processes sharing the port (SO_REUSEPORT); see core/workers.py
     metrics_port: int = 0  # worker i also answers on metrics_port + i; 0: only on port
+    #: /readyz answers 503 once a background task (scheduler, event bus) has gone this
+    #: long without completing a unit of work.
+    background_stale_seconds: float = 30.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "origins", normalised_origins(self.origins))
 
     def validate(self, where: str) -> None:
         _check_workers(where, self.workers, self.metrics_port)
+        port(where, "port", self.port)
+        check_origins(f"{where}.origins", self.origins)
         for name in (
-            "port", "idle_timeout_seconds", "prompt_seconds", "activity_throttle_seconds",
+            "idle_timeout_seconds", "prompt_seconds",
             "scheduler_max_sleep_seconds", "scheduler_batch", "stream_maxlen",
-            "max_body_bytes", "max_streams_per_session",
+            "max_body_bytes", "max_streams_per_session", "background_stale_seconds",
         ):
-            _positive(where, name, getattr(self, name))
+            positive(where, name, getattr(self, name))
         if self.prompt_seconds >= self.idle_timeout_seconds:
             raise ConfigError(f"{where}.prompt_seconds: must be shorter than idle_timeout_seconds")
         if self.grace_seconds < 0 or self.max_lifetime_seconds < 0:
@@ -222,7 +244,7 @@ class Settings:
     def validate(self) -> Settings:
         if self.access_log not in ACCESS_LOG_MODES:
             raise ConfigError(f"access_log: expected one of {', '.join(ACCESS_LOG_MODES)}, got {self.access_log!r}")
-        _positive("", "access_log_interval_seconds", self.access_log_interval_seconds)
+        positive("", "access_log_interval_seconds", self.access_log_interval_seconds)
         self.redis.validate("redis")
         self.counter.validate("counter")
         self.session.validate("session")
@@ -241,6 +263,7 @@ class Settings:
                 ZoneInfo(site.timezone)
             except (ZoneInfoNotFoundError, ValueError) as exc:
                 raise ConfigError(f"{where}.timezone: unknown IANA zone {site.timezone!r}") from exc
+            check_origins(f"{where}.origins", site.origins)
         return self
 
     @cached_property
@@ -414,8 +437,3 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected a string, got {value!r}")
         return value
     raise ConfigError(f"{where}: unsupported setting type {hint!r}")
-
-
-def _positive(where: str, name: str, value: float) -> None:
-    if value <= 0:
-        raise ConfigError(f"{where}.{name}: must be > 0, got {value!r}")

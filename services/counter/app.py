@@ -81,6 +81,7 @@ async def stats_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(settings: Settings, clock: Clock | None = None) -> web.Application:
+    settings.validate()  # an invalid Settings never reaches an app, however it was built
     service = ServiceMetrics("counter")
     origins = tuple(sorted({origin for site in settings.sites for origin in site.origins}))
     app = web.Application(
@@ -89,7 +90,6 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     )
     app[SETTINGS] = settings
     app[CLOCK] = clock or SystemClock()
-    app[SERVICE_METRICS] = service
     app[METRICS] = CounterMetrics(service, settings)
     rate = settings.counter.max_series_per_second
     app[SERIES_BUDGET] = ReadBudget(rate, max(1, int(rate)))
@@ -104,9 +104,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     app.router.add_get("/v1/badge.svg", badge.get_badge)
     app.router.add_get("/v1/pages", handlers.get_page)
     app.router.add_put("/v1/admin/sites/{site}/baseline", admin_handlers.put_baseline)
-    app.router.add_get("/widget.js", handlers.get_widget)
-    app.router.add_get("/widget.css", handlers.get_widget_css)
-    app.router.add_get("/demo.html", handlers.get_demo)
+    app.router.add_get("/widget.js", handlers.asset_handler("widget.js", "text/javascript"))
+    app.router.add_get("/widget.css", handlers.asset_handler("widget.css", "text/css"))
     add_statistics_routes(app)  # /v1/stats/top, top.csv, profile, export.csv
     app.router.add_get("/stats", get_stats_page)
     app.router.add_get("/stats.css", get_stats_css)

@@ -17,28 +17,114 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 from functools import lru_cache
-from re import _constants as sre_constants  # type: ignore[attr-defined]
-from re import _parser as sre_parser  # type: ignore[attr-defined]
 
 import crawleruseragents
 
 GRAM = 3
+#: Characters with a meaning of their own in a pattern; every other one matches itself.
+SPECIAL = frozenset(".^$*+?{}[]\\|()")
+QUANTIFIER_BRACES = re.compile(r"\{\d*(,\d*)?\}")
+#: A token that matches something other than one known character (a class, a group...).
+OTHER = None
+
+
+def _class_end(pattern: str, start: int) -> int:
+    """Index just past the ``]`` closing the class opened at ``start`` (a ``]`` first in
+    the class, after an optional ``^``, is a member)."""
+    i = start + 1
+    if pattern[i:i + 1] == "^":
+        i += 1
+    if pattern[i:i + 1] == "]":
+        i += 1
+    while i < len(pattern):
+        if pattern[i] == "\\":
+            i += 2
+        elif pattern[i] == "]":
+            return i + 1
+        else:
+            i += 1
+    return len(pattern)
+
+
+def _group_end(pattern: str, start: int) -> int:
+    """Index just past the ``)`` closing the group opened at ``start``."""
+    depth, i = 0, start
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            i += 2
+            continue
+        if char == "[":
+            i = _class_end(pattern, i)
+            continue
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+    return len(pattern)
+
+
+def _tokens(pattern: str) -> list[str | None] | None:
+    """The top-level tokens of ``pattern``: a character it must match there, or ``OTHER``.
+    None when no literal is required at all (top-level alternation, global inline flags)."""
+    tokens: list[str | None] = []
+    i = 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            escaped = pattern[i + 1:i + 2]
+            tokens.append(escaped if escaped and not escaped.isalnum() else OTHER)
+            i += 2
+        elif char == "[":
+            tokens.append(OTHER)
+            i = _class_end(pattern, i)
+        elif char == "(":
+            if re.match(r"\(\?[aiLmsux]+\)", pattern[i:]):  # global flags change every match
+                return None
+            tokens.append(OTHER)
+            i = _group_end(pattern, i)
+        elif char == "|":
+            return None
+        elif char in "*?{":
+            braces = QUANTIFIER_BRACES.match(pattern, i) if char == "{" else None
+            if char == "{" and braces is None:
+                tokens.append(OTHER)  # a literal brace: not worth the special case
+                i += 1
+                continue
+            if tokens:
+                tokens[-1] = OTHER  # optional or repeated: not required as one character
+            tokens.append(OTHER)
+            i = braces.end() if braces else i + 1
+        elif char == "+":
+            tokens.append(OTHER)  # the character before is required, but not what follows it
+            i += 1
+        elif char in SPECIAL:
+            tokens.append(OTHER)
+            i += 1
+        else:
+            tokens.append(char)
+            i += 1
+    return tokens
 
 
 def required_literal(pattern: str) -> tuple[str, bool]:
     """The longest run of literal characters at the top level of ``pattern`` (every
-    match contains it), and whether the pattern is nothing but that literal."""
-    tree = sre_parser.parse(pattern)
-    if tree.state.flags & ~re.UNICODE:  # inline flags (case folding...): no literal is required
+    match contains it), and whether the pattern is nothing but that literal. A small
+    scanner of the pattern text: conservative (a run it is unsure of is cut), and it
+    reads no private ``re`` internals."""
+    tokens = _tokens(pattern)
+    if tokens is None:
         return "", False
-    best, run, plain = "", "", True
-    for op, arg in tree:
-        if op is sre_constants.LITERAL:
-            run += chr(arg)
-            continue
-        plain = False
-        best, run = max(best, run, key=len), ""
-    return max(best, run, key=len), plain
+    best, run = "", ""
+    for token in tokens:
+        if token is OTHER:
+            best, run = max(best, run, key=len), ""
+        else:
+            run += token
+    return max(best, run, key=len), OTHER not in tokens
 
 
 class CrawlerMatcher:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from collections.abc import Awaitable, Callable
 from importlib.resources import files
 from typing import TypeVar
 
@@ -144,23 +145,13 @@ async def get_page(request: web.Request) -> web.Response:
     return web.Response(body=body, content_type=JSON_TYPE, headers=STATS_HEADERS)
 
 
-def _asset(name: str, content_type: str) -> web.Response:
-    """A static file of the embeddable block, cached and usable from any page."""
-    return web.Response(
-        body=STATIC.joinpath(name).read_bytes(),
-        content_type=content_type,
-        charset="utf-8",
-        headers={"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"},
-    )
+def asset_handler(name: str, content_type: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """A static file of the embeddable block (``widget.js``, ``widget.css``), read once when
+    the app is built, cached and usable from any page."""
+    body = STATIC.joinpath(name).read_bytes()
+    headers = {"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"}
 
+    async def get_asset(request: web.Request) -> web.Response:
+        return web.Response(body=body, content_type=content_type, charset="utf-8", headers=headers)
 
-async def get_widget(request: web.Request) -> web.Response:
-    return _asset("widget.js", "text/javascript")
-
-
-async def get_widget_css(request: web.Request) -> web.Response:
-    return _asset("widget.css", "text/css")
-
-
-async def get_demo(request: web.Request) -> web.Response:
-    return web.Response(body=STATIC.joinpath("demo.html").read_bytes(), content_type="text/html", charset="utf-8")
+    return get_asset

@@ -1,5 +1,6 @@
-"""The counter's own metrics, on the app's registry. Names are a contract with the
-dashboards and alerts in ``deploy/``: do not rename. Labels come from fixed sets
+"""The counter's own metrics, on the app's registry, named ``pulse_ingest_*`` (never
+"counter": promtool reads that word as the metric type). Names are a contract with the
+dashboards and alerts in ``deploy/``. Labels come from fixed sets
 (configured sites, kinds, results, audiences) and never hold paths, visitors or IPs."""
 
 from __future__ import annotations
@@ -27,26 +28,26 @@ class CounterMetrics:
         self.service = service
         self.sites = frozenset(settings.site_map)
         self.hits = Counter(
-            "pulse_counter_hits_total",
+            "pulse_ingest_hits_total",
             "Hits received, by site, kind and result (counted, bot, duplicate, rate_limited, origin, rejected).",
             ["site", "kind", "result"],
             registry=registry,
         )
-        self.visits = Counter("pulse_counter_visits_total", "Visits counted by this process.", ["site"],
+        self.visits = Counter("pulse_ingest_visits_total", "Visits counted by this process.", ["site"],
                               registry=registry)
-        self.pageviews = Counter("pulse_counter_pageviews_total", "Pageviews counted by this process.", ["site"],
+        self.pageviews = Counter("pulse_ingest_pageviews_total", "Pageviews counted by this process.", ["site"],
                                  registry=registry)
-        self.online = Gauge("pulse_counter_online", "Visitors online now (read from Redis at scrape time).",
+        self.online = Gauge("pulse_ingest_online", "Visitors online now (read from Redis at scrape time).",
                             ["site", "audience"], registry=registry)
-        self.batch_size = Histogram("pulse_counter_commit_batch_size", "Hits per group commit.",
+        self.batch_size = Histogram("pulse_ingest_commit_batch_size", "Hits per group commit.",
                                     buckets=BATCH_BUCKETS, registry=registry)
-        self.commit_duration = Histogram("pulse_counter_commit_duration_seconds",
+        self.commit_duration = Histogram("pulse_ingest_commit_duration_seconds",
                                          "Duration of one group commit (one Redis round trip).",
                                          buckets=COMMIT_BUCKETS, registry=registry)
-        self.pending_hits = Gauge("pulse_counter_pending_hits", "Hits waiting for the next group commit.",
+        self.pending_hits = Gauge("pulse_ingest_pending_hits", "Hits waiting for the next group commit.",
                                   registry=registry)
         self.overload_refusals = Counter(
-            "pulse_counter_overload_refusals_total",
+            "pulse_ingest_overload_refusals_total",
             "Hits refused with 503 at once because the commit queue was full (storage stalled).",
             registry=registry,
         )

@@ -8,7 +8,7 @@ A step either refuses the hit (``ApiError``, a 4xx: bad input) or annotates it. 
 are values from a closed set (``Outcome``): ``bot`` is decided by ``filter_bot`` and
 still written, because bots count in the bot figures; ``duplicate`` and
 ``rate_limited`` are decided atomically by the write (they need Redis state). Every
-drop is counted in ``pulse_counter_hits_total{result=...}`` and reported to the client
+drop is counted in ``pulse_ingest_hits_total{result=...}`` and reported to the client
 in ``X-Pulse-Counted: 0; reason=<reason>``.
 """
 

@@ -22,9 +22,10 @@ from services.core.metrics import ServiceMetrics
 from services.core.redis_conn import STORAGE_ERRORS, redis_client
 from services.core.scripts import ScriptRunner
 from services.core.settings import Settings
+from services.core.supervise import Beat, Supervisor, beating_while
 from services.session import handlers
-from services.session.app_state import BUS, CLOCK, METRICS, REDIS, SCHEDULER, SETTINGS, STORE
-from services.session.event_bus import SHUTDOWN, EventBus
+from services.session.app_state import BUS, CLOCK, METRICS, REDIS, SCHEDULER, SETTINGS, STORE, SUPERVISOR
+from services.session.event_bus import RESYNC, SHUTDOWN, EventBus
 from services.session.keys import SESSION_EVENTS_CHANNEL
 from services.session.metrics import SessionMetrics
 from services.session.openapi import openapi_document
@@ -33,6 +34,8 @@ from services.session.sse import METHODS, session_events
 from services.session.store import SessionStore
 
 BUS_READY_TIMEOUT_SECONDS = 2.0
+#: How often a subscribed event bus counts as a success for its staleness check.
+BUS_BEAT_SECONDS = 1.0
 
 
 async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -52,7 +55,16 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
 async def _bus_ctx(app: web.Application) -> AsyncIterator[None]:
     bus = EventBus(app[REDIS], SESSION_EVENTS_CHANNEL)
     app[BUS] = bus
-    task = asyncio.create_task(bus.run(), name="session-event-bus")
+
+    async def run_bus(beat: Beat) -> None:
+        # (Re)started: not subscribed yet, and streams re-read their snapshot, since
+        # events may have been missed while the listener was down.
+        bus.subscribed.clear()
+        bus.broadcast(RESYNC)
+        async with beating_while(bus.subscribed.is_set, beat, BUS_BEAT_SECONDS):
+            await bus.run()
+
+    task = app[SUPERVISOR].start("session-event-bus", run_bus)
     with contextlib.suppress(TimeoutError):  # Redis down: streams resync once it is back
         await asyncio.wait_for(bus.subscribed.wait(), BUS_READY_TIMEOUT_SECONDS)
     yield
@@ -68,11 +80,9 @@ async def _finish(task: asyncio.Task[None]) -> None:
 
 async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS].session
-    scheduler = Scheduler(
-        app[STORE], app[CLOCK], app[METRICS], settings.scheduler_max_sleep_seconds, settings.scheduler_batch
-    )
+    scheduler = Scheduler(app[STORE], app[CLOCK], app[METRICS], settings.scheduler_max_sleep_seconds)
     app[SCHEDULER] = scheduler
-    task = asyncio.create_task(scheduler.run_forever(), name="session-scheduler")
+    task = app[SUPERVISOR].start("session-scheduler", scheduler.run_forever)
     yield
     scheduler.stop()
     await _finish(task)
@@ -85,6 +95,7 @@ async def _close_streams(app: web.Application) -> None:
 
 
 def create_app(settings: Settings, clock: Clock | None = None) -> web.Application:
+    settings.validate()  # an invalid Settings never reaches an app, however it was built
     base = ServiceMetrics("session")
     metrics = SessionMetrics(base)
     app = web.Application(
@@ -95,6 +106,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     app[SERVICE_METRICS] = base
     app[CLOCK] = clock or SystemClock()
     app[METRICS] = metrics
+    supervisor = app[SUPERVISOR] = Supervisor(base, app[CLOCK], settings.session.background_stale_seconds)
 
     async def refresh_live() -> None:
         metrics.live.set(await app[STORE].live_count())
@@ -125,5 +137,6 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     router.add_get("/v1/sessions/{id}/events", session_events, allow_head=False)
     router.add_get("/session.js", session_js)
     router.add_get("/session.css", session_css)
-    add_ops_routes(app, base, openapi_document(), refusing=lambda pinged: STORE in app and app[STORE].refusing(pinged))
+    add_ops_routes(app, base, openapi_document(), stale_tasks=supervisor.stale,
+                   refusing=lambda pinged: STORE in app and app[STORE].refusing(pinged))
     return app

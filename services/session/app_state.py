@@ -6,6 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from services.core.app_keys import CLOCK, REDIS, SETTINGS
+from services.core.supervise import Supervisor
 from services.session.event_bus import EventBus
 from services.session.metrics import SessionMetrics
 from services.session.scheduler import Scheduler
@@ -15,10 +16,11 @@ METRICS = web.AppKey("metrics", SessionMetrics)
 STORE = web.AppKey("store", SessionStore)
 BUS = web.AppKey("bus", EventBus)
 SCHEDULER = web.AppKey("scheduler", Scheduler)
+SUPERVISOR = web.AppKey("supervisor", Supervisor)
 
 
 def now_ms(app: web.Application) -> int:
     return int(app[CLOCK].now() * 1000)
 
 
-__all__ = ["BUS", "CLOCK", "METRICS", "REDIS", "SCHEDULER", "SETTINGS", "STORE", "now_ms"]
+__all__ = ["BUS", "CLOCK", "METRICS", "REDIS", "SCHEDULER", "SETTINGS", "STORE", "SUPERVISOR", "now_ms"]

@@ -16,7 +16,6 @@ from services.session.state_machine import State
 from services.session.store import Outcome, Result
 
 NO_STORE = {"Cache-Control": "no-store"}
-CREATE_ATTEMPTS = 3
 
 
 def session_ref(request: web.Request) -> tuple[str, str]:
@@ -55,14 +54,12 @@ async def create_session(request: web.Request) -> web.Response:
     body = decode_json(raw, CREATE_DECODER) if raw.strip() else CreateSession()
     timing = timing_for(body, settings.session)
     subject = subject_of(body)
-    store = request.app[STORE]
-    for _ in range(CREATE_ATTEMPTS):
-        session_id = new_session_id()
-        result = await store.create(session_digest(session_id), subject, timing, now_ms(request.app))
-        if result is not None:
-            request.app[METRICS].count_transitions(result.emitted)
-            return answer(request, session_id, result, status=201)
-    raise ApiError(503, "unavailable", "could not allocate a session id; retry", {"Retry-After": "1"})
+    session_id = new_session_id()  # 256 random bits: a collision is not worth a retry loop
+    result = await request.app[STORE].create(session_digest(session_id), subject, timing, now_ms(request.app))
+    if result is None:  # the script never overwrites an existing session, however unlikely
+        raise ApiError(503, "unavailable", "could not allocate a session id; retry", {"Retry-After": "1"})
+    request.app[METRICS].count_transitions(result.emitted)
+    return answer(request, session_id, result, status=201)
 
 
 async def get_session(request: web.Request) -> web.Response:

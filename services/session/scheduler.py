@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from services.core.clock import Clock
 from services.core.redis_conn import STORAGE_ERRORS
@@ -26,14 +27,11 @@ ERROR_BACKOFF_SECONDS = (0.1, 0.25, 0.5, 1.0, 2.0)
 
 
 class Scheduler:
-    def __init__(
-        self, store: SessionStore, clock: Clock, metrics: SessionMetrics, max_sleep_seconds: float, batch: int
-    ) -> None:
+    def __init__(self, store: SessionStore, clock: Clock, metrics: SessionMetrics, max_sleep_seconds: float) -> None:
         self._store = store
         self._clock = clock
         self._metrics = metrics
-        self._max_sleep = max_sleep_seconds
-        self._batch = batch
+        self._max_sleep = max_sleep_seconds  # the batch size is the store's (session.scheduler_batch)
         self._stopping = False
 
     def stop(self) -> None:
@@ -67,13 +65,16 @@ class Scheduler:
         # Never zero: with a clock that does not move (tests) the loop must not spin.
         return min(self._max_sleep, max(MIN_SLEEP_SECONDS, wait))
 
-    async def run_forever(self) -> None:
+    async def run_forever(self, beat: Callable[[], None] = lambda: None) -> None:
+        """Step until stopped; ``beat()`` after every step that succeeded. Storage errors
+        are retried here; anything else ends the loop (``core.supervise`` restarts it)."""
         failures = 0
         while not self._stopping:
             try:
                 await self.run_once()
                 delay = await self._sleep_seconds()
                 failures = 0
+                beat()
             except STORAGE_ERRORS as exc:
                 delay = ERROR_BACKOFF_SECONDS[min(failures, len(ERROR_BACKOFF_SECONDS) - 1)]
                 failures += 1

@@ -1,11 +1,24 @@
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
+from services.core.origins import masked_url
 from services.core.secret import Secret
-from services.core.settings import ConfigError, RedisSettings, load_settings, require_secret
+from services.core.settings import (
+    ConfigError,
+    CounterSettings,
+    RedisSettings,
+    SessionSettings,
+    Settings,
+    SiteSettings,
+    load_settings,
+    require_secret,
+)
+from services.counter.app import create_app as create_counter
+from services.session.app import create_app as create_session
 
 
 def test_defaults_are_sane() -> None:
@@ -37,7 +50,6 @@ def test_file_then_env_then_overrides(tmp_path: Path) -> None:
     assert settings.counter.port == 9100
     assert settings.counter.visit_window_seconds == 600
     assert settings.counter.online_window_seconds == 120
-    assert settings.site("news") is not None
     news = settings.site("news")
     assert news is not None and news.origins == ("https://news.example",)
     assert settings.admin_token == Secret("from-file")
@@ -155,3 +167,89 @@ def test_production_mode_requires_a_secret() -> None:
 def test_sessions_have_a_12_hour_lifetime_unless_0_is_set() -> None:
     assert load_settings(env={}).session.max_lifetime_seconds == 43200
     assert load_settings(env={"PULSE_SESSION_MAX_LIFETIME_SECONDS": "0"}).session.max_lifetime_seconds == 0
+
+
+@pytest.mark.parametrize(
+    ("given", "served"),
+    [
+        ("https://Portal.Example.GOV.vn/", "https://portal.example.gov.vn"),
+        ("HTTPS://portal.example:443", "https://portal.example"),
+        ("http://portal.example:80/", "http://portal.example"),
+        ("http://portal.example:8080", "http://portal.example:8080"),
+        ("https://[2001:DB8::1]:8443", "https://[2001:db8::1]:8443"),
+        ("*", "*"),
+    ],
+)
+def test_origins_are_normalised_to_what_browsers_send(given: str, served: str) -> None:
+    env = {"PULSE_SESSION_ORIGINS": given,
+           "PULSE_SITES": f'[{{"name": "default", "origins": ["{given}", "{served}"]}}]'}
+    settings = load_settings(env=env)
+    assert settings.session.origins == (served,)
+    assert settings.sites[0].origins == (served,)  # the duplicate it became is dropped
+    assert SiteSettings("x", origins=(given,)).origins == (served,)  # built directly, too
+
+
+@pytest.mark.parametrize(
+    ("origin", "why"),
+    [
+        ("portal.example", "scheme"),
+        ("ftp://portal.example", "scheme"),
+        ("https://", "no host"),
+        ("https://portal.example/path", "no path"),
+        ("https://portal.example?q=1", "no path"),
+        ("https://user:pw@portal.example", "credentials"),
+        ("https://user@portal.example", "credentials"),
+        ("https://portal.example:99999", "Port out of range"),
+    ],
+)
+def test_an_invalid_origin_is_a_config_error_naming_the_key(origin: str, why: str) -> None:
+    with pytest.raises(ConfigError, match=rf"^sites\[0\]\.origins\[1\]: .*{why}"):
+        load_settings(env={"PULSE_SITES": f'[{{"name": "default", "origins": ["https://ok.example", "{origin}"]}}]'})
+    with pytest.raises(ConfigError, match=rf"^session\.origins\[0\]: .*{why}"):
+        load_settings(env={"PULSE_SESSION_ORIGINS": f'["{origin}"]'})
+
+
+@pytest.mark.parametrize(("key", "value"), [("counter", 0), ("counter", 65536), ("session", -1), ("session", 70000)])
+def test_ports_are_bounded(key: str, value: int) -> None:
+    with pytest.raises(ConfigError, match=rf"^{key}\.port: a port is 1\.\.65535, got {value}"):
+        load_settings(env={f"PULSE_{key.upper()}_PORT": str(value)})
+    assert load_settings(env={f"PULSE_{key.upper()}_PORT": "65535"})
+    assert load_settings(env={f"PULSE_{key.upper()}_PORT": "1"})
+
+
+def test_redis_url_port_is_bounded() -> None:
+    with pytest.raises(ConfigError, match=r"^redis\.url: .*out of range"):
+        load_settings(env={"PULSE_REDIS_URL": "redis://:hunter2@db.example:70000/0"})
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://:hunter2@db.example:6379/0", "redis://:***@db.example:6379/0"),
+        ("rediss://pulse:hunter2@db.example/1", "rediss://pulse:***@db.example/1"),
+        ("redis://hunter2@db.example", "redis://***@db.example"),
+        ("unix:///run/valkey.sock?db=0&password=hunter2", "unix:///run/valkey.sock?db=0&password=***"),
+        ("redis://pulse:hunter2:x@db.example", "redis://pulse:***@db.example"),  # ':' in a password
+        ("redis://:hunter2@x@db.example", "redis://:***@db.example"),  # '@' in a password
+    ],
+)
+def test_redis_password_is_masked_in_repr_and_errors(url: str, shown: str) -> None:
+    settings = RedisSettings(url=url)
+    assert shown in repr(settings) and "hunter2" not in repr(settings)
+    assert "hunter2" not in repr(Settings(redis=settings))
+    assert masked_url(url) == shown
+    with pytest.raises(ConfigError) as raised:
+        RedisSettings(url=url.replace("redis", "http", 1).replace("unix", "http", 1)).validate("redis")
+    assert "hunter2" not in str(raised.value) and "***" in str(raised.value)
+
+
+def test_invalid_settings_never_reach_an_app() -> None:
+    bad = Settings(counter=CounterSettings(port=0), session=SessionSettings(origins=("nope",)))
+    with pytest.raises(ConfigError, match=r"^counter\.port"):
+        create_counter(bad)
+    with pytest.raises(ConfigError, match=r"^session\.origins\[0\]"):
+        create_session(dataclasses.replace(bad, counter=CounterSettings()))
+
+
+def test_an_unparsable_url_is_not_shown_at_all() -> None:
+    assert masked_url("redis://:hunter2@[::1") == "<unparsable url>"

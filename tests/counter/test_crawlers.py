@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 
 import crawleruseragents
 
@@ -22,6 +23,21 @@ def test_required_literal_of_patterns() -> None:
     assert required_literal("[wW]get") == ("get", False)
     assert required_literal("Chirp|gotosocial") == ("", False)
     assert required_literal("(?i)bot") == ("", False)
+    assert required_literal("[^]x]Scooter") == ("Scooter", False)  # a ']' first in a class is a member
+    assert required_literal("ab+cde") == ("cde", False)  # "abbcde": "abc" is no substring
+    assert required_literal("Yandex(Bot)?x?/") == ("Yandex", False)
+    assert required_literal("a{2}bcd") == ("bcd", False)
+    assert required_literal("Mail\\.RU") == ("Mail.RU", True)
+
+
+def test_every_match_of_every_listed_pattern_contains_its_literal() -> None:
+    for entry in crawleruseragents.CRAWLER_USER_AGENTS_DATA:
+        literal, plain = required_literal(entry["pattern"])
+        for ua in entry.get("instances", []):
+            found = re.search(entry["pattern"], ua)
+            if found:
+                assert literal in found.group(0), (entry["pattern"], literal, ua)
+                assert not plain or found.group(0) == literal, (entry["pattern"], ua)
 
 
 def test_matcher_agrees_with_the_list_on_examples_and_near_misses() -> None:

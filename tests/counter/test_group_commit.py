@@ -3,19 +3,42 @@
 from __future__ import annotations
 
 import asyncio
+from zoneinfo import ZoneInfo
 
-from services.counter.state import METRICS, STORE, WRITER
-from tests.counter.conftest import BROWSER_UA, Counter, CounterFactory
+from prometheus_client import generate_latest
+
+from services.counter.calendar_keys import calendar_keys
+from services.counter.hit import Hit, Kind, Outcome
+from services.counter.state import METRICS, WRITER
+from services.counter.visitor import path_digest, visitor_from_id
+from tests.counter.conftest import Counter
+from tests.metric_samples import sample
+
+
+async def scrape(counter: Counter) -> str:
+    return await (await counter.client.get("/metrics")).text()
+
+
+async def script_calls(counter: Counter) -> int:
+    """EVALSHA calls the server has run (what a commit of one site's hits costs)."""
+    stats = await counter.app_redis().info("commandstats")
+    return int(stats.get("cmdstat_evalsha", {}).get("calls", 0))
 
 
 async def test_many_concurrent_hits_are_counted_exactly_in_few_round_trips(counter: Counter) -> None:
-    store, writer = counter.app[STORE], counter.app[WRITER]
-    trips_before, batches_before = store.round_trips, writer.batches
+    before, calls_before = await scrape(counter), await script_calls(counter)
     responses = await asyncio.gather(*(counter.hit(visitor=f"v{i}", path=f"/p{i % 7}") for i in range(200)))
     assert {r.status for r in responses} == {204}
-    batches = writer.batches - batches_before
+    calls = await script_calls(counter) - calls_before
+    after = await scrape(counter)
+
+    def grew(name: str) -> float:
+        return sample(after, name) - sample(before, name)
+
+    batches = grew("pulse_ingest_commit_batch_size_count")
+    assert grew("pulse_ingest_commit_batch_size_sum") == 200
     assert batches < 200  # at least one batch carried more than one hit
-    assert store.round_trips - trips_before == batches  # one round trip per batch
+    assert calls == batches  # one script call (one round trip) per batch
     stats = await counter.stats()
     assert stats["total"] == 200
     assert stats["pageviews"]["total"] == 200
@@ -24,14 +47,12 @@ async def test_many_concurrent_hits_are_counted_exactly_in_few_round_trips(count
 
 
 async def test_batches_hold_several_hits(vcounter: Counter) -> None:
-    writer = vcounter.app[WRITER]
     await asyncio.gather(*(vcounter.hit(visitor=f"v{i}") for i in range(100)))
-    samples = next(iter(vcounter.app[METRICS].batch_size.collect())).samples
-    count = next(s.value for s in samples if s.name.endswith("_count"))
-    total = next(s.value for s in samples if s.name.endswith("_sum"))
-    assert count == writer.batches
+    text = await scrape(vcounter)
+    count = sample(text, "pulse_ingest_commit_batch_size_count")
+    total = sample(text, "pulse_ingest_commit_batch_size_sum")
     assert total == 100
-    assert total / count > 1
+    assert 1 <= count < 100  # several hits per batch
 
 
 async def test_one_batch_spans_several_sites(vcounter: Counter) -> None:
@@ -44,19 +65,27 @@ async def test_one_batch_spans_several_sites(vcounter: Counter) -> None:
     assert (await vcounter.stats("news"))["total"] == 30
 
 
-async def test_closing_the_app_commits_everything_already_queued(valkey_url: str,
-                                                                 start_counter: CounterFactory) -> None:
-    counter = await start_counter(valkey_url)
-    writer = counter.app[WRITER]
-    body = {"site": "default", "kind": "pageview", "path": "/", "visitor": "x"}
-    tasks = [asyncio.create_task(counter.client.post("/v1/hit", json={**body, "visitor": f"v{i}"},
-                                                     headers={"User-Agent": BROWSER_UA})) for i in range(50)]
-    await asyncio.sleep(0)  # the requests are in flight
-    responses = await asyncio.gather(*tasks)
+def queued_hit(counter: Counter, n: int) -> Hit:
+    cal = calendar_keys(counter.clock.now(), ZoneInfo("Asia/Ho_Chi_Minh"))
+    return Hit(site="default", kind=Kind.PAGEVIEW, path_digest=path_digest("/"),
+               visitor_digest=visitor_from_id("default", f"q{n}"), member=False, bot=False,
+               now=counter.clock.now(), day=cal.day, month=cal.month, hour=cal.hour, event_digest="",
+               ip_digest="")
+
+
+async def test_close_commits_the_hits_still_queued_before_it_returns(vcounter: Counter) -> None:
+    writer = vcounter.app[WRITER]
+    waiters = [asyncio.create_task(writer.submit(queued_hit(vcounter, n))) for n in range(50)]
+    await asyncio.sleep(0)  # one loop turn: every hit is queued, no commit has run yet
+    assert sample(generate_latest(vcounter.app[METRICS].service.registry).decode(),
+                  "pulse_ingest_pending_hits") == 50
     await writer.close()  # what SIGTERM does through the cleanup context
-    assert all(r.status == 204 for r in responses)
-    client = counter.app_redis()
-    assert await client.hget("pulse:{default}:totals", "visits") == b"50"
+    # read before the waiters are awaited: close() itself must have committed them
+    assert await vcounter.app_redis().hget("pulse:{default}:totals", "visits") == b"50"
+    results = await asyncio.gather(*waiters)
+    assert {r.outcome for r in results} == {Outcome.COUNTED}
+    refused = await vcounter.hit(visitor="late")
+    assert refused.status == 503  # a closed writer takes nothing more
 
 
 async def test_script_is_reloaded_after_script_flush(counter: Counter) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib.resources import files
 from typing import Any
 
 from tests.counter.conftest import Counter
@@ -21,7 +22,7 @@ async def test_every_route_is_documented(vcounter: Counter) -> None:
         (resource.canonical, route.method.lower())
         for resource in vcounter.app.router.resources()
         for route in resource
-        if route.method not in ("HEAD", "*") and resource.canonical != "/demo.html"
+        if route.method not in ("HEAD", "*")
     }
     documented = {(path, method) for path, item in doc["paths"].items() for method in item}
     assert served == documented
@@ -48,3 +49,12 @@ async def test_field_limits_come_from_settings(vcounter: Counter) -> None:
     hit = (await document(vcounter))["components"]["schemas"]["Hit"]["properties"]
     assert hit["path"]["maxLength"] == vcounter.settings.counter.max_path_length
     assert hit["id"]["maxLength"] == vcounter.settings.counter.max_event_id_length
+
+
+async def test_widget_is_served_and_the_demo_page_is_not(vcounter: Counter) -> None:
+    widget = await vcounter.client.get("/widget.js")
+    assert widget.status == 200
+    assert widget.content_type == "text/javascript"
+    assert widget.headers["Cache-Control"] == "public, max-age=300"
+    assert await widget.read() == files("services.counter").joinpath("static", "widget.js").read_bytes()
+    assert (await vcounter.client.get("/demo.html")).status == 404  # the demo app serves the demo pages

@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import re
-
 from services.counter.hit import Outcome
 from services.counter.state import PIPELINE
 from tests.counter.conftest import GOOGLEBOT, Counter, CounterFactory
-
-
-def metric(text: str, name: str, **labels: str) -> float:
-    wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-    selector = f"{{{wanted}}}" if wanted else ""
-    match = re.search(rf"^{name}{re.escape(selector)} (\S+)$", text, re.MULTILINE)
-    return float(match.group(1)) if match else 0.0
+from tests.metric_samples import sample
 
 
 async def hits_metric(counter: Counter, result: str, kind: str = "pageview") -> float:
     text = await (await counter.client.get("/metrics")).text()
-    return metric(text, "pulse_counter_hits_total", kind=kind, result=result, site="default")
+    return sample(text, "pulse_ingest_hits_total", kind=kind, result=result, site="default")
 
 
 def test_steps_run_in_the_documented_order(vcounter: Counter) -> None:
@@ -36,8 +28,8 @@ async def test_counted(vcounter: Counter) -> None:
     assert response.headers["X-Pulse-Counted"] == "1"
     assert await hits_metric(vcounter, "counted") == 1
     text = await (await vcounter.client.get("/metrics")).text()
-    assert metric(text, "pulse_counter_visits_total", site="default") == 1
-    assert metric(text, "pulse_counter_pageviews_total", site="default") == 1
+    assert sample(text, "pulse_ingest_visits_total", site="default") == 1
+    assert sample(text, "pulse_ingest_pageviews_total", site="default") == 1
 
 
 async def test_drop_bot(vcounter: Counter) -> None:

@@ -116,4 +116,4 @@ async def test_pixel_honours_the_site_origins_through_referer(vcounter: Counter)
     assert headers["X-Pulse-Counted"] == "1"
     assert (await vcounter.stats())["pageviews"]["total"] == 2
     metrics = await (await vcounter.client.get("/metrics")).text()
-    assert 'pulse_counter_hits_total{kind="pageview",result="origin",site="default"} 4.0' in metrics
+    assert 'pulse_ingest_hits_total{kind="pageview",result="origin",site="default"} 4.0' in metrics

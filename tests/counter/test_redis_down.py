@@ -16,7 +16,7 @@ from aiohttp import ClientResponse
 from services.core.batcher import BREAKER_OPEN_SECONDS
 from services.core.embedded import EmbeddedServer
 from tests.counter.conftest import CounterFactory
-from tests.counter.test_pipeline import metric
+from tests.metric_samples import sample
 
 
 @pytest.fixture
@@ -49,9 +49,9 @@ async def test_redis_down_gives_503_with_retry_after(own_server: EmbeddedServer,
         assert elapsed < 5, elapsed
 
     text = await (await counter.client.get("/metrics")).text()
-    assert metric(text, "pulse_redis_errors_total", service="counter", operation="commit") >= 1
-    assert metric(text, "pulse_redis_errors_total", service="counter", operation="stats") >= 1
-    assert metric(text, "pulse_redis_up", service="counter") == 0
+    assert sample(text, "pulse_redis_errors_total", service="counter", operation="commit") >= 1
+    assert sample(text, "pulse_redis_errors_total", service="counter", operation="stats") >= 1
+    assert sample(text, "pulse_redis_up", service="counter") == 0
 
     own_server.start()  # same port and data dir; the client reconnects by itself
     # The refused hit, re-sent with its id as the page does after Retry-After: the
@@ -96,7 +96,7 @@ async def test_stalled_storage_refuses_beyond_the_bounded_queue(
         assert all(a.headers["Retry-After"] for a in answers)
         assert time.monotonic() - started < 5
         text = await (await counter.client.get("/metrics")).text()
-        refused = metric(text, "pulse_counter_overload_refusals_total")
+        refused = sample(text, "pulse_ingest_overload_refusals_total")
         assert refused >= 20 - 2 - 4  # at most one batch in flight plus a full queue waited
     finally:
         own_server.resume()

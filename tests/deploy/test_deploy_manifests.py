@@ -401,9 +401,9 @@ def test_dashboard_loads_and_every_panel_has_targets() -> None:
         for target in panel["targets"]:
             assert target["expr"].strip() and target["datasource"]["uid"] == "${datasource}", panel["title"]
     text = json.dumps(board)
-    for metric in ("pulse_counter_hits_total", "pulse_counter_online", "pulse_counter_visits_total",
-                   "pulse_http_request_duration_seconds_bucket", "pulse_counter_commit_batch_size_bucket",
-                   "pulse_counter_commit_duration_seconds_bucket", "pulse_session_live",
+    for metric in ("pulse_ingest_hits_total", "pulse_ingest_online", "pulse_ingest_visits_total",
+                   "pulse_http_request_duration_seconds_bucket", "pulse_ingest_commit_batch_size_bucket",
+                   "pulse_ingest_commit_duration_seconds_bucket", "pulse_session_live",
                    "pulse_session_transitions_total", "pulse_session_scheduler_lag_seconds_bucket",
                    "pulse_session_event_streams", "pulse_redis_up"):
         assert metric in text, metric

@@ -142,13 +142,13 @@ async def test_prometheus_scrapes_counts_and_accepts_every_expression(
         async def counted() -> bool:
             # Each target is scraped on its own cycle: wait until both have been scraped
             # since the traffic, then every figure must be exact.
-            hits = await scalar(http, prometheus, 'sum(pulse_counter_hits_total{result="counted"})')
-            visits = await scalar(http, prometheus, "sum(pulse_counter_visits_total)")
+            hits = await scalar(http, prometheus, 'sum(pulse_ingest_hits_total{result="counted"})')
+            visits = await scalar(http, prometheus, "sum(pulse_ingest_visits_total)")
             created = await scalar(http, prometheus, 'sum(pulse_session_transitions_total{type="created"})')
             return hits == HITS and visits == HITS and created == 1
 
         await eventually(counted, f"{HITS} counted hits and visits and 1 created session in Prometheus")
-        assert await scalar(http, prometheus, "sum(pulse_counter_pageviews_total)") == HITS
+        assert await scalar(http, prometheus, "sum(pulse_ingest_pageviews_total)") == HITS
         assert await scalar(http, prometheus, 'sum(pulse_session_transitions_total{type="created"})') == 1
         assert await scalar(http, prometheus, 'min(pulse_redis_up{job=~"portal-pulse-.*"})') == 1
 

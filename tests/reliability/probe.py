@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json as json_module
-import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -79,20 +78,6 @@ async def get_text(url: str, seconds: float = 5.0) -> str:
             http.get(url) as response:
         assert response.status == 200, f"GET {url}: {response.status}"
         return await response.text()
-
-
-def metric_value(text: str, name: str, **labels: str) -> float:
-    """Sum of the samples of ``name`` whose labels include ``labels`` (0 when absent)."""
-    total = 0.0
-    pattern = re.compile(rf"^{re.escape(name)}(?:\{{(?P<labels>[^}}]*)\}})?\s+(?P<value>\S+)$")
-    for line in text.splitlines():
-        match = pattern.match(line)
-        if not match:
-            continue
-        found = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', match.group("labels") or ""))
-        if all(found.get(k) == v for k, v in labels.items()):
-            total += float(match.group("value"))
-    return total
 
 
 def _b(value: object) -> bytes:

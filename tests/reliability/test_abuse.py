@@ -17,8 +17,9 @@ import pytest
 from services.core import web as core_web
 from services.core.secret import Secret
 from tests.conftest import ADMIN_TOKEN, SERVICE_TOKEN
+from tests.metric_samples import total as metric_total
 from tests.reliability.load import Call, LoadResult, reason, run_load
-from tests.reliability.probe import create_session, get_json, get_text, metric_value, request
+from tests.reliability.probe import create_session, get_json, get_text, request
 from tests.reliability.procs import PORTAL_ORIGIN, Cluster, ServiceProcess
 
 SERVICES = Path(__file__).resolve().parents[2] / "services"
@@ -46,7 +47,7 @@ async def rate_limited_in_metrics(procs: list[ServiceProcess]) -> float:
     total = 0.0
     for proc in procs:
         text = await get_text(f"{proc.url}/metrics")
-        total += metric_value(text, "pulse_counter_hits_total", result="rate_limited")
+        total += metric_total(text, "pulse_ingest_hits_total", result="rate_limited")
     return total
 
 
@@ -99,8 +100,12 @@ async def test_rotating_visitor_ids_cannot_inflate_visits_but_an_office_is_count
     assert {a.status for a in forged.answers} == {204}, forged.summary()
     limited = [a for a in forged.answers if reason(a) == "rate_limited"]
     assert len(limited) == 100, "3000 new visits per address and hour, then refused"
-    await asyncio.sleep(1.1)  # past the 1 s stats cache
+    # the stats are cached for up to a second: read until the cache has turned over
+    deadline = time.monotonic() + 5
     after = await get_json(f"{urls[0]}/v1/stats?site=default")
+    while after["total"] == stats["total"] and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+        after = await get_json(f"{urls[0]}/v1/stats?site=default")
     assert after["total"] - stats["total"] == 3000
     assert await rate_limited_in_metrics(procs) == 100
 
@@ -224,9 +229,9 @@ async def test_guessed_forged_truncated_and_reused_session_ids(shared: Cluster) 
     assert status == 204
     after = await _all_answers(session.url, vid)
     assert after["activity"] == after["keepalive"] == after["delete"] == 410, after
-    assert after["get"] in (200, 410) and after["events"] in (200, 410), after
-    if after["get"] == 200:
-        assert (await get_json(f"{session.url}/v1/sessions/{vid}"))["state"] == "ended"
+    # a status read and the event stream still answer, with the final state (never revived)
+    assert after["get"] == after["events"] == 200, after
+    assert (await get_json(f"{session.url}/v1/sessions/{vid}"))["state"] == "ended"
 
     bystander = await get_json(f"{session.url}/v1/sessions/{other['id']}")
     assert bystander["state"] == "active"

@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 
 from tests.conftest import SERVICE_TOKEN
+from tests.metric_samples import total as metric_total
 from tests.reliability.conftest import NO_LIMITS
 from tests.reliability.load import Answer, Call, LoadResult, hit_call, reason, replay, run_load
-from tests.reliability.probe import create_session, get_json, metric_value, request, until, wait_for_status
+from tests.reliability.probe import create_session, get_json, request, until, wait_for_status
 from tests.reliability.procs import Cluster, ServiceProcess, rss_bytes
 
 #: Redis timeouts in the fault tests' processes are 0.5 s (procs.service_env); a 503 must
@@ -159,13 +160,13 @@ async def test_frozen_redis_gives_bounded_503s_and_bounded_memory(owned: Cluster
         assert result.slowest() < ANSWER_BOUND_SECONDS, result.summary()
     for kind, before in rss_before.items():
         assert rss_during[kind] - before < 64 * 2**20, f"{kind} grew by {(rss_during[kind] - before) >> 20} MiB"
-    assert metric_value(metrics, "pulse_redis_errors_total") > 0
+    assert metric_total(metrics, "pulse_redis_errors_total") > 0
 
     for proc in (counter, session):
         await wait_for_status(f"{proc.url}/readyz", 200, within=2.0)
     after = await run_load([counter.url], lambda i: hit_call("thawed", i), total=200, concurrency=8)
     assert len(after.acked) == 200, after.summary()
     assert time.monotonic() - resumed < 10
-    assert metric_value((await request("GET", f"{counter.url}/metrics"))[2].decode(),
-                        "pulse_counter_pending_hits") == 0
+    assert metric_total((await request("GET", f"{counter.url}/metrics"))[2].decode(),
+                        "pulse_ingest_pending_hits") == 0
     await assert_recorded(counter, [*warm.acked, *after.acked])

@@ -118,7 +118,7 @@ async def test_counter_workers_share_the_port_and_count_exactly(shared: Cluster)
         statuses = await asyncio.gather(*(hit(n) for n in range(HITS)))
         assert statuses == [204] * HITS
         shares = [
-            series_value(await scrape(http, metrics_port + index), "pulse_counter_hits_total",
+            series_value(await scrape(http, metrics_port + index), "pulse_ingest_hits_total",
                          site="default", result="counted")
             for index in range(WORKERS)
         ]

@@ -35,9 +35,11 @@ Client = TestClient[web.Request, web.Application]
 
 
 def session_settings(redis_url: str, **session: Any) -> Settings:
-    """Test settings: 60 s idle, 10 s prompt, 2 s grace unless overridden."""
+    """Test settings: 60 s idle, 10 s prompt, 2 s grace unless overridden. Manual clocks
+    jump by minutes in one step, faster than a background task can report progress, so
+    readiness ignores staleness below an hour here; test_session_supervised sets its own."""
     values: dict[str, Any] = {"idle_timeout_seconds": 60, "prompt_seconds": 10, "grace_seconds": 2.0,
-                              "origins": ("http://portal.test",)}
+                              "origins": ("http://portal.test",), "background_stale_seconds": 3600.0}
     values.update(session)
     return make_settings(redis_url, session=values)
 

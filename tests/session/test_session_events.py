@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from services.core.clock import ManualClock
-from services.session.app_state import METRICS, SCHEDULER
+from services.session.app_state import SCHEDULER
+from tests.metric_samples import sample
 from tests.session.session_support import ClientFactory, create, next_event, session_settings, start
 
 
@@ -23,7 +24,7 @@ async def test_a_tab_on_a_hears_b_and_the_schedulers(
     assert tab.headers["Access-Control-Allow-Origin"] == "http://portal.test"
     kind, snapshot = await next_event(tab)
     assert (kind, snapshot["state"], snapshot["remaining"], snapshot["id"]) == ("state", "active", 60, sid)
-    assert a.app[METRICS].event_streams._value.get() == 1
+    assert sample(await (await a.get("/metrics")).text(), "pulse_session_event_streams") == 1
 
     clock.advance(50)
     await b.app[SCHEDULER].run_once()

@@ -76,7 +76,11 @@ class TestMaxLifetime:
     def test_expires_exactly_at_the_lifetime_without_grace(self) -> None:
         timing = Timing(IDLE, PROMPT, GRACE, max_lifetime_ms=600_000)
         assert at(T + 599_999, timing, last=T + 599_000).state is State.ACTIVE
-        assert at(T + 600_000, timing, last=T + 599_000).state is State.EXPIRED
+        assert at(T + 600_000, timing, last=T + 599_000) == Evaluation(State.EXPIRED, 0, 0, None)
+
+    def test_a_one_millisecond_lifetime_is_a_lifetime(self) -> None:
+        assert at(T + 1, Timing(IDLE, PROMPT, GRACE, max_lifetime_ms=1), last=T + 1) == Evaluation(
+            State.EXPIRED, 0, 0, None)
 
     def test_lifetime_inside_the_countdown_cuts_it_short(self) -> None:
         timing = Timing(IDLE, PROMPT, GRACE, max_lifetime_ms=IDLE - 30_000)

@@ -1,0 +1,42 @@
+"""The supervisor's bookkeeping on a manual clock: when a task counts as stale."""
+
+from __future__ import annotations
+
+import asyncio
+
+from prometheus_client import generate_latest
+
+from services.core.clock import ManualClock
+from services.core.metrics import ServiceMetrics
+from services.core.supervise import Beat, Supervisor
+from tests.conftest import T0
+from tests.metric_samples import sample
+
+
+async def test_stale_only_past_the_bound_and_fresh_again_after_a_beat() -> None:
+    clock = ManualClock(T0)
+    metrics = ServiceMetrics("test")
+    supervisor = Supervisor(metrics, clock, stale_after_seconds=30)
+    beats: list[Beat] = []
+    done = asyncio.Event()
+
+    async def work(beat: Beat) -> None:
+        beats.append(beat)
+        await done.wait()
+
+    task = supervisor.start("worker", work)
+    await asyncio.sleep(0)  # the task runs up to its wait
+    text = generate_latest(metrics.registry).decode()
+    assert sample(text, "pulse_background_last_success_timestamp_seconds", task="worker") == T0
+    assert sample(text, "pulse_background_restarts_total", task="worker") == 0
+    clock.advance(30)
+    assert supervisor.stale() == []  # exactly at the bound: not yet
+    clock.advance(0.5)
+    assert supervisor.stale() == ["worker"]
+    beats[0]()
+    assert supervisor.stale() == []
+    text = generate_latest(metrics.registry).decode()
+    assert sample(text, "pulse_background_last_success_timestamp_seconds", task="worker") == T0 + 30.5
+    done.set()
+    await task  # a clean return ends supervision: no restart
+    assert sample(generate_latest(metrics.registry).decode(), "pulse_background_restarts_total", task="worker") == 0
