@@ -9,7 +9,7 @@ import asyncio
 
 from services.core.clock import ManualClock
 from services.counter.shared_reads import SharedReads
-from services.counter.state import READS, STATS
+from services.counter.state import READS
 from tests.conftest import T0
 from tests.counter.conftest import Counter, CounterFactory
 
