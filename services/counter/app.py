@@ -90,6 +90,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     )
     app[SETTINGS] = settings
     app[CLOCK] = clock or SystemClock()
+    app[SERVICE_METRICS] = service
     app[METRICS] = CounterMetrics(service, settings)
     rate = settings.counter.max_series_per_second
     app[SERIES_BUDGET] = ReadBudget(rate, max(1, int(rate)))
