@@ -73,7 +73,7 @@ async def stats_ctx(app: web.Application) -> AsyncIterator[None]:
     counter = app[SETTINGS].counter
     cache = StatsCache(app[REDIS], app[CLOCK], counter.stats_cache_seconds, counter.online_window_seconds)
     app[STATS] = cache
-    reads = SharedReads(app[CLOCK], counter.stats_cache_seconds)  # series and pages, like the stats
+    reads: SharedReads[bytes] = SharedReads(app[CLOCK], counter.stats_cache_seconds)  # series and pages, like the stats
     app[READS] = reads
     yield
     await reads.close()

@@ -1,7 +1,8 @@
-"""Read answers shared between concurrent callers: a bounded cache of encoded bodies,
-each at most ``max_age_seconds`` old, with single flight (concurrent misses of one key
-share one load). Reads are then paid per distinct question per period, not per request,
-so a flood of reads cannot take the event loop from hit ingestion."""
+"""Read answers shared between concurrent callers: a bounded cache of answers (encoded
+bodies for series and pages, documents for the statistics), each at most
+``max_age_seconds`` old, with single flight (concurrent misses of one key share one
+load). Reads are then paid per distinct question per period, not per request, so a flood
+of reads cannot take the event loop from hit ingestion."""
 
 from __future__ import annotations
 
@@ -9,22 +10,25 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable, Hashable
+from typing import Generic, TypeVar
 
 from services.core.clock import Clock
 
+V = TypeVar("V")
 
-class SharedReads:
-    """Encoded answers by normalised query key (0 disables caching, not single flight)."""
+
+class SharedReads(Generic[V]):
+    """Answers by normalised query key (0 disables caching, not single flight)."""
 
     def __init__(self, clock: Clock, max_age_seconds: float, max_entries: int = 512) -> None:
         self._clock = clock
         self._max_age = max_age_seconds
         self._max_entries = max_entries
-        self._entries: dict[Hashable, tuple[float, float, bytes]] = {}
-        self._inflight: dict[Hashable, asyncio.Task[bytes]] = {}
+        self._entries: dict[Hashable, tuple[float, float, V]] = {}
+        self._inflight: dict[Hashable, asyncio.Task[V]] = {}
         self.loads = 0
 
-    def fresh(self, key: Hashable) -> bytes | None:
+    def fresh(self, key: Hashable) -> V | None:
         entry = self._entries.get(key)
         if entry is None:
             return None
@@ -33,7 +37,7 @@ class SharedReads:
             return body
         return None
 
-    async def get(self, key: Hashable, load: Callable[[], Awaitable[bytes]]) -> bytes:
+    async def get(self, key: Hashable, load: Callable[[], Awaitable[V]]) -> V:
         cached = self.fresh(key)
         if cached is not None:
             return cached
@@ -44,7 +48,7 @@ class SharedReads:
             task.add_done_callback(lambda _: self._inflight.pop(key, None))
         return await asyncio.shield(task)
 
-    async def _load(self, key: Hashable, load: Callable[[], Awaitable[bytes]]) -> bytes:
+    async def _load(self, key: Hashable, load: Callable[[], Awaitable[V]]) -> V:
         self.loads += 1
         loaded_at = self._clock.now()
         body = await load()
@@ -52,7 +56,7 @@ class SharedReads:
             self._store(key, loaded_at, body)
         return body
 
-    def _store(self, key: Hashable, loaded_at: float, body: bytes) -> None:
+    def _store(self, key: Hashable, loaded_at: float, body: V) -> None:
         entries = self._entries
         entries.pop(key, None)
         if len(entries) >= self._max_entries:  # the oldest half goes: bounded by entries, not by queries

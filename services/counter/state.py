@@ -19,7 +19,7 @@ STORE = web.AppKey("hit_store", HitStore)
 WRITER: web.AppKey[HitWriter] = web.AppKey("hit_writer")
 PIPELINE = web.AppKey("hit_pipeline", HitPipeline)
 STATS = web.AppKey("stats_cache", StatsCache)
-READS = web.AppKey("shared_reads", SharedReads)
+READS: web.AppKey[SharedReads[bytes]] = web.AppKey("shared_reads")
 SERIES_BUDGET = web.AppKey("series_budget", ReadBudget)
 
 __all__ = [

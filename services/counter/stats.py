@@ -82,7 +82,7 @@ class StatsCache:
         self._client = client
         self._clock = clock
         self._online_window = online_window_seconds
-        self._reads = SharedReads(clock, max_age_seconds)
+        self._reads: SharedReads[bytes] = SharedReads(clock, max_age_seconds)
 
     @property
     def loads(self) -> int:

@@ -20,17 +20,17 @@ from services.counter.csv_export import csv_bytes, csv_response
 from services.counter.pipeline import parse_flag, parse_site
 from services.counter.profile import profile_document, read_profile
 from services.counter.ranges import DateRange, cover, parse_range
-from services.counter.read_cache import ReadCache
 from services.counter.series import Unit, buckets, parse_moment, read_series, resolve_range
+from services.counter.shared_reads import SharedReads
 from services.counter.state import CLOCK, METRICS, REDIS, SETTINGS
 from services.counter.top import parse_dimension, parse_limit, read_tops, top_document
 
-READS = web.AppKey("statistics_reads", ReadCache)
+READS: web.AppKey[SharedReads[Any]] = web.AppKey("statistics_reads")
 CACHE_HEADERS = {"Cache-Control": "private, max-age=1"}
 
 
 async def reads_ctx(app: web.Application) -> AsyncIterator[None]:
-    cache = ReadCache(app[CLOCK], app[SETTINGS].counter.stats_cache_seconds)
+    cache: SharedReads[Any] = SharedReads(app[CLOCK], app[SETTINGS].counter.stats_cache_seconds, max_entries=256)
     app[READS] = cache
     yield
     await cache.close()

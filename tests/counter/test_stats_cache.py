@@ -98,7 +98,7 @@ async def test_series_and_pages_are_shared_between_concurrent_callers(valkey_url
 
 
 async def test_shared_reads_are_bounded_in_entries() -> None:
-    reads = SharedReads(ManualClock(T0), max_age_seconds=60, max_entries=8)
+    reads: SharedReads[bytes] = SharedReads(ManualClock(T0), max_age_seconds=60, max_entries=8)
 
     async def load() -> bytes:
         return b"x"
