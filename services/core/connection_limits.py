@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import resource
+from http import HTTPStatus
 from typing import Any, cast
 
 import msgspec
@@ -116,6 +117,29 @@ class LimitedRequestHandler(RequestHandler):
             self.transport.write(TIMED_OUT)
         self._limited_server.closed("header_timeout")
         self.force_close()
+
+
+    def handle_error(
+        self, request: Any, status: int = 500, exc: BaseException | None = None, message: str | None = None
+    ) -> web.StreamResponse:
+        """aiohttp's own answer to a request it could not parse (a bad request line or
+        header, a header too large, a body that does not decode) as the JSON error every
+        other refusal is, and not ``text/plain``. The parser's message is not repeated: it
+        quotes the client's raw bytes. aiohttp logs the failure (redacted by
+        ``web.MalformedRequestLogFilter``) and refuses if an answer was already sent."""
+        super().handle_error(request, status, exc, message)
+        try:
+            reason = HTTPStatus(status).phrase
+        except ValueError:
+            reason = "Error"
+        code = "internal" if status >= 500 else "bad_request" if status == 400 else reason.lower().replace(" ", "_")
+        text = "internal error" if status >= 500 else f"the request could not be parsed: {reason.lower()}"
+        response = web.Response(
+            body=msgspec.json.encode({"error": {"code": code, "message": text}}), status=status,
+            content_type="application/json", headers={"Cache-Control": "no-store"},
+        )
+        response.force_close()
+        return response
 
 
 class LimitedServer(Server):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import zlib
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -105,7 +106,11 @@ def bad_answer(port: int, payload: bytes) -> str | None:
         status, head = raw_exchange(port, payload)
     except AssertionError as exc:
         return str(exc)
-    return f"{head[:200]!r}" if status >= 500 else None
+    if status >= 500:
+        return f"{head[:200]!r}"
+    if status >= 400 and b"application/json" not in head.lower():
+        return f"a {status} that is not a JSON error: {head[:200]!r}"
+    return None
 
 
 def fuzz(proc: ServiceProcess) -> None:
@@ -134,6 +139,17 @@ def test_raw_bytes_never_give_a_5xx_or_a_silent_close_on_the_counter(shared: Clu
 
 def test_raw_bytes_never_give_a_5xx_or_a_silent_close_on_the_session_service(shared: Cluster) -> None:
     fuzz(shared.service("session"))
+
+
+@pytest.mark.parametrize("payload", [
+    b"GET /healthz HTTP/1.1\r\nHost: x\r\nno colon in this header\r\n\r\n",
+    b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Long: " + b"a" * 20_000 + b"\r\n\r\n",
+    b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 not http at all\r\n\r\n",
+])
+def test_what_aiohttp_cannot_parse_is_a_json_4xx(shared: Cluster, payload: bytes) -> None:
+    proc = shared.service("counter")
+    status, head = raw_exchange(proc.port, payload)
+    assert 400 <= status < 500 and b"content-type: application/json" in head.lower(), head[:300]
 
 
 def test_undecodable_bearer_tokens_are_401_and_not_logged(shared: Cluster) -> None:
