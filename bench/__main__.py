@@ -89,6 +89,10 @@ def run_throughput(st: Stack, plan: Plan, sections: dict[str, Any]) -> list[Run]
     if "stats" in plan.parts and counter is not None and tuned is not None:
         runs += compare(st, Scenario("stats GET", "get", "/v1/stats?site=default"), [ceiling, counter, tuned],
                         **kw)  # type: ignore[arg-type]
+        # The reads that could starve hits: a month of day buckets, shared between callers
+        # (single flight, 1 s) and budgeted per process (20 a second, then a wait, then 429).
+        series = Scenario("series GET (day, 31 buckets)", "get", "/v1/stats/series?site=default&unit=day")
+        runs += compare(st, series, [ceiling, counter], **kw)  # type: ignore[arg-type]
     if tuned is not None:
         st.stop(tuned)
     if "latency" in plan.parts and counter is not None and minimal is not None:

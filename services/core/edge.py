@@ -19,6 +19,11 @@ from services.core.errors import ApiError
 from services.core.metrics import ServiceMetrics
 from services.core.web import Handler, cors_headers, error_response, failure_response
 
+#: HTTP/1.0 and 1.1: what aiohttp speaks. A request line claiming HTTP/0.9 or HTTP/2.0 is
+#: refused (aiohttp would answer it in the version it claimed).
+SUPPORTED_VERSIONS = frozenset({(1, 0), (1, 1)})
+_UNSUPPORTED_VERSION = ApiError(400, "unsupported_http_version", "HTTP/1.0 or HTTP/1.1 is expected")
+
 
 def _refused_preflight() -> web.Response:
     return error_response(ApiError(403, "origin_not_allowed", "this origin is not configured"))
@@ -39,10 +44,11 @@ def edge_middleware(
         try:
             origin = request.headers.get("Origin")
             headers = cors_headers(origin, origins(), methods) if origin else None
-            if request.method == "OPTIONS" and request.headers.get("Access-Control-Request-Method"):
-                response: web.StreamResponse = (
-                    web.Response(status=204, headers=headers) if headers else _refused_preflight()
-                )
+            response: web.StreamResponse
+            if request.version not in SUPPORTED_VERSIONS:
+                response = error_response(_UNSUPPORTED_VERSION)
+            elif request.method == "OPTIONS" and request.headers.get("Access-Control-Request-Method"):
+                response = web.Response(status=204, headers=headers) if headers else _refused_preflight()
             else:
                 try:
                     response = await handler(request)

@@ -145,6 +145,8 @@ def test_raw_bytes_never_give_a_5xx_or_a_silent_close_on_the_session_service(sha
     b"GET /healthz HTTP/1.1\r\nHost: x\r\nno colon in this header\r\n\r\n",
     b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Long: " + b"a" * 20_000 + b"\r\n\r\n",
     b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 not http at all\r\n\r\n",
+    b"GET /healthz HTTP/2.0\r\nHost: x\r\n\r\n",
+    b"GET /healthz HTTP/0.9\r\nHost: x\r\n\r\n",
 ])
 def test_what_aiohttp_cannot_parse_is_a_json_4xx(shared: Cluster, payload: bytes) -> None:
     proc = shared.service("counter")
