@@ -86,6 +86,10 @@ class _BoundedClusterPipeline(ClusterPipeline):
             return await super().execute(raise_on_error, allow_redirections)
 
 
+#: Connections of a node's pool kept out of the command permits (pub/sub, see below).
+PUBSUB_RESERVE = 4
+
+
 class BoundedRedisCluster(RedisCluster):
     """``RedisCluster`` whose callers wait (bounded) for a connection instead of
     getting ``MaxConnectionsError``: at most ``max_connections`` commands or pipelines
@@ -94,7 +98,12 @@ class BoundedRedisCluster(RedisCluster):
     def __init__(self, *args: Any, pool_timeout: float, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.pool_timeout = pool_timeout
-        self.permits = asyncio.Semaphore(kwargs.get("max_connections", 100))
+        # A few of a node's connections are held outside any command: the event bus's
+        # pub/sub connection lives in the pool of the node it listens on. The permits stop
+        # short of the pool by that reserve, or a burst of commands to that node finds its
+        # pool empty (MaxConnectionsError, seen as 503s on session creation).
+        pool = kwargs.get("max_connections", 100)
+        self.permits = asyncio.Semaphore(max(1, pool - PUBSUB_RESERVE))
 
     @asynccontextmanager
     async def connection_permit(self) -> AsyncIterator[None]:
