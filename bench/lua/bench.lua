@@ -1,7 +1,8 @@
 -- One wrk script for every benchmark request shape.
 --   wrk ... -s bench.lua URL -- <kind> <seconds> <run-id> [ids-file] [path]
 -- kinds: hit (JSON POST /v1/hit, a distinct visitor per request), pixel (GET /v1/hit.gif,
--- a distinct User-Agent per request; both from a distinct X-Forwarded-For address), get (GET <path>), activity (POST
+-- one of 256 browser User-Agents; both from a distinct X-Forwarded-For address, so every
+-- pixel hit is a distinct visitor too), get (GET <path>), activity (POST
 -- /v1/sessions/<id>/activity), status (GET /v1/sessions/<id>), ids read from ids-file.
 --
 -- Exact counting: for <seconds> each connection sends measured requests; after that it
@@ -38,6 +39,21 @@ first, last = 0, 0
 local filler = nil
 local ua = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0 "
 local json_headers = { ["Content-Type"] = "application/json", ["User-Agent"] = ua .. "bench" }
+-- The pixel's User-Agents: 256 browser strings (four browser families, 64 versions each).
+-- A portal's traffic repeats User-Agents (a few hundred distinct strings carry nearly all
+-- of it), so each is parsed once and then found in the services' per-UA caches; a new
+-- string per request would measure the parser, not the service (docs/benchmarks.md).
+local pixel_agents = {}
+for v = 0, 63 do
+  table.insert(pixel_agents, string.format(
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/%d.0.%d.0 Safari/537.36", 100 + v % 32, v))
+  table.insert(pixel_agents, string.format(
+    "Mozilla/5.0 (X11; Linux x86_64; rv:%d.0) Gecko/20100101 Firefox/%d.0", 100 + v, 100 + v))
+  table.insert(pixel_agents, string.format(
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_%d like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.%d Mobile/15E148 Safari/604.1", v % 8, v))
+  table.insert(pixel_agents, string.format(
+    "Mozilla/5.0 (Linux; Android 14; SM-S91%d) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/%d.0.0.0 Mobile Safari/537.36", v % 10, 100 + v))
+end
 
 function init(args)
   kind = args[1] or "get"
@@ -68,7 +84,7 @@ local function measured()
       ["User-Agent"] = ua .. "bench", ["X-Forwarded-For"] = visitor_address() }, body)
   elseif kind == "pixel" then
     return wrk.format("GET", string.format("/v1/hit.gif?site=default&path=/p/%d", n % 1000),
-      { ["User-Agent"] = string.format("%sb%s-%d-%d", ua, run, tid, n), ["X-Forwarded-For"] = visitor_address() })
+      { ["User-Agent"] = pixel_agents[(n % #pixel_agents) + 1], ["X-Forwarded-For"] = visitor_address() })
   elseif kind == "activity" then
     return wrk.format("POST", "/v1/sessions/" .. ids[(n % #ids) + 1] .. "/activity", json_headers, "{}")
   elseif kind == "status" then
