@@ -5,7 +5,9 @@ announces the prompts and expiries of every bucket, and nothing answers 5xx."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -15,11 +17,20 @@ from redis.cluster import RedisCluster
 from redis.crc import key_slot
 
 from services.core.clock import ManualClock
-from services.core.embedded_cluster import EmbeddedCluster
+from services.core.embedded_cluster import EmbeddedCluster, MoveWay
 from services.session.app import create_app as create_session
 from services.session.app_state import SCHEDULER
-from services.session.keys import SESSION_BUCKETS, SESSION_EVENTS_STREAMS, bucket_of, session_digest, session_key
+from services.session.keys import (
+    SESSION_BUCKETS,
+    SESSION_EVENTS_STREAMS,
+    bucket_of,
+    due_index,
+    session_digest,
+    session_events_stream,
+    session_key,
+)
 from tests.conftest import SERVICE_TOKEN, ClientFactory, cluster_settings
+from tests.session.session_support import next_event
 
 AUTH = {"Authorization": f"Bearer {SERVICE_TOKEN}"}
 SESSIONS = 320
@@ -101,3 +112,114 @@ async def test_sessions_land_on_every_master_and_every_bucket_is_announced(
         assert (await (await client.get(f"/v1/sessions/{session_id}")).json())["state"] == "expired"
     assert not [status for status in statuses if status >= 500], statuses
     assert set(statuses) == {200, 201}, statuses
+
+
+@dataclass
+class SessionLoad:
+    """Creates, status reads and keep-alive clicks until stopped, every answer counted
+    with the time it came."""
+
+    client: TestClient[Any, Any]
+    clicked: list[str]
+    answers: list[tuple[float, int]] = field(default_factory=list)
+    created: list[str] = field(default_factory=list)
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def creator(self) -> None:
+        while not self.stop.is_set():
+            response = await self.client.post("/v1/sessions", json={}, headers=AUTH)
+            self.answers.append((time.monotonic(), response.status))
+            if response.status == 201:
+                self.created.append((await response.json())["id"])
+            await response.read()
+
+    async def user(self, session_id: str) -> None:
+        while not self.stop.is_set():
+            for method, path in (("GET", ""), ("POST", "/keepalive")):
+                response = await self.client.request(method, f"/v1/sessions/{session_id}{path}")
+                self.answers.append((time.monotonic(), response.status))
+                await response.read()
+            await asyncio.sleep(0.005)
+
+    async def run(self) -> None:
+        await asyncio.gather(*(self.creator() for _ in range(4)), *(self.user(s) for s in self.clicked))
+
+    def statuses(self, since: float = 0.0) -> Counter[int]:
+        return Counter(status for at, status in self.answers if at >= since)
+
+
+#: How long after a classic move's last step a 503 may still come: the batcher lane's
+#: circuit breaker (0.5 s open) that a failed batch tripped, and a margin.
+AFTER_CLASSIC_MOVE_SECONDS = 1.0
+
+
+@pytest.mark.parametrize("way", ["atomic", "classic"])
+async def test_a_bucket_slot_moved_under_session_load(
+    valkey_cluster: EmbeddedCluster, make_client: ClientFactory, clock: ManualClock, way: MoveWay
+) -> None:
+    """Creates, status reads, clicks and the scheduler go on while one bucket's slot
+    moves to another master. The atomic way: not one 5xx. The classic way (MIGRATE in
+    batches of 10 keys, load in between): while the bucket's keys are split between the
+    two masters its scripts get TRYAGAIN, so its calls may answer 503 (never another
+    5xx), and only until the move is over. Either way no session is lost, each prompt
+    is announced once, and an open event stream still hears its session."""
+    valkey_cluster.flush()
+    client = await make_client(create_session(session_settings(valkey_cluster), clock))
+    statuses: Counter[int] = Counter()
+    ids = await create_many(client, 400, statuses)
+    bucket = Counter(bucket_of(session_digest(i)) for i in ids).most_common(1)[0][0]
+    mine = [i for i in ids if bucket_of(session_digest(i)) == bucket]
+    clicked, idle = mine[: len(mine) // 2], mine[len(mine) // 2 :]  # idle ones get their prompt mid-move
+    slot = key_slot(due_index(bucket).encode())
+    source = valkey_cluster.master_of_slot(slot)
+    watched = clicked[0]
+    events = await client.get(f"/v1/sessions/{watched}/events")
+    assert (await next_event(events))[0] == "state"
+
+    load = SessionLoad(client, clicked)
+    running = asyncio.create_task(load.run())
+    scheduler = client.app[SCHEDULER]
+    announced = 0
+    try:
+        await asyncio.sleep(0.3)
+        started = time.monotonic()
+        moving = asyncio.create_task(asyncio.to_thread(
+            valkey_cluster.move_slot, slot, way=way, batch=10, between_batches=lambda: time.sleep(0.05)))
+        await asyncio.sleep(0.05)
+        clock.advance(50)  # the idle sessions' prompts fall due while the slot moves
+        while not moving.done():
+            announced += await scheduler.run_once()
+            await asyncio.sleep(0.02)
+        target = await moving
+        moved = time.monotonic()
+        assert target.port != source.port
+        assert sum(load.statuses(started).values()) - sum(load.statuses(moved).values()) > 50, "no load during the move"
+        await asyncio.sleep(AFTER_CLASSIC_MOVE_SECONDS + 0.5)  # load goes on against the new owner
+        announced += await scheduler.run_once()
+    finally:
+        load.stop.set()
+        await running
+    try:
+        assert load.created, "no session was created under load"
+        everything, after = load.statuses(), load.statuses(moved + AFTER_CLASSIC_MOVE_SECONDS)
+        assert set(everything) <= ({200, 201} if way == "atomic" else {200, 201, 503}), everything
+        assert set(after) == {200, 201}, after
+        # no session lost: every one created before or during the move is there
+        for session_id in [*ids, *load.created]:
+            response = await client.get(f"/v1/sessions/{session_id}")
+            assert response.status == 200, session_id
+        # the idle sessions of the moved bucket were each announced once
+        with RedisCluster(host=valkey_cluster.nodes[0].host, port=valkey_cluster.nodes[0].port) as direct:
+            entries: Any = direct.xrange(session_events_stream(bucket))
+        prompts = Counter(fields[b"session"].decode() for _, fields in entries if fields[b"type"] == b"prompt")
+        assert all(prompts[session_digest(i)] == 1 for i in idle), prompts
+        assert announced >= len(idle)
+        # ...and events still reach an open stream: a click after the move is heard
+        assert (await client.post(f"/v1/sessions/{watched}/keepalive")).status == 200
+        names = []
+        while not names or names[-1] != "extended":
+            names.append((await next_event(events, seconds=10))[0])
+        assert set(names) <= {"prompt", "extended", "state"}, names
+        events.close()
+    finally:
+        await asyncio.to_thread(valkey_cluster.move_slot, slot, source, way=way)
