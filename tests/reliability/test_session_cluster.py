@@ -76,8 +76,8 @@ async def use_all(client: TestClient[Any, Any], ids: list[str], statuses: Counte
 def events_per_bucket(cluster: EmbeddedCluster) -> list[Counter[str]]:
     client = RedisCluster(host=cluster.nodes[0].host, port=cluster.nodes[0].port)
     try:
-        return [Counter(fields[b"type"].decode() for _, fields in client.xrange(stream))
-                for stream in SESSION_EVENTS_STREAMS]
+        streams: list[Any] = [client.xrange(stream) for stream in SESSION_EVENTS_STREAMS]
+        return [Counter(fields[b"type"].decode() for _, fields in entries) for entries in streams]
     finally:
         client.close()
 
@@ -216,7 +216,7 @@ async def test_a_bucket_slot_moved_under_session_load(
         assert announced >= len(idle)
         # ...and events still reach an open stream: a click after the move is heard
         assert (await client.post(f"/v1/sessions/{watched}/keepalive")).status == 200
-        names = []
+        names: list[str] = []
         while not names or names[-1] != "extended":
             names.append((await next_event(events, seconds=10))[0])
         assert set(names) <= {"prompt", "extended", "state"}, names
