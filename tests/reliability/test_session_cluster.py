@@ -5,6 +5,7 @@ announces the prompts and expiries of every bucket, and nothing answers 5xx."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from redis.crc import key_slot
 
 from services.core.clock import ManualClock
 from services.core.embedded_cluster import EmbeddedCluster, MoveWay
+from services.core.redis_conn import STORAGE_ERRORS
 from services.session.app import create_app as create_session
 from services.session.app_state import SCHEDULER
 from services.session.keys import (
@@ -100,6 +102,8 @@ async def test_sessions_land_on_every_master_and_every_bucket_is_announced(
     assert len({bucket_of(d) for d in digests}) == SESSION_BUCKETS
 
     await use_all(client, ids, statuses)
+    client.app[SCHEDULER].stop()  # the process's own loop ends: only this test's steps announce
+    await asyncio.sleep(0.5)
     clock.advance(50)  # every prompt due: the scheduler steps every bucket
     assert await client.app[SCHEDULER].run_once() == SESSIONS
     clock.advance(12)  # every grace window over
@@ -176,9 +180,11 @@ async def test_a_bucket_slot_moved_under_session_load(
     events = await client.get(f"/v1/sessions/{watched}/events")
     assert (await next_event(events))[0] == "state"
 
+    scheduler = client.app[SCHEDULER]
+    scheduler.stop()  # the process's own loop ends: this test steps the scheduler under load
+    await asyncio.sleep(0.5)
     load = SessionLoad(client, clicked)
     running = asyncio.create_task(load.run())
-    scheduler = client.app[SCHEDULER]
     announced = 0
     try:
         await asyncio.sleep(0.3)
@@ -223,3 +229,40 @@ async def test_a_bucket_slot_moved_under_session_load(
         events.close()
     finally:
         await asyncio.to_thread(valkey_cluster.move_slot, slot, source, way=way)
+
+
+async def test_a_dead_master_delays_only_the_transitions_of_its_own_buckets(
+    valkey_cluster: EmbeddedCluster, make_client: ClientFactory, clock: ManualClock
+) -> None:
+    """The scheduler steps the buckets of the live masters while one master is dead,
+    and those of the dead one once its replica is promoted."""
+    valkey_cluster.flush()
+    client = await make_client(create_session(session_settings(valkey_cluster), clock))
+    statuses: Counter[int] = Counter()
+    digests = [session_digest(i) for i in await create_many(client, 160, statuses)]
+    valkey_cluster.wait_replicas_synced()
+    with RedisCluster(host=valkey_cluster.nodes[0].host, port=valkey_cluster.nodes[0].port) as direct:
+        direct.wait(1, 2000)  # the replicas have every session
+    victim = valkey_cluster.master_of_slot(key_slot(due_index(0).encode()))
+    on_victim = [d for d in digests if valkey_cluster.master_of_slot(key_slot(session_key(d).encode())) is victim]
+    assert 0 < len(on_victim) < len(digests)
+    scheduler = client.app[SCHEDULER]
+    scheduler.stop()  # the process's own loop ends: only this test's steps announce
+    await asyncio.sleep(0.5)
+    victim.kill()
+    try:
+        clock.advance(50)
+        assert await scheduler.run_once() == len(digests) - len(on_victim)  # every other bucket, on time
+        assert scheduler.failing > 0
+        announced, deadline = 0, time.monotonic() + 15
+        while announced < len(on_victim):  # the replica is promoted: its buckets follow
+            assert time.monotonic() < deadline, f"{announced} of {len(on_victim)} announced after the failover"
+            await asyncio.sleep(0.2)
+            with contextlib.suppress(*STORAGE_ERRORS):
+                announced += await scheduler.run_once()
+        assert announced == len(on_victim)
+        assert scheduler.failing == 0
+    finally:
+        await asyncio.to_thread(victim.start)
+        await asyncio.to_thread(valkey_cluster.wait_ok)
+        await asyncio.to_thread(valkey_cluster.wait_replicas_synced)
