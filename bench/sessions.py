@@ -17,8 +17,7 @@ import redis
 
 from bench import probes
 from bench.stack import SERVICE_TOKEN
-
-STREAM = "pulse:{session}:events"
+from services.core.keys import SESSION_EVENTS_STREAMS
 
 
 async def create_sessions(base_url: str, bodies: Sequence[dict[str, Any]], concurrency: int = 64) -> list[str]:
@@ -80,13 +79,13 @@ def scheduler_lag(base_url: str, client: redis.Redis, count: int, idle_range: tu
     prompt, created + idle + grace)."""
     rng = random.Random(5)
     bodies = [{"idle_timeout": rng.randint(*idle_range), "prompt_seconds": prompt_seconds} for _ in range(count)]
-    client.delete(STREAM)
+    client.delete(*SESSION_EVENTS_STREAMS)
     base_memory = probes.used_memory(client)
     started = time.monotonic()
     ids = asyncio.run(create_sessions(base_url, bodies))
     create_seconds = time.monotonic() - started
     live_memory = probes.used_memory(client)
-    stream_bytes = int(client.memory_usage(STREAM, samples=0) or 0)
+    stream_bytes = sum(int(client.memory_usage(stream, samples=0) or 0) for stream in SESSION_EVENTS_STREAMS)
     per_session = (live_memory - base_memory - stream_bytes) / count
     wait_until = started + idle_range[1] + grace_ms / 1000 + create_seconds + 3
     while time.monotonic() < wait_until:
@@ -94,21 +93,22 @@ def scheduler_lag(base_url: str, client: redis.Redis, count: int, idle_range: tu
     created: dict[bytes, int] = {}
     timing: dict[bytes, int] = {}
     announced: dict[tuple[bytes, bytes], int] = {}
-    last_id = "-"
-    while True:
-        entries: Any = client.xrange(STREAM, min=last_id, max="+", count=10_000)
-        if last_id != "-":
-            entries = entries[1:]
-        if not entries:
-            break
-        for entry_id, fields in entries:
-            kind, digest = fields[b"type"], fields[b"session"]
-            appended_ms = int(entry_id.split(b"-")[0])
-            if kind == b"created":
-                created[digest] = int(fields[b"at"])
-            else:
-                announced[(kind, digest)] = appended_ms
-        last_id = entries[-1][0].decode()
+    for stream in SESSION_EVENTS_STREAMS:  # one per session bucket
+        last_id = "-"
+        while True:
+            entries: Any = client.xrange(stream, min=last_id, max="+", count=10_000)
+            if last_id != "-":
+                entries = entries[1:]
+            if not entries:
+                break
+            for entry_id, fields in entries:
+                kind, digest = fields[b"type"], fields[b"session"]
+                appended_ms = int(entry_id.split(b"-")[0])
+                if kind == b"created":
+                    created[digest] = int(fields[b"at"])
+                else:
+                    announced[(kind, digest)] = appended_ms
+            last_id = entries[-1][0].decode()
     from services.session.keys import session_digest
 
     lags: list[float] = []

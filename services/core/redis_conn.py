@@ -18,6 +18,12 @@ Both kinds of client get, from ``build_client`` alone:
   standalone pool's own check, so every connection left from before a restart failed
   its first command);
 - the same socket, connect and pool timeouts.
+
+The cluster client also never closes every connection to rebuild its slot map after a
+few ``MOVED`` answers (redis-py's ``reinitialize_steps``, 5 by default): that close
+broke the commands other tasks had in flight (``Connection closed by server``, 503s
+right after a slot moved). Each ``MOVED`` patches the map for its slot instead; a
+connection error still rebuilds it (a failover).
 """
 
 from __future__ import annotations
@@ -153,7 +159,7 @@ def build_client(settings: RedisSettings) -> Redis:
     options = client_options(settings)
     if settings.cluster:
         cluster = BoundedRedisCluster.from_url(
-            url, pool_timeout=settings.command_timeout_seconds, **options
+            url, pool_timeout=settings.command_timeout_seconds, reinitialize_steps=0, **options
         )
         _use_checked_connections(cluster)
         return cluster  # type: ignore[return-value]

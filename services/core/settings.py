@@ -181,8 +181,8 @@ class SessionSettings:
     max_lifetime_seconds: int = 43200  # 12 h from creation, whatever the activity; 0 (set explicitly): none
     origins: tuple[str, ...] = ()
     scheduler_max_sleep_seconds: float = 0.25
-    scheduler_batch: int = 500
-    stream_maxlen: int = 100_000
+    scheduler_batch: int = 500  # due sessions per bucket per script call
+    stream_maxlen: int = 100_000  # entries kept (about) in each bucket's event stream
     max_body_bytes: int = 4096
     max_streams_per_session: int = 32
     workers: int = 1  # processes sharing the port (SO_REUSEPORT); see core/workers.py

@@ -1,7 +1,9 @@
 """Sign NukeViet users out when their session expires: a consumer of the session event
-stream (``services.session.keys.SESSION_EVENTS_STREAM``, the one place its name is kept)
-in a consumer group, so several copies share the work and a restart resumes where it
-stopped (entries are acknowledged only after the database was updated).
+streams (one per session bucket: ``services.session.keys.SESSION_EVENTS_STREAMS``, the
+one place their names are kept; one blocking ``XREADGROUP`` reads them all, which needs
+a single Redis server, not a cluster) in a consumer group, so several copies share the
+work and a restart resumes where it stopped (entries are acknowledged only after the
+database was updated).
 
 On ``expired`` with subject ``nukeviet:<userid>`` it gives the user a new ``checknum``
 in ``{prefix}_users`` (NukeViet checks it on every request, so every signed-in browser
@@ -29,7 +31,7 @@ import redis
 from services.importer.errors import ImportFailure
 from services.importer.mysql_reader import MysqlUrl
 from services.importer.nukeviet_schema import NAME
-from services.session.keys import SESSION_EVENTS_STREAM
+from services.session.keys import SESSION_EVENTS_STREAMS
 
 log = logging.getLogger("portal_pulse.nukeviet.expiry")
 GROUP = "nukeviet"
@@ -42,7 +44,7 @@ class Options:
     subject_prefix: str = "nukeviet:"
     group: str = GROUP
     consumer: str = socket.gethostname()
-    stream: str = SESSION_EVENTS_STREAM
+    streams: tuple[str, ...] = SESSION_EVENTS_STREAMS
     block_ms: int = 5000
 
     def user_of(self, subject: str) -> int | None:
@@ -91,12 +93,13 @@ class NukeVietSignOut:
 
 
 def ensure_group(client: redis.Redis, options: Options) -> None:
-    """The group starts at the stream's end: expiries from before the first start are not replayed."""
-    try:
-        client.xgroup_create(options.stream, options.group, id="$", mkstream=True)
-    except redis.ResponseError as exc:
-        if "BUSYGROUP" not in str(exc):
-            raise
+    """The group starts at each stream's end: expiries from before the first start are not replayed."""
+    for stream in options.streams:
+        try:
+            client.xgroup_create(stream, options.group, id="$", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
 
 
 def _text(value: bytes | str) -> str:
@@ -110,9 +113,10 @@ def consume(client: redis.Redis, target: NukeVietSignOut, options: Options, once
     signed_out = 0
     position = "0"  # first this consumer's pending entries, then new ones
     while True:
-        reply: Any = client.xreadgroup(options.group, options.consumer, {options.stream: position}, count=BATCH,
+        reply: Any = client.xreadgroup(options.group, options.consumer,
+                                       dict.fromkeys(options.streams, position), count=BATCH,
                                        block=None if position == "0" or once else options.block_ms)
-        entries = reply[0][1] if reply else []
+        entries = [(_text(stream), entry) for stream, stream_entries in reply or [] for entry in stream_entries]
         if not entries:
             if position == "0":
                 position = ">"
@@ -120,14 +124,14 @@ def consume(client: redis.Redis, target: NukeVietSignOut, options: Options, once
             if once:
                 return signed_out
             continue
-        for entry_id, fields in entries:
+        for stream, (entry_id, fields) in entries:
             event = {_text(k): _text(v) for k, v in (fields or {}).items()}  # None: trimmed from the stream
             userid = options.user_of(event.get("subject", "")) if event.get("type") == "expired" else None
             if userid is not None:
                 target.sign_out(userid)
                 signed_out += 1
                 log.info("signed out NukeViet user %d: session expired", userid)
-            client.xack(options.stream, options.group, entry_id)
+            client.xack(stream, options.group, entry_id)
 
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:

@@ -2,13 +2,13 @@
 -- ARGV[8] grace ms, ARGV[9] max lifetime ms (0: none), ARGV[10] subject.
 -- Returns {'ok', state, remaining, prompt_in} or {'exists'} (an id collision: retry).
 local key, digest = KEYS[3], ARGV[5]
-if redis.call('EXISTS', key) == 1 then return {'exists'} end
-redis.call('HSET', key, 'c', ARGV[1], 'l', ARGV[1], 'i', ARGV[6], 'p', ARGV[7], 'g', ARGV[8], 's', 'active')
-if ARGV[9] ~= '0' then redis.call('HSET', key, 'm', ARGV[9]) end
-if ARGV[10] ~= '' then redis.call('HSET', key, 'u', ARGV[10]) end
+if call('EXISTS', key) == 1 then return {'exists'} end
+call('HSET', key, 'c', ARGV[1], 'l', ARGV[1], 'i', ARGV[6], 'p', ARGV[7], 'g', ARGV[8], 's', 'active')
+if ARGV[9] ~= '0' then call('HSET', key, 'm', ARGV[9]) end
+if ARGV[10] ~= '' then call('HSET', key, 'u', ARGV[10]) end
 local s = load(key)
 local state, remaining, prompt_in, due = judge(s, NOW)
-redis.call('ZADD', DUE, due, digest)
-redis.call('PEXPIRE', key, s.idle + s.grace + RETENTION)
+call('ZADD', DUE, due, digest)
+call('PEXPIRE', key, s.idle + s.grace + RETENTION)
 emit('created', digest, s, state, remaining, prompt_in)
 return {'ok', state, remaining, prompt_in, s.idle, s.prompt}

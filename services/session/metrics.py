@@ -21,7 +21,7 @@ class SessionMetrics:
             ["type"], registry=registry,
         )
         self.live = Gauge(
-            "pulse_session_live", "Sessions not yet expired or ended (size of the due-time index).",
+            "pulse_session_live", "Sessions not yet expired or ended (sizes of the buckets' due-time indexes).",
             registry=registry,
         )
         self.keepalives = Counter(

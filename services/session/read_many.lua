@@ -1,12 +1,12 @@
 -- Status reads of many sessions in one call (no write: reads never extend a session).
--- KEYS[1] the due-time index (first, as in every session script; not read here),
+-- KEYS[1] the bucket's due-time index (first, as in every session script; not read here),
 -- KEYS[2..] the session hashes to read, every key the script touches declared.
 -- Returns, per session hash, its stored fields {created, last, idle, prompt, grace,
 -- maxlife, state} (field names: see session_prelude.lua), '' where a field is missing
 -- (a key that does not exist gives only '').
 local replies = {}
 for i = 2, #KEYS do
-  local v = redis.call('HMGET', KEYS[i], 'c', 'l', 'i', 'p', 'g', 'm', 's')
+  local v = call('HMGET', KEYS[i], 'c', 'l', 'i', 'p', 'g', 'm', 's')
   for j = 1, 7 do
     if not v[j] then v[j] = '' end
   end

@@ -1,9 +1,12 @@
 -- Shared by every session script (prepended by store.py). It mirrors state_machine.py:
 -- keep the two in step (tests/session/test_session_lua_parity.py compares them).
 --
--- Common arguments of every script:
---   KEYS[1] due-time index (ZSET: member = session digest, score = next transition ms)
---   KEYS[2] event stream
+-- Common arguments of every script (all keys of one session bucket, one slot):
+--   KEYS[1] the bucket's due-time index (ZSET: member = session digest, score = next
+--           transition ms)
+--   KEYS[2] the bucket's event stream
+--   KEYS[3..] the session hashes the script reads or writes (every key declared: every
+--           key use goes through call(), see declared_keys.lua)
 --   ARGV[1] now (ms)   ARGV[2] stream MAXLEN (~)   ARGV[3] pub/sub channel
 --   ARGV[4] how long an expired or ended session is kept as a tombstone (ms)
 local DUE, STREAM = KEYS[1], KEYS[2]
@@ -41,7 +44,7 @@ end
 local FIELDS = {'c', 'l', 'i', 'p', 'g', 'm', 'u', 's'}
 
 local function load(key)
-  local v = redis.call('HMGET', key, unpack(FIELDS))
+  local v = call('HMGET', key, unpack(FIELDS))
   if not v[1] then return nil end
   return {
     key = key, created = tonumber(v[1]), last = tonumber(v[2]), idle = tonumber(v[3]),
@@ -56,10 +59,10 @@ end
 
 -- One transition: appended to the durable stream and published to every process.
 local function emit(etype, digest, s, state, remaining, prompt_in)
-  redis.call('XADD', STREAM, 'MAXLEN', '~', MAXLEN, '*',
+  call('XADD', STREAM, 'MAXLEN', '~', MAXLEN, '*',
     'type', etype, 'session', digest, 'subject', s.subject, 'at', string.format('%d', NOW),
     'state', state, 'remaining', tostring(remaining / 1000))
-  redis.call('PUBLISH', CHANNEL, cjson.encode({
+  publish(CHANNEL, cjson.encode({
     type = etype, session = digest, at = NOW, state = state,
     remaining = remaining / 1000, prompt_in = prompt_in / 1000,
     idle_timeout = s.idle / 1000, prompt_seconds = s.prompt / 1000,
@@ -67,9 +70,9 @@ local function emit(etype, digest, s, state, remaining, prompt_in)
 end
 
 local function bury(s, digest, state)
-  redis.call('HSET', s.key, 's', state)
-  redis.call('ZREM', DUE, digest)
-  redis.call('PEXPIRE', s.key, RETENTION)
+  call('HSET', s.key, 's', state)
+  call('ZREM', DUE, digest)
+  call('PEXPIRE', s.key, RETENTION)
 end
 
 -- Bring the announced state up to date with NOW, announcing what changed (once: the
@@ -79,8 +82,8 @@ local function settle(s, digest)
   local state, remaining, prompt_in, due = judge(s, NOW)
   local emitted = {}
   if state == 'prompt' and s.state == 'active' then
-    redis.call('HSET', s.key, 's', 'prompt')
-    redis.call('ZADD', DUE, due, digest)
+    call('HSET', s.key, 's', 'prompt')
+    call('ZADD', DUE, due, digest)
     s.state = 'prompt'
     emit('prompt', digest, s, state, remaining, prompt_in)
     emitted[#emitted + 1] = 'prompt'

@@ -1,34 +1,44 @@
 """The thin storage layer: one Lua script per operation, so every state change, its
 due-time update and its event (stream + pub/sub) happen atomically and exactly once.
 
+Sessions are spread over buckets (``core.keys.SESSION_BUCKETS``), each its own hash
+slot with its own due-time index and event stream; every script call concerns one
+bucket and declares every key it touches (``declared_keys.lua`` refuses any other).
+
 Scripts run through the core ``ScriptRunner`` (NOSCRIPT and replica acknowledgements
 handled there). Every call is bounded in time: a Redis that does not answer raises
 ``TimeoutError`` (one of ``STORAGE_ERRORS``), which the web layer turns into 503 +
 Retry-After. Status reads and touches, the hot calls, go through the core ``Batcher``:
-one script call per event-loop turn for all concurrent requests (``read_many.lua``,
-``touch.lua``), with its bounded queue, timeout and circuit breaker.
+one round trip per event-loop turn for all concurrent requests, split into one script
+call per bucket (``read_many.lua``, ``touch.lua``; ``ScriptRunner.run_many`` sends them
+in one pipeline, or concurrently on a cluster), with its bounded queue, timeout and
+circuit breaker; on a cluster each node is a lane of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from importlib.resources import files
 from typing import Any, Literal, TypeVar
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
 from services.core.batch_metrics import BatchMetrics
 from services.core.batcher import Batcher
-from services.core.scripts import Script, ScriptRunner
+from services.core.redis_conn import key_router
+from services.core.scripts import Call, Script, ScriptRunner
 from services.core.settings import SessionSettings
 from services.session.keys import (
-    DUE_INDEX,
+    DUE_INDEXES,
     SESSION_EVENTS_CHANNEL,
-    SESSION_EVENTS_STREAM,
-    SESSION_KEY_PREFIX,
+    bucket_of,
+    due_index,
+    session_events_stream,
     session_key,
 )
 from services.session.state_machine import Evaluation, State, Timing, evaluate
@@ -76,15 +86,15 @@ def _source(name: str) -> str:
 
 
 def script_source(name: str) -> str:
-    """A script with the shared prelude in front of it."""
-    return _source("session_prelude.lua") + "\n" + _source(name)
+    """A script with the key guard and the shared prelude in front of it."""
+    return "\n".join((_source("declared_keys.lua"), _source("session_prelude.lua"), _source(name)))
 
 
 CREATE = Script("create", script_source("create.lua"))
 TOUCH = Script("touch", script_source("touch.lua"))
 END = Script("end", script_source("end_session.lua"))
 ANNOUNCE = Script("announce_due", script_source("announce_due.lua"))
-READ_MANY = Script("read_many", _source("read_many.lua"))
+READ_MANY = Script("read_many", _source("declared_keys.lua") + "\n" + _source("read_many.lua"))
 SCRIPTS = (CREATE, TOUCH, END, ANNOUNCE, READ_MANY)
 #: The batchers' bounds: items per script call, calls waiting, script calls at once.
 MAX_BATCH, MAX_PENDING, IN_FLIGHT = 512, 8192, 2
@@ -102,23 +112,62 @@ def _state(value: Any) -> State:
     return _STATES.get(value) or State(_text(value))
 
 
+@dataclass(frozen=True, slots=True)
+class DueStep:
+    """One scheduler step over every bucket: the transitions announced ``[(type, due
+    ms)]``, whether some bucket may hold more due sessions than one batch, and the
+    errors of the buckets that failed (the others were stepped)."""
+
+    events: list[tuple[str, int]]
+    more: bool
+    failures: list[BaseException]
+
+
+def _by_bucket(digests: Sequence[str]) -> dict[int, list[int]]:
+    """Item indexes grouped by their session's bucket."""
+    groups: dict[int, list[int]] = defaultdict(list)
+    for index, digest in enumerate(digests):
+        groups[bucket_of(digest)].append(index)
+    return groups
+
+
+def _spread(groups: dict[int, list[int]], replies: Sequence[Any], size: int) -> list[Any]:
+    """Per item, its reply from its bucket's call (or that call's exception)."""
+    results: list[Any] = [None] * size
+    for indexes, reply in zip(groups.values(), replies, strict=True):
+        if isinstance(reply, BaseException):
+            for index in indexes:
+                results[index] = reply
+            continue
+        for index, item in zip(indexes, reply, strict=True):
+            results[index] = list(item)
+    return results
+
+
 class SessionStore:
     def __init__(
         self, client: Redis, runner: ScriptRunner, settings: SessionSettings, timeout_seconds: float,
         batches: BatchMetrics,
     ) -> None:
         self._client = client
+        self._cluster = isinstance(client, RedisCluster)
         self._runner = runner
         self._settings = settings
         self._timeout = timeout_seconds
-        #: Status reads and touches of concurrent requests: one script call per batch.
+        node_of = key_router(client)
+        bucket_node: Callable[[str], str] | None = (
+            None if node_of is None else (lambda digest: node_of(due_index(bucket_of(digest))))
+        )
+        #: Status reads and touches of concurrent requests: one round trip per batch,
+        #: one script call per bucket; on a cluster, a lane per node.
         self._reads: Batcher[str, list[Any]] = Batcher(
             self._flush_reads, batches.operation("read"), max_batch=MAX_BATCH, max_pending=MAX_PENDING,
-            in_flight=IN_FLIGHT, timeout_seconds=timeout_seconds,
+            in_flight=IN_FLIGHT, timeout_seconds=timeout_seconds, lane_of=bucket_node,
         )
         self._touches: Batcher[tuple[str, str, int], list[Any]] = Batcher(
             self._flush_touches, batches.operation("touch"), max_batch=MAX_BATCH, max_pending=MAX_PENDING,
             in_flight=IN_FLIGHT, timeout_seconds=timeout_seconds,
+            lane_of=None if bucket_node is None else (lambda touch: bucket_node(touch[0])),
         )
 
     async def load_scripts(self) -> None:
@@ -128,11 +177,34 @@ class SessionStore:
         async with asyncio.timeout(self._timeout):
             return await call
 
-    async def _run(self, script: Script, now_ms: int, extra_keys: list[str], extra_args: list[Any]) -> list[Any]:
-        keys = [DUE_INDEX, SESSION_EVENTS_STREAM, *extra_keys]
-        args = [now_ms, self._settings.stream_maxlen, SESSION_EVENTS_CHANNEL, TOMBSTONE_MS, *extra_args]
-        reply = await self._bounded(self._runner.run(script, keys, args))
+    def _head(self, bucket: int, now_ms: int) -> tuple[list[str], list[Any]]:
+        """The first keys and arguments of every session script (see session_prelude.lua)."""
+        return [due_index(bucket), session_events_stream(bucket)], [
+            now_ms, self._settings.stream_maxlen, SESSION_EVENTS_CHANNEL, TOMBSTONE_MS,
+        ]
+
+    def _call(self, digest: str, now_ms: int, extra_args: list[Any]) -> Call:
+        """A one-session call: its bucket's keys, the session hash, the arguments."""
+        keys, args = self._head(bucket_of(digest), now_ms)
+        return [*keys, session_key(digest)], [*args, digest, *extra_args]
+
+    async def _run(self, script: Script, call: Call) -> list[Any]:
+        reply = await self._bounded(self._runner.run(script, *call))
         return list(reply)
+
+    async def _per_bucket(self, read: Callable[[Any, str], Any]) -> list[Any]:
+        """One plain read (no script) of every bucket's due index, in bucket order; a
+        failed bucket's entry is its exception. On a cluster the reads go concurrently,
+        so a dead master fails only its own buckets."""
+        if self._cluster:
+            return list(await asyncio.gather(
+                *(self._bounded(read(self._client, due)) for due in DUE_INDEXES), return_exceptions=True,
+            ))
+        async with self._client.pipeline(transaction=False) as pipe:
+            for due in DUE_INDEXES:
+                read(pipe, due)
+            replies: list[Any] = await self._bounded(pipe.execute(raise_on_error=False))
+        return replies
 
     @staticmethod
     def _result(reply: list[Any]) -> Result:
@@ -148,10 +220,9 @@ class SessionStore:
 
     async def create(self, digest: str, subject: str, timing: Timing, now_ms: int) -> Result | None:
         """None when the key already exists (a 256-bit id collision: the caller retries)."""
-        reply = await self._run(
-            CREATE, now_ms, [session_key(digest)],
-            [digest, timing.idle_ms, timing.prompt_ms, timing.grace_ms, timing.max_lifetime_ms, subject],
-        )
+        reply = await self._run(CREATE, self._call(
+            digest, now_ms, [timing.idle_ms, timing.prompt_ms, timing.grace_ms, timing.max_lifetime_ms, subject],
+        ))
         if _text(reply[0]) == "exists":
             return None
         return Result(Outcome.OK, State(_text(reply[1])), int(reply[2]), int(reply[3]), int(reply[4]),
@@ -160,29 +231,57 @@ class SessionStore:
     async def touch(self, digest: str, mode: Literal["activity", "keepalive"], now_ms: int) -> Result:
         return self._result(await self._touches.submit((digest, mode, now_ms)))
 
-    async def _flush_touches(self, touches: list[tuple[str, str, int]]) -> list[list[Any]]:
-        records = "\n".join([f"{now_ms} {digest} {mode}" for digest, mode, now_ms in touches])
-        args = [touches[0][2], self._settings.stream_maxlen, SESSION_EVENTS_CHANNEL, TOMBSTONE_MS, records]
-        keys = [DUE_INDEX, SESSION_EVENTS_STREAM, *(session_key(digest) for digest, _, _ in touches)]
-        return list(await self._runner.run(TOUCH, keys, args))
+    async def _flush_touches(self, touches: list[tuple[str, str, int]]) -> list[Any]:
+        groups = _by_bucket([digest for digest, _, _ in touches])
+        calls: list[Call] = []
+        for bucket, indexes in groups.items():
+            keys, args = self._head(bucket, touches[indexes[0]][2])
+            mine = [touches[index] for index in indexes]
+            records = "\n".join([f"{now_ms} {digest} {mode}" for digest, mode, now_ms in mine])
+            calls.append(([*keys, *(session_key(digest) for digest, _, _ in mine)], [*args, records]))
+        return _spread(groups, await self._runner.run_many(TOUCH, calls), len(touches))
 
-    async def _flush_reads(self, digests: list[str]) -> list[list[Any]]:
-        keys = [DUE_INDEX, *(session_key(digest) for digest in digests)]
-        reply = await self._runner.run(READ_MANY, keys, [], write=False)
-        return list(reply)
+    async def _flush_reads(self, digests: list[str]) -> list[Any]:
+        groups = _by_bucket(digests)
+        calls: list[Call] = [
+            ([due_index(bucket), *(session_key(digests[index]) for index in indexes)], [])
+            for bucket, indexes in groups.items()
+        ]
+        return _spread(groups, await self._runner.run_many(READ_MANY, calls, write=False), len(digests))
 
     async def end(self, digest: str, now_ms: int) -> Result:
-        reply = await self._run(END, now_ms, [session_key(digest)], [digest])
+        reply = await self._run(END, self._call(digest, now_ms, []))
         outcome = Outcome(_text(reply[0]))
         state = State(_text(reply[1])) if len(reply) > 1 else None
         return Result(outcome, state, emitted=tuple(_text(e) for e in reply[2:]))
 
-    async def announce_due(self, now_ms: int) -> list[tuple[str, int]]:
-        """Settle every due session (up to the batch size): ``[(event type, due ms)]``."""
-        reply = await self._run(
-            ANNOUNCE, now_ms, [], [self._settings.scheduler_batch, SESSION_KEY_PREFIX]
-        )
-        return [(_text(reply[i]), int(float(_text(reply[i + 1])))) for i in range(0, len(reply), 2)]
+    async def announce_due(self, now_ms: int) -> DueStep:
+        """Settle the due sessions of every bucket (up to the batch size each): read each
+        bucket's due members (no script), then one script call per bucket that has some,
+        declaring their hashes and re-checking each atomically. Buckets that fail are
+        reported, not raised; the step fails (raises) only when every bucket failed."""
+        batch = self._settings.scheduler_batch
+        heads = await self._per_bucket(lambda client, due: client.zrangebyscore(due, "-inf", now_ms, 0, batch))
+        failures = [head for head in heads if isinstance(head, BaseException)]
+        if len(failures) == len(heads):
+            raise failures[0]
+        calls: list[Call] = []
+        more = False
+        for bucket, head in enumerate(heads):
+            if isinstance(head, BaseException) or not head:
+                continue
+            digests = [_text(member) for member in head]
+            keys, args = self._head(bucket, now_ms)
+            calls.append(([*keys, *(session_key(digest) for digest in digests)], [*args, "\n".join(digests)]))
+            more = more or len(digests) >= batch
+        replies = await self._bounded(self._runner.run_many(ANNOUNCE, calls)) if calls else []
+        events: list[tuple[str, int]] = []
+        for reply in replies:
+            if isinstance(reply, BaseException):
+                failures.append(reply)
+                continue
+            events.extend((_text(reply[i]), int(float(_text(reply[i + 1])))) for i in range(0, len(reply), 2))
+        return DueStep(events, more, failures)
 
     async def read(self, digest: str) -> StoredSession | None:
         """The stored times, for status reads: no write, never extends."""
@@ -207,8 +306,18 @@ class SessionStore:
         await self._touches.close()
 
     async def next_due_ms(self) -> int | None:
-        first = await self._bounded(self._client.zrange(DUE_INDEX, 0, 0, withscores=True))
-        return int(first[0][1]) if first else None
+        """The earliest due time over the buckets that answered (raises if none did)."""
+        heads = await self._per_bucket(lambda client, due: client.zrange(due, 0, 0, withscores=True))
+        answered = [head for head in heads if not isinstance(head, BaseException)]
+        if not answered:
+            raise heads[0]
+        firsts = [int(head[0][1]) for head in answered if head]
+        return min(firsts) if firsts else None
 
     async def live_count(self) -> int:
-        return int(await self._bounded(self._client.zcard(DUE_INDEX)))
+        """Sessions in the due indexes of every bucket (raises if any bucket failed)."""
+        counts = await self._per_bucket(lambda client, due: client.zcard(due))
+        for count in counts:
+            if isinstance(count, BaseException):
+                raise count
+        return sum(int(count) for count in counts)

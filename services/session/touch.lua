@@ -20,11 +20,11 @@ local function touch(key, digest, mode, now_s)
   end
   if state == 'expired' or state == 'ended' then return reply('gone') end
   if mode == 'activity' and state == 'prompt' then return reply('prompt_open') end
-  redis.call('HSET', key, 'l', now_s, 's', 'active')
+  call('HSET', key, 'l', now_s, 's', 'active')
   s.last, s.state = NOW, 'active'
   state, remaining, prompt_in, due = judge(s, NOW)
-  redis.call('ZADD', DUE, due, digest)
-  redis.call('PEXPIRE', key, s.idle + s.grace + RETENTION)
+  call('ZADD', DUE, due, digest)
+  call('PEXPIRE', key, s.idle + s.grace + RETENTION)
   if mode == 'keepalive' then
     emit('extended', digest, s, state, remaining, prompt_in)
     emitted[#emitted + 1] = 'extended'

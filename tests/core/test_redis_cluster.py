@@ -1,6 +1,6 @@
 """Both services against a Redis Cluster (``[redis] cluster = true``): a real Valkey in
-cluster mode owning every slot. Counter keys share the site's hash tag and session keys
-``{session}``, so every script and pipeline stays within one slot."""
+cluster mode owning every slot. Counter keys share the site's hash tag and a session's
+keys its bucket's (``{session:<b>}``), so every script call stays within one slot."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from services.core.clock import ManualClock
 from services.nukeviet.expiry_consumer import NukeVietSignOut, Options, consume
 from services.nukeviet.expiry_consumer import main as expiry_main
 from services.session.app_state import SCHEDULER
-from services.session.keys import SESSION_EVENTS_STREAM
+from services.session.keys import SESSION_EVENTS_STREAMS
 from tests.importer.mariadb_server import MariaDB
 from tests.importer.nukeviet_portal import USERS, Portal
 from tests.session.session_support import SERVICE_TOKEN, Client, ClientFactory, session_settings, start
@@ -70,7 +70,7 @@ async def test_sign_in_and_sign_out_hooks_use_the_session_service(
     status = await (await client.get(f"/v1/sessions/{session_id}")).json()
     assert status["state"] == "active"
     with redis.Redis.from_url(valkey_url) as sink:
-        events: Any = sink.xrange(SESSION_EVENTS_STREAM)
+        events: Any = [entry for stream in SESSION_EVENTS_STREAMS for entry in sink.xrange(stream)]
     assert [(f[b"type"], f[b"subject"]) for _, f in events] == [(b"created", b"nukeviet:7")]
 
     assert await run_php("echo portal_pulse_sign_out();", config, tmp_path, cookie=session_id) == "204"
@@ -136,7 +136,7 @@ async def test_the_expiry_consumer_signs_the_user_out(
         assert users[7] != "c0ffee00c0ffee00c0ffee00c0ffee00" and len(users[7]) == 32
         assert users[8] == "beef0000beef0000beef0000beef0000"
         assert sessions == ["abc", "s8"]  # a guest and the other user stay online
-        assert sink.xpending(SESSION_EVENTS_STREAM, "nukeviet")["pending"] == 0
+        assert sum(sink.xpending(stream, "nukeviet")["pending"] for stream in SESSION_EVENTS_STREAMS) == 0
         assert await asyncio.to_thread(consume, sink, target, options, True) == 0  # nothing twice
     finally:
         sink.close()
@@ -174,12 +174,13 @@ async def test_the_consumer_command(mariadb: MariaDB, valkey_url: str) -> None:
     mariadb.load("users_cli", Portal().sql() + USERS)
     url = f"mysql://root@localhost/users_cli?unix_socket={mariadb.socket}"
     with redis.Redis.from_url(valkey_url) as sink:
-        sink.xgroup_create(SESSION_EVENTS_STREAM, "nukeviet", id="$", mkstream=True)
-        sink.xadd(SESSION_EVENTS_STREAM, {"type": "expired", "session": "d" * 32, "subject": "nukeviet:8", "at": "1",
-                                          "state": "expired", "remaining": "0"})
+        stream = SESSION_EVENTS_STREAMS[-1]  # any bucket's stream: the consumer reads them all
+        sink.xgroup_create(stream, "nukeviet", id="$", mkstream=True)
+        sink.xadd(stream, {"type": "expired", "session": "d" * 32, "subject": "nukeviet:8", "at": "1",
+                           "state": "expired", "remaining": "0"})
         code = await asyncio.to_thread(expiry_main, ["--redis-url", valkey_url, "--mysql-url", url, "--once"], {})
         assert code == 0
-        assert sink.xpending(SESSION_EVENTS_STREAM, "nukeviet")["pending"] == 0
+        assert sink.xpending(stream, "nukeviet")["pending"] == 0
     connection = pymysql.connect(unix_socket=str(mariadb.socket), user="root", database="users_cli")
     try:
         with connection.cursor() as cursor:

@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 import redis
 
+from services.session.keys import DUE_INDEXES, SESSION_EVENTS_STREAMS
 from tests.reliability.load import BROWSER_UA
 
 
@@ -124,6 +125,22 @@ def stream_entries(url: str, key: str) -> list[dict[str, str]]:
         return [{_b(k).decode(): _b(v).decode() for k, v in fields.items()} for _, fields in client.xrange(key)]
     finally:
         client.close()
+
+
+def session_events(url: str) -> list[dict[str, str]]:
+    """Every entry of the session event streams (one per bucket), in the order written."""
+    client: Any = redis.Redis.from_url(url, socket_timeout=5)
+    try:
+        entries = [entry for stream in SESSION_EVENTS_STREAMS for entry in client.xrange(stream)]
+    finally:
+        client.close()
+    entries.sort(key=lambda entry: tuple(int(part) for part in _b(entry[0]).split(b"-")))
+    return [{_b(k).decode(): _b(v).decode() for k, v in fields.items()} for _, fields in entries]
+
+
+def due_sessions(url: str) -> int:
+    """Sessions in the due indexes of every bucket."""
+    return sum(zcard(url, due) for due in DUE_INDEXES)
 
 
 def zcard(url: str, key: str) -> int:

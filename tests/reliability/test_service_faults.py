@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from services.session.keys import DUE_INDEX, SESSION_EVENTS_STREAM, session_digest
+from services.session.keys import session_digest
 from tests.conftest import SERVICE_TOKEN
 from tests.reliability.conftest import NO_LIMITS
 from tests.reliability.load import Call, LoadResult, hit_call, run_load
-from tests.reliability.probe import create_session, get_json, stream_entries, until, zcard
+from tests.reliability.probe import create_session, due_sessions, get_json, session_events, until
 from tests.reliability.procs import Cluster
 from tests.reliability.test_redis_faults import assert_recorded, wait_acked
 
@@ -80,15 +80,15 @@ async def test_session_stopped_under_load_loses_no_created_session(owned: Cluste
     survivor = owned.service("session", name="survivor")
     # The ids the victim handed out are not in the load's records (only statuses are), so
     # count instead: every 201 is one live session in Redis, read through the survivor.
-    assert zcard(owned.redis_url, DUE_INDEX) >= len(created)
-    stream = stream_entries(owned.redis_url, SESSION_EVENTS_STREAM)
+    assert due_sessions(owned.redis_url) >= len(created)
+    stream = session_events(owned.redis_url)
     assert sum(1 for e in stream if e["type"] == "created") >= len(created)
     fresh = await create_session(survivor.url, SERVICE_TOKEN)
     assert (await get_json(f"{survivor.url}/v1/sessions/{fresh['id']}"))["state"] == "active"
 
 
 def _events(url: str) -> list[dict[str, str]]:
-    return stream_entries(url, SESSION_EVENTS_STREAM)
+    return session_events(url)
 
 
 @pytest.mark.slow

@@ -11,9 +11,10 @@ from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
 from services.core.clock import Clock
-from services.core.keys import SESSION_EVENTS_STREAM
+from services.core.keys import SESSION_EVENTS_STREAMS
 from services.core.settings import Settings
 from services.session.app import create_app
+from services.session.keys import DUE_INDEXES
 from tests.conftest import SERVICE_TOKEN, T0, ClientFactory, make_settings
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "Client",
     "ClientFactory",
     "create",
+    "due_count",
     "make_settings",
     "next_event",
     "session_settings",
@@ -55,10 +57,24 @@ async def create(client: Client, **body: Any) -> dict[str, Any]:
     return data
 
 
+def _entry_order(entry_id: bytes) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition(b"-")
+    return int(ms), int(seq)
+
+
 async def stream_events(redis: Redis) -> list[dict[str, str]]:
-    """Every entry of the session event stream, decoded."""
-    entries: Any = await redis.xrange(SESSION_EVENTS_STREAM)
+    """Every entry of the session event streams (one per bucket), decoded, in the order
+    they were written (by entry id: one server's clock)."""
+    entries: list[Any] = []
+    for stream in SESSION_EVENTS_STREAMS:
+        entries.extend(await redis.xrange(stream) or [])
+    entries.sort(key=lambda entry: _entry_order(entry[0]))
     return [{k.decode(): v.decode() for k, v in fields.items()} for _, fields in entries]
+
+
+async def due_count(redis: Redis) -> int:
+    """Sessions in the due indexes of every bucket."""
+    return sum([await redis.zcard(due) for due in DUE_INDEXES])
 
 
 async def next_event(response: ClientResponse, seconds: float = 5.0) -> tuple[str, dict[str, Any]]:

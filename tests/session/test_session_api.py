@@ -9,13 +9,16 @@ import pytest
 from redis.asyncio import Redis
 
 from services.core.clock import ManualClock
-from services.session.app_state import SCHEDULER
+from services.session.app_state import SCHEDULER, STORE
+from services.session.keys import session_events_stream
+from services.session.state_machine import Timing
 from tests.metric_samples import sample
 from tests.session.session_support import (
     AUTH,
     Client,
     ClientFactory,
     create,
+    due_count,
     session_settings,
     start,
     stream_events,
@@ -199,7 +202,7 @@ class TestActivityAndKeepalive:
         for method, path in [("POST", "/keepalive"), ("POST", "/activity"), ("DELETE", "")]:
             await error_of(await client.request(method, f"/v1/sessions/{sid}{path}"), 410, "session_ended")
         assert [e["type"] for e in await stream_events(redis_client)] == ["created", "ended"]
-        assert await redis_client.zcard("pulse:{session}:due") == 0
+        assert await due_count(redis_client) == 0
 
     async def test_sessions_end_after_12_hours_by_default_whatever_the_activity(
         self, redis_url: str, make_client: ClientFactory, clock: ManualClock
@@ -261,9 +264,11 @@ class TestEventStream:
     async def test_stream_is_capped(self, redis_url: str, make_client: ClientFactory, clock: ManualClock,
                                     redis_client: Redis) -> None:
         client = await start(make_client, session_settings(redis_url, stream_maxlen=10), clock)
-        for _ in range(300):
-            await create(client)
-        assert await redis_client.xlen("pulse:{session}:events") < 300
+        # The cap is per bucket's stream: 300 sessions of one bucket (digests chosen here).
+        store, timing = client.app[STORE], Timing(60_000, 10_000, 2_000, 0)
+        for i in range(300):
+            assert await store.create(f"{0:08x}{i:024x}", "", timing, 0) is not None
+        assert await redis_client.xlen(session_events_stream(0)) < 300
 
 
 async def test_no_raw_session_id_anywhere_in_redis(client: Client, clock: ManualClock, redis_client: Redis) -> None:

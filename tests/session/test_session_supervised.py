@@ -14,6 +14,7 @@ import pytest
 from services.core.clock import ManualClock
 from services.core.supervise import MAX_BACKOFF_SECONDS, backoff_seconds
 from services.session.app_state import BUS, STORE
+from services.session.store import DueStep
 from tests.metric_samples import sample
 from tests.session.session_support import T0, Client, ClientFactory, create, session_settings, start
 
@@ -53,7 +54,7 @@ async def test_an_injected_scheduler_error_restarts_it_and_fails_readiness_while
     real_announce = store.announce_due
     broken = True
 
-    async def announce_due(now_ms: int) -> list[tuple[str, int]]:
+    async def announce_due(now_ms: int) -> DueStep:
         if broken:
             raise RuntimeError("injected scheduler fault")
         return await real_announce(now_ms)
