@@ -40,7 +40,7 @@ def answer(request: web.Request, session_id: str, result: Result, status: int = 
     assert result.state is not None
     body = session_object(
         session_id, result.state, result.remaining_ms, result.prompt_in_ms, result.idle_ms, result.prompt_ms,
-        now_ms(request.app),
+        now_ms(request.app), result.version,
     )
     return json_response(body, status=status, headers=NO_STORE)
 
@@ -70,7 +70,8 @@ async def get_session(request: web.Request) -> web.Response:
     now = now_ms(request.app)
     ev = stored.at(now)
     body = session_object(
-        session_id, ev.state, ev.remaining_ms, ev.prompt_in_ms, stored.timing.idle_ms, stored.timing.prompt_ms, now
+        session_id, ev.state, ev.remaining_ms, ev.prompt_in_ms, stored.timing.idle_ms, stored.timing.prompt_ms, now,
+        stored.version,
     )
     return json_response(body, headers=NO_STORE)
 

@@ -64,7 +64,8 @@ SCHEMAS: dict[str, Any] = {
     },
     "Session": {
         "type": "object",
-        "required": ["id", "state", "remaining", "prompt_in", "idle_timeout", "prompt_seconds", "server_time"],
+        "required": ["id", "state", "remaining", "prompt_in", "idle_timeout", "prompt_seconds", "server_time",
+                     "version"],
         "properties": {
             "id": {"type": "string"},
             "state": {"type": "string", "enum": ["active", "prompt", "expired", "ended"]},
@@ -73,6 +74,10 @@ SCHEMAS: dict[str, Any] = {
             "idle_timeout": {"type": "integer", "minimum": 1},
             "prompt_seconds": {"type": "integer", "minimum": 1},
             "server_time": {"type": "number", "description": "the server's clock, seconds since the epoch"},
+            "version": {"type": "integer", "minimum": 0, "description": (
+                "goes up with every change of the session (create, activity, keepalive, prompt, expiry, "
+                "logout): of two views, the one with the higher version is newer, whatever the clocks of "
+                "the processes that answered say")},
         },
     },
     "SessionEvent": {

@@ -52,9 +52,11 @@ def subject_of(body: CreateSession) -> str:
 
 
 def session_object(
-    session_id: str, state: State, remaining_ms: int, prompt_in_ms: int, idle_ms: int, prompt_ms: int, now_ms: int
+    session_id: str, state: State, remaining_ms: int, prompt_in_ms: int, idle_ms: int, prompt_ms: int, now_ms: int,
+    version: int,
 ) -> dict[str, Any]:
-    """The session as every endpoint shows it (``remaining`` and ``prompt_in`` in seconds)."""
+    """The session as every endpoint shows it (``remaining`` and ``prompt_in`` in seconds;
+    ``version``: views with a higher one are newer, whichever process's clock says what)."""
     return {
         "id": session_id,
         "state": state.value,
@@ -63,4 +65,5 @@ def session_object(
         "idle_timeout": idle_ms // 1000,
         "prompt_seconds": prompt_ms // 1000,
         "server_time": now_ms / 1000,
+        "version": version,
     }

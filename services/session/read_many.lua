@@ -2,12 +2,12 @@
 -- KEYS[1] the bucket's due-time index (first, as in every session script; not read here),
 -- KEYS[2..] the session hashes to read, every key the script touches declared.
 -- Returns, per session hash, its stored fields {created, last, idle, prompt, grace,
--- maxlife, state} (field names: see session_prelude.lua), '' where a field is missing
+-- maxlife, state, version} (field names: see session_prelude.lua), '' where a field is missing
 -- (a key that does not exist gives only '').
 local replies = {}
 for i = 2, #KEYS do
-  local v = call('HMGET', KEYS[i], 'c', 'l', 'i', 'p', 'g', 'm', 's')
-  for j = 1, 7 do
+  local v = call('HMGET', KEYS[i], 'c', 'l', 'i', 'p', 'g', 'm', 's', 'n')
+  for j = 1, 8 do
     if not v[j] then v[j] = '' end
   end
   if v[7] ~= '' and v[6] == '' then v[6] = '0' end  -- no max lifetime stored: none

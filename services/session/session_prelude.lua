@@ -41,7 +41,10 @@ end
 --   c created (ms)  l last activity (ms)  i idle timeout (ms)  p prompt length (ms)
 --   g grace (ms)  m max lifetime (ms; absent: none)  u subject (absent: none)
 --   s the state last announced
-local FIELDS = {'c', 'l', 'i', 'p', 'g', 'm', 'u', 's'}
+--   n the session's version: it goes up with every change (create, touch, announced
+--     transition); every view of the session (answers, status reads, events) carries it, so
+--     a tab and a stream order views without comparing two processes' clocks
+local FIELDS = {'c', 'l', 'i', 'p', 'g', 'm', 'u', 's', 'n'}
 
 local function load(key)
   local v = call('HMGET', key, unpack(FIELDS))
@@ -49,7 +52,7 @@ local function load(key)
   return {
     key = key, created = tonumber(v[1]), last = tonumber(v[2]), idle = tonumber(v[3]),
     prompt = tonumber(v[4]), grace = tonumber(v[5]), maxlife = tonumber(v[6]) or 0,
-    subject = v[7] or '', state = v[8],
+    subject = v[7] or '', state = v[8], version = tonumber(v[9]) or 0,
   }
 end
 
@@ -57,13 +60,21 @@ local function judge(s, now)
   return evaluate(s.last, s.created, s.idle, s.prompt, s.grace, s.maxlife, s.state == 'ended', now)
 end
 
--- One transition: appended to the durable stream and published to every process.
+-- A change of the session: its version goes up by one (s.version is the new one).
+local function bump(s)
+  s.version = call('HINCRBY', s.key, 'n', 1)
+  return s.version
+end
+
+-- One transition: a new version, appended to the durable stream and published to every
+-- process.
 local function emit(etype, digest, s, state, remaining, prompt_in)
+  local version = bump(s)
   call('XADD', STREAM, 'MAXLEN', '~', MAXLEN, '*',
     'type', etype, 'session', digest, 'subject', s.subject, 'at', string.format('%d', NOW),
     'state', state, 'remaining', tostring(remaining / 1000))
   publish(CHANNEL, cjson.encode({
-    type = etype, session = digest, at = NOW, state = state,
+    type = etype, session = digest, at = NOW, version = version, state = state,
     remaining = remaining / 1000, prompt_in = prompt_in / 1000,
     idle_timeout = s.idle / 1000, prompt_seconds = s.prompt / 1000,
   }))

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -30,15 +31,27 @@ SEND_TIMEOUT_SECONDS = 10.0
 METHODS = "GET, POST, DELETE, OPTIONS"
 
 
-async def _snapshot(request: web.Request, session_id: str, digest: str) -> dict[str, Any] | None:
+@dataclass(frozen=True)
+class Snapshot:
+    """The session as a tab is sent it, and the session's version when it was read: an
+    event of that version or older is already reflected in it. Events are ordered by the
+    session's version (counted in Redis), never by comparing two processes' clocks."""
+
+    body: dict[str, Any]
+    version: int
+
+
+async def _snapshot(request: web.Request, session_id: str, digest: str) -> Snapshot | None:
     stored = await request.app[STORE].read(digest)
     if stored is None:
         return None
     now = now_ms(request.app)
     ev = stored.at(now)
-    return session_object(
-        session_id, ev.state, ev.remaining_ms, ev.prompt_in_ms, stored.timing.idle_ms, stored.timing.prompt_ms, now
+    body = session_object(
+        session_id, ev.state, ev.remaining_ms, ev.prompt_in_ms, stored.timing.idle_ms, stored.timing.prompt_ms, now,
+        stored.version,
     )
+    return Snapshot(body, stored.version)
 
 
 def _transition(session_id: str, event: Event) -> dict[str, Any]:
@@ -54,17 +67,18 @@ def _transition(session_id: str, event: Event) -> dict[str, Any]:
         "idle_timeout": int(event.get("idle_timeout", 0)),
         "prompt_seconds": int(event.get("prompt_seconds", 0)),
         "server_time": at_ms / 1000,
+        "version": int(event.get("version", 0)),
     }
 
 
 #: Backoff between attempts to re-read a stream's snapshot after the bus resubscribed.
 SNAPSHOT_RETRY_SECONDS = (0.1, 0.25, 0.5, 1.0, 2.0)
-_CLOSED: dict[str, Any] = {}
+_CLOSED = Snapshot({}, -1)
 
 
 async def _snapshot_retried(
     request: web.Request, session_id: str, digest: str, closed: asyncio.Future[None]
-) -> dict[str, Any] | None:
+) -> Snapshot | None:
     """The snapshot after a resync, retried with backoff while storage fails and the
     tab is connected (never skipped: events may have been missed); ``_CLOSED`` once the
     tab has gone."""
@@ -127,7 +141,7 @@ async def _stream(
     queue: asyncio.Queue[Event],
     session_id: str,
     digest: str,
-    snapshot: dict[str, Any],
+    snapshot: Snapshot,
 ) -> None:
     closed = asyncio.ensure_future(response.wait())
     try:
@@ -145,12 +159,12 @@ async def _relay(
     closed: asyncio.Future[None],
     session_id: str,
     digest: str,
-    snapshot: dict[str, Any],
+    snapshot: Snapshot,
 ) -> None:
     with contextlib.suppress(ConnectionResetError, TimeoutError, RuntimeError):
-        await response.send(json.dumps(snapshot), event="state")
-        seen_ms = int(snapshot["server_time"] * 1000)
-        if State(snapshot["state"]).is_terminal:
+        await response.send(json.dumps(snapshot.body), event="state")
+        seen = snapshot.version
+        if State(snapshot.body["state"]).is_terminal:
             return
         while True:
             event = await _next(queue, closed)
@@ -162,12 +176,12 @@ async def _relay(
                     return
                 if fresh is None:
                     return
-                await response.send(json.dumps(fresh), event="state")
-                if State(fresh["state"]).is_terminal:
+                await response.send(json.dumps(fresh.body), event="state")
+                if State(fresh.body["state"]).is_terminal:
                     return
-                seen_ms = int(fresh["server_time"] * 1000)
+                seen = fresh.version
                 continue
-            if event.get("type") == "created" or int(event.get("at", 0)) < seen_ms:
+            if event.get("type") == "created" or int(event.get("version", 0)) <= seen:
                 continue  # already reflected in the snapshot this tab was sent
             data = _transition(session_id, event)
             await response.send(json.dumps(data), event=data["type"])

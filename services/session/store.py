@@ -68,6 +68,8 @@ class Result:
     idle_ms: int = 0
     prompt_ms: int = 0
     emitted: tuple[str, ...] = ()
+    #: The session's version after the write (see ``StoredSession.version``).
+    version: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +78,10 @@ class StoredSession:
     last_activity_ms: int
     timing: Timing
     announced: str
+    #: The session's version: it goes up with every change (create, touch, transition),
+    #: and every view of the session carries it, so views are ordered by it, not by the
+    #: clocks of the processes that produced them. 0: stored before versions existed.
+    version: int = 0
 
     def at(self, now_ms: int) -> Evaluation:
         return evaluate(self.last_activity_ms, self.created_ms, self.timing, self.announced == State.ENDED, now_ms)
@@ -209,13 +215,14 @@ class SessionStore:
     @staticmethod
     def _result(reply: list[Any]) -> Result:
         outcome = _OUTCOMES.get(reply[0]) or Outcome(_text(reply[0]))
-        if len(reply) < 6:
+        if len(reply) < 7:
             return Result(outcome, _state(reply[1]) if len(reply) > 1 else None)
         return Result(
             outcome,
             _state(reply[1]),
             int(reply[2]), int(reply[3]), int(reply[4]), int(reply[5]),
-            tuple(_text(e) for e in reply[6:]),
+            tuple(_text(e) for e in reply[7:]),
+            int(reply[6]),
         )
 
     async def create(self, digest: str, subject: str, timing: Timing, now_ms: int) -> Result | None:
@@ -226,7 +233,7 @@ class SessionStore:
         if _text(reply[0]) == "exists":
             return None
         return Result(Outcome.OK, State(_text(reply[1])), int(reply[2]), int(reply[3]), int(reply[4]),
-                      int(reply[5]), ("created",))
+                      int(reply[5]), ("created",), int(reply[6]))
 
     async def touch(self, digest: str, mode: Literal["activity", "keepalive"], now_ms: int) -> Result:
         return self._result(await self._touches.submit((digest, mode, now_ms)))
@@ -287,11 +294,12 @@ class SessionStore:
         """The stored times, for status reads: no write, never extends."""
         raw = await self._reads.submit(digest)
         try:
-            created, last, idle, prompt, grace, maxlife, state = (_text(v) for v in raw)
+            created, last, idle, prompt, grace, maxlife, state, version = (_text(v) for v in raw)
             if not state:
                 return None
             return StoredSession(
-                int(created), int(last), Timing(int(idle), int(prompt), int(grace), int(maxlife)), state
+                int(created), int(last), Timing(int(idle), int(prompt), int(grace), int(maxlife)), state,
+                int(version or 0),
             )
         except ValueError:
             return None  # missing, partly written or foreign: treat as unknown

@@ -5,7 +5,7 @@
 -- "<now ms> <digest> <mode>" (one argument for the whole batch).
 -- Mode 'activity' extends an active session only; 'keepalive' (the click) extends an
 -- active or prompting session and announces 'extended'.
--- Returns one reply per touch: {outcome, state, remaining, prompt_in, idle, prompt,
+-- Returns one reply per touch: {outcome, state, remaining, prompt_in, idle, prompt, version,
 -- emitted...} where outcome is 'ok', 'missing', 'gone' (expired or ended: never
 -- revived) or 'prompt_open'.
 local function touch(key, digest, mode, now_s)
@@ -14,7 +14,7 @@ local function touch(key, digest, mode, now_s)
   if not s then return {'missing'} end
   local state, remaining, prompt_in, due, emitted = settle(s, digest)
   local function reply(outcome)
-    local out = {outcome, state, remaining, prompt_in, s.idle, s.prompt}
+    local out = {outcome, state, remaining, prompt_in, s.idle, s.prompt, s.version}
     for _, e in ipairs(emitted) do out[#out + 1] = e end
     return out
   end
@@ -22,6 +22,7 @@ local function touch(key, digest, mode, now_s)
   if mode == 'activity' and state == 'prompt' then return reply('prompt_open') end
   call('HSET', key, 'l', now_s, 's', 'active')
   s.last, s.state = NOW, 'active'
+  if mode == 'activity' then bump(s) end  -- a keepalive's 'extended' below is its new version
   state, remaining, prompt_in, due = judge(s, NOW)
   call('ZADD', DUE, due, digest)
   call('PEXPIRE', key, s.idle + s.grace + RETENTION)

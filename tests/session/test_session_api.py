@@ -52,8 +52,10 @@ class TestCreate:
         response = await client.post("/v1/sessions", headers=AUTH)
         assert response.status == 201
         body = await response.json()
-        assert set(body) == {"id", "state", "remaining", "prompt_in", "idle_timeout", "prompt_seconds", "server_time"}
+        assert set(body) == {"id", "state", "remaining", "prompt_in", "idle_timeout", "prompt_seconds", "server_time",
+                             "version"}
         assert len(body["id"]) == 43
+        assert body["version"] == 1
         assert body["state"] == "active"
         assert (body["remaining"], body["prompt_in"]) == (60, 50)
         assert (body["idle_timeout"], body["prompt_seconds"]) == (60, 10)
@@ -136,6 +138,31 @@ class TestReadsNeverExtend:
         clock.advance(20)
         body = await status_of(client, sid)
         assert (body["state"], body["remaining"], body["prompt_in"]) == ("prompt", 10, 0)
+
+
+class TestVersions:
+    async def test_every_change_gives_a_higher_version_and_reads_give_the_same(
+        self, client: Client, clock: ManualClock
+    ) -> None:
+        """Views are ordered by the session's version (every change, on any process, raises
+        it), not by the answering process's clock: session.js and the event streams rely on it."""
+        sid = (await create(client))["id"]
+        assert (await status_of(client, sid))["version"] == 1
+        clock.advance(10)
+        activity = await (await client.post(f"/v1/sessions/{sid}/activity")).json()
+        assert activity["version"] == 2
+        clock.advance(51)
+        await client.app[SCHEDULER].run_once()  # the prompt: a transition
+        prompt = await status_of(client, sid)
+        assert (prompt["state"], prompt["version"]) == ("prompt", 3)
+        assert (await status_of(client, sid))["version"] == 3  # reads change nothing
+        await error_of(await client.post(f"/v1/sessions/{sid}/activity"), 409, "prompt_open")
+        assert (await status_of(client, sid))["version"] == 3  # neither does a refused touch
+        keepalive = await (await client.post(f"/v1/sessions/{sid}/keepalive")).json()
+        assert (keepalive["state"], keepalive["version"]) == ("active", 4)
+        clock.advance(1)
+        again = await (await client.post(f"/v1/sessions/{sid}/keepalive")).json()
+        assert again["version"] == 5
 
 
 class TestActivityAndKeepalive:

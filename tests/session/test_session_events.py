@@ -47,6 +47,34 @@ async def test_a_tab_on_a_hears_b_and_the_schedulers(
     tab.close()
 
 
+async def test_a_click_on_a_process_whose_clock_is_behind_still_reaches_the_tab(
+    valkey_url: str, make_client: ClientFactory, clock: ManualClock
+) -> None:
+    """Two processes' clocks disagree by 5 s (NTP drift between hosts). The tab is on A,
+    whose clock is ahead; the click lands on B. B's event is stamped with B's time, older
+    than A's snapshot: ordering by clocks would drop it as already seen, and the tab would
+    keep counting down a session that was extended. Events are ordered by the session's
+    version instead."""
+    settings = session_settings(valkey_url)
+    ahead = ManualClock(clock.now() + 5)
+    a = await start(make_client, settings, ahead)
+    b = await start(make_client, settings, clock)
+    sid = (await create(b))["id"]
+    clock.advance(50)
+    ahead.advance(50)
+    await b.app[SCHEDULER].run_once()
+    tab = await a.get(f"/v1/sessions/{sid}/events")
+    kind, snapshot = await next_event(tab)
+    assert (kind, snapshot["state"]) == ("state", "prompt")  # the prompt came before the tab
+
+    clock.advance(1)
+    ahead.advance(1)
+    assert (await b.post(f"/v1/sessions/{sid}/keepalive")).status == 200
+    kind, data = await next_event(tab)
+    assert (kind, data["state"], data["remaining"]) == ("extended", "active", 60)
+    tab.close()
+
+
 async def test_logout_ends_every_tab_and_reading_never_extends(
     valkey_url: str, make_client: ClientFactory, clock: ManualClock
 ) -> None:

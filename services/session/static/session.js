@@ -4,9 +4,10 @@
  *         data-logout-url="/signed-out" data-throttle="30" async></script>
  *
  * The server is the source of truth. Every view of the session (HTTP answers, server-sent
- * events, other tabs over a BroadcastChannel) carries the server's `server_time`; the page
- * keeps the prompt time and the deadline in server time, orders views by it (a stale event
- * never moves the countdown back) and maps server time onto performance.now() from the last
+ * events, other tabs over a BroadcastChannel) carries the session's `version` and the server's
+ * `server_time`; the page keeps the prompt time and the deadline in server time, orders views
+ * by version (a stale event never moves the countdown back, whatever the clocks of the
+ * processes that answered) and maps server time onto performance.now() from the last
  * HTTP answer. A jump between the wall clock and the monotonic clock (a suspended laptop, a
  * throttled tab), a wake-up or coming back online re-syncs from the server. Failed calls are
  * retried with backoff. The page leaves only when the server says the session is over.
@@ -207,9 +208,13 @@
     if (finished || !view || !view.state) return;
     if (terminal(view.state)) { finish(true); return; }
     var at = Number(view.server_time) || 0;
-    if (snap && at < snap.at) return;  // older than what the page shows: ignore
+    var version = Number(view.version) || 0;
+    // Older than what the page shows: ignore. The session's version orders views (it goes
+    // up with every change, whichever process made it); the time only orders two views of
+    // one version (processes' clocks may disagree by a few seconds).
+    if (snap && (version < snap.version || (version === snap.version && at < snap.at))) return;
     snap = {
-      state: view.state, at: at,
+      state: view.state, at: at, version: version,
       deadline: at + Number(view.remaining || 0), promptAt: at + Number(view.prompt_in || 0)
     };
     if (!sync) sync = { server: at, mono: performance.now() };
