@@ -18,6 +18,12 @@ Both kinds of client get, from ``build_client`` alone:
   standalone pool's own check, so every connection left from before a restart failed
   its first command);
 - the same socket, connect and pool timeouts.
+
+On a cluster, a ``MOVED`` answer (a failover, a slot moved) only updates that slot's
+entry in the client's map (``reinitialize_steps=0``): redis-py's default rebuilds the
+whole map every fifth ``MOVED`` by closing every node's connections, which failed the
+commands of other slots in flight on them (503s on other masters' sites while one
+slot moved).
 """
 
 from __future__ import annotations
@@ -153,7 +159,7 @@ def build_client(settings: RedisSettings) -> Redis:
     options = client_options(settings)
     if settings.cluster:
         cluster = BoundedRedisCluster.from_url(
-            url, pool_timeout=settings.command_timeout_seconds, **options
+            url, pool_timeout=settings.command_timeout_seconds, reinitialize_steps=0, **options
         )
         _use_checked_connections(cluster)
         return cluster  # type: ignore[return-value]
