@@ -1,7 +1,15 @@
 -- Record a batch of hits of ONE site atomically (one EVALSHA per site per commit).
 --
 -- KEYS[1]  the site's totals key: routes the call to the site's slot ({site} hash tag).
---          Every other key is built from the same prefix, so it lives in that slot too.
+-- KEYS[2..] every other key the script may touch for these hits, each once (a superset:
+--          services/counter/store.py batch_keys, names from services/counter/keys.py):
+--          calendar, uv, online, visitor, retry, page, rate, top and profile keys, and
+--          the never-written 'absent' key. The script builds each key from ARGV[1]
+--          through site_key(), which raises "undeclared key ..." for a key not in KEYS,
+--          so servers and proxies that route or check by KEYS see every key. While the
+--          slot is half moved (classic MIGRATING/IMPORTING) the server answers TRYAGAIN
+--          to a call whose keys are not all on one side, which the 'absent' key makes
+--          every call: the script never runs on a half-moved slot (the caller resends).
 -- ARGV[1]  key prefix, e.g. "pulse:{default}:"  (names mirror services/counter/keys.py)
 -- ARGV[2]  visit window (ms)            ARGV[3]  online window (ms)
 -- ARGV[4]  dedupe TTL (s)               ARGV[5]  rate limits enabled ("1"/"0")

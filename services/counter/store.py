@@ -9,10 +9,11 @@ a commit's fixed cost low.
 
 Every key the script may touch is declared in KEYS (``batch_keys``, a superset: a
 rate counter is declared even when the limit it counts turns out not to be checked),
-and the script refuses any key it builds that was not ("undeclared key ..."). So
-proxies and servers that route or check by the declared keys see them all, and while a
-site's slot moves the classic way the server refuses the call as a whole (TRYAGAIN,
-resent by the ScriptRunner) instead of failing it half run."""
+and the script refuses any key it builds that was not ("undeclared key ...": a bug,
+answered 500, not an outage). So proxies and servers that route or check by the
+declared keys see them all, and, with the never-written ``absent`` key among them, while
+a site's slot moves the classic way the server refuses every call whole (TRYAGAIN,
+resent by the ScriptRunner) instead of running it on a half-moved slot."""
 
 from __future__ import annotations
 
