@@ -20,11 +20,14 @@ from redis.crc import key_slot
 from services.core.clock import ManualClock
 from services.core.embedded import poll_until
 from services.core.embedded_cluster import EmbeddedCluster, MoveWay
+from services.core.keys import digest
 from services.core.redis_conn import build_client
 from services.core.scripts import Script, ScriptRunner, not_run
 from services.counter.app import create_app as create_counter
+from services.counter.hit import CommitResult, Hit, Kind, Outcome
 from services.counter.keys import SiteKeys
-from tests.conftest import ClientFactory, cluster_settings
+from services.counter.store import HitStore, batch_keys
+from tests.conftest import T0, ClientFactory, cluster_settings
 from tests.reliability.test_cluster_failover import GROUPS, SITES, HitLoad, settings_for, slot_of_site, stats, until
 
 pytestmark = pytest.mark.slow
@@ -165,3 +168,53 @@ async def test_a_call_the_cluster_did_not_run_is_sent_again_until_the_slot_is_ha
         if valkey_cluster.master_of_slot(slot).port != source.port:
             await asyncio.to_thread(valkey_cluster.move_slot, slot, source, way="atomic")
 
+
+
+def a_hit(visitor: str, now: float, *, member: bool = False, bot: bool = False) -> Hit:
+    return Hit(site=ABSENT_SITE, kind=Kind.PAGEVIEW, path_digest=digest("/"), visitor_digest=digest(visitor),
+               member=member, bot=bot, now=now, day=DAY, month=MONTH, hour=f"{DAY}T10+0000", event_digest="",
+               ip_digest="")
+
+
+ABSENT_SITE = "quiet"
+
+
+async def test_a_half_moved_slot_never_runs_the_script_even_when_every_other_key_exists(
+    valkey_cluster: EmbeddedCluster,
+) -> None:
+    """Once a guest, a member and a bot were seen, every key a returning guest's hit
+    declares exists but ``absent``: without it the source would run the script while the
+    slot is MIGRATING, and its new visit (the visitor hash deleted, then written again)
+    would fail half run ("non local key"), the visitor's state lost. With it the call is
+    refused whole (TRYAGAIN) and nothing changes."""
+    valkey_cluster.flush()
+    settings = cluster_settings(valkey_cluster, counter={"rate_limits_enabled": False})
+    client = build_client(settings.redis)
+    store = HitStore(ScriptRunner(client, resend_seconds=0.2), settings.counter)
+    keys = SiteKeys(ABSENT_SITE)
+    slot = key_slot(keys.totals.encode())
+    source = valkey_cluster.master_of_slot(slot)
+    target = next(node for node in valkey_cluster.live_masters() if node.port != source.port)
+    try:
+        seen = await store.commit([a_hit("guest", T0), a_hit("member", T0, member=True), a_hit("bot", T0, bot=True)])
+        assert not any(isinstance(result, BaseException) for result in seen), seen
+        later = T0 + settings.counter.visit_window_seconds + 60
+        declared = batch_keys(keys, [a_hit("guest", later)], [0], limits=False)
+        assert [key for key in declared if not await client.exists(key)] == [keys.absent]
+        before = await client.hgetall(keys.visitor(digest("guest")))
+        with redis.Redis(host=source.host, port=source.port) as from_, \
+                redis.Redis(host=target.host, port=target.port) as to:
+            to.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", valkey_cluster.node_id(source))
+            from_.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", valkey_cluster.node_id(target))
+            try:
+                [refused] = await store.commit([a_hit("guest", later)])
+            finally:
+                for node in (from_, to):
+                    node.execute_command("CLUSTER", "SETSLOT", slot, "STABLE")
+        assert not_run(refused), refused
+        assert await client.hgetall(keys.visitor(digest("guest"))) == before  # untouched
+        assert int(await client.hget(keys.totals, "visits") or 0) == 2
+        [counted] = await store.commit([a_hit("guest", later)])  # the slot is stable again
+        assert counted == CommitResult(Outcome.COUNTED, new_visit=True)
+    finally:
+        await client.aclose()
