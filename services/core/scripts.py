@@ -17,7 +17,12 @@ rule. redis-py's cluster client follows them itself (its redirection loop is not
 retry that ``redis_conn`` turns off) and gives up after 16 tries with ``ClusterError("TTL
 exhausted.")``; a call whose keys are split between the two nodes gets ``TRYAGAIN`` until
 the slot is handed over, so such a call is sent again here after a short backoff, for up
-to ``resend_seconds`` (the command timeout), inside the caller's own timeout.
+to ``resend_seconds`` (the command timeout), inside the caller's own timeout. (redis-py's
+async cluster client sends the ``ASKING`` of an ``ASK`` on a pooled connection that need
+not be the one the command then uses; the target then answers ``MOVED`` back to the
+source, which is harmless: nothing ran, and hit.lua's declared ``absent`` key makes a
+half-moved slot answer ``TRYAGAIN`` anyway. The acknowledged path below sends ``ASKING``
+in the same pipeline as the script.)
 """
 
 from __future__ import annotations

@@ -81,13 +81,15 @@ def batch_keys(keys: SiteKeys, hits: Sequence[Hit], indexes: Sequence[int], limi
             add(keys.page(hit.path_digest))
         if limits:
             ms = int(hit.now * 1000)
-            add(keys.rate_visitor(vd, ms // 60000))
+            minute = ms // 60000
+            add(keys.rate_visitor(vd, minute))
             if ipd:
-                add(keys.rate_ip(ipd, ms // 60000))
+                add(keys.rate_ip(ipd, minute))
                 if kind is not Kind.HEARTBEAT:
-                    add(keys.rate_new_paths(ipd, ms // 3600000))
+                    hour_bucket = ms // 3600000
+                    add(keys.rate_new_paths(ipd, hour_bucket))
                     if kind is Kind.PAGEVIEW:
-                        add(keys.rate_new_visits(ipd, ms // 3600000))
+                        add(keys.rate_new_visits(ipd, hour_bucket))
     for day, month, hour in calendars:
         declared.update(_calendar_keys(site, day, month, hour))
     for day, month in statistics:
