@@ -19,11 +19,11 @@ Both kinds of client get, from ``build_client`` alone:
   its first command);
 - the same socket, connect and pool timeouts.
 
-The cluster client also never closes every connection to rebuild its slot map after a
-few ``MOVED`` answers (redis-py's ``reinitialize_steps``, 5 by default): that close
-broke the commands other tasks had in flight (``Connection closed by server``, 503s
-right after a slot moved). Each ``MOVED`` patches the map for its slot instead; a
-connection error still rebuilds it (a failover).
+On a cluster, a ``MOVED`` answer (a failover, a slot moved) only updates that slot's
+entry in the client's map (``reinitialize_steps=0``): redis-py's default rebuilds the
+whole map every fifth ``MOVED`` by closing every node's connections, which failed the
+commands of other slots in flight on them (503s on other masters' sites while one
+slot moved).
 """
 
 from __future__ import annotations

@@ -9,6 +9,20 @@ in one pipeline. On a cluster every call (its keys share one slot) is sent on it
 concurrently: redis-py's cluster client refuses ``EVALSHA`` in a pipeline, and a slow
 or dead shard must delay and fail only its own calls. A call's failure is its reply
 (an exception), never the others'.
+
+While a slot moves (Valkey's atomic ``CLUSTER MIGRATESLOTS``, or the classic
+``MIGRATING``/``IMPORTING`` + ``MIGRATE``) a call may be answered ``MOVED``, ``ASK`` or
+``TRYAGAIN``: none of them ran the script, so following them breaks no "never resend"
+rule. redis-py's cluster client follows them itself (its redirection loop is not the
+retry that ``redis_conn`` turns off) and gives up after 16 tries with ``ClusterError("TTL
+exhausted.")``; a call whose keys are split between the two nodes gets ``TRYAGAIN`` until
+the slot is handed over, so such a call is sent again here after a short backoff, for up
+to ``resend_seconds`` (the command timeout), inside the caller's own timeout. (redis-py's
+async cluster client sends the ``ASKING`` of an ``ASK`` on a pooled connection that need
+not be the one the command then uses; the target then answers ``MOVED`` back to the
+source, which is harmless: nothing ran, and hit.lua's declared ``absent`` key makes a
+half-moved slot answer ``TRYAGAIN`` anyway. The acknowledged path below sends ``ASKING``
+in the same pipeline as the script.)
 """
 
 from __future__ import annotations
@@ -21,7 +35,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.cluster import PipelineCommand, RedisCluster
-from redis.exceptions import MovedError, NoScriptError, ResponseError
+from redis.exceptions import AskError, ClusterError, MovedError, NoScriptError, ResponseError, TryAgainError
 
 from services.core.errors import StorageUnavailable
 from services.core.redis_conn import BoundedRedisCluster
@@ -38,6 +52,9 @@ class Script:
         object.__setattr__(self, "sha", hashlib.sha1(self.source.encode()).hexdigest())
 
 
+#: Redirections (MOVED, ASK) one acknowledged call follows, as redis-py's own loop does.
+REDIRECTIONS = 16
+
 #: One call of a script: its keys (one slot on a cluster) and its arguments.
 Call = tuple[Sequence[str], Sequence[Any]]
 
@@ -50,19 +67,38 @@ class ReplicasBehind(StorageUnavailable):
         super().__init__(f"{confirmed} of {wanted} replicas confirmed the write; retry shortly")
 
 
+#: First pause before a call that was not run (TRYAGAIN) is sent again; it doubles up to
+#: ``RESEND_MAX_PAUSE_SECONDS``.
+RESEND_PAUSE_SECONDS = 0.01
+RESEND_MAX_PAUSE_SECONDS = 0.1
+
+
+def not_run(reply: object) -> bool:
+    """True for a cluster's answer that says the command did not run and may be sent
+    again: TRYAGAIN (the slot is moving and the keys are not all on one node), or
+    redis-py's redirection loop giving up (every try was MOVED, ASK or TRYAGAIN)."""
+    return isinstance(reply, TryAgainError) or (isinstance(reply, ClusterError) and "TTL exhausted" in str(reply))
+
+
 class ScriptRunner:
-    def __init__(self, client: Redis, replica_acks: int = 0, replica_timeout_ms: int = 500) -> None:
+    def __init__(self, client: Redis, replica_acks: int = 0, replica_timeout_ms: int = 500,
+                 resend_seconds: float = 1.0) -> None:
         self._client = client
         self._cluster = isinstance(client, RedisCluster)
         self._acks = replica_acks
         self._acks_timeout_ms = replica_timeout_ms
+        self._resend_seconds = resend_seconds
         self.round_trips = 0
+        #: Calls sent again because the cluster had not run them (a slot moving).
+        self.resends = 0
 
     @classmethod
     def for_settings(cls, client: Redis, settings: RedisSettings) -> ScriptRunner:
         """A runner with the deployment's ``replica_acks``; WAIT gives up after half
-        the command timeout, so its answer arrives before the socket timeout."""
-        return cls(client, settings.replica_acks, max(1, int(settings.command_timeout_seconds * 500)))
+        the command timeout, so its answer arrives before the socket timeout. A call
+        the cluster did not run (a slot moving) is resent for up to the command timeout."""
+        return cls(client, settings.replica_acks, max(1, int(settings.command_timeout_seconds * 500)),
+                   settings.command_timeout_seconds)
 
     async def load(self, *scripts: Script) -> None:
         """Load scripts ahead of their first call (on every master of a cluster)."""
@@ -117,7 +153,21 @@ class ScriptRunner:
         return replies
 
     async def _cluster_call(self, script: Script, call: Call, acks: int) -> Any:
+        """One call on a cluster, sent again (after a growing pause) while the cluster
+        answers that it did not run it, for up to ``resend_seconds``."""
         keys, args = call
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._resend_seconds
+        pause = RESEND_PAUSE_SECONDS
+        while True:
+            reply = await self._cluster_call_once(script, keys, args, acks)
+            if not not_run(reply) or loop.time() + pause > deadline:
+                return reply
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, RESEND_MAX_PAUSE_SECONDS)
+            self.resends += 1
+
+    async def _cluster_call_once(self, script: Script, keys: Sequence[str], args: Sequence[Any], acks: int) -> Any:
         try:
             if acks:
                 return await self._cluster_call_acked(script, keys, args, acks)
@@ -138,22 +188,39 @@ class ScriptRunner:
 
     async def _cluster_call_acked(self, script: Script, keys: Sequence[str], args: Sequence[Any], acks: int) -> Any:
         """EVALSHA then WAIT on one connection of the key's master: WAIT counts the
-        replicas that have this connection's writes."""
+        replicas that have this connection's writes. Redirections are followed here as
+        redis-py follows them (MOVED: update the slot map and send to the new master;
+        ASK: send ``ASKING`` first, on the same connection), a bounded number of times."""
         client = self._client
         assert isinstance(client, BoundedRedisCluster)
-        for attempt in (1, 2):
-            node = client.get_node_from_key(keys[0])
-            commands = [PipelineCommand(0, "EVALSHA", script.sha, len(keys), *keys, *args),
-                        PipelineCommand(1, "WAIT", acks, self._acks_timeout_ms)]
+        loaded = False
+        asked: AskError | None = None
+        reply: Any = None
+        for _ in range(REDIRECTIONS):
+            if asked is not None:
+                node = client.get_node(host=asked.host, port=asked.port) or client.get_node_from_key(keys[0])
+                commands = [PipelineCommand(0, "ASKING")]
+            else:
+                node = client.get_node_from_key(keys[0])
+                commands = []
+            evalsha = PipelineCommand(len(commands), "EVALSHA", script.sha, len(keys), *keys, *args)
+            wait = PipelineCommand(len(commands) + 1, "WAIT", acks, self._acks_timeout_ms)
+            commands += [evalsha, wait]
             self.round_trips += 1
             async with client.connection_permit():
                 await node.execute_pipeline(commands)
-            reply, confirmed = commands[0].result, commands[1].result
-            if isinstance(reply, NoScriptError) and attempt == 1:
+            reply, confirmed = evalsha.result, wait.result
+            asked = None
+            if isinstance(reply, NoScriptError) and not loaded:
+                loaded = True
                 await self._script_load_for(script, keys[0])
                 continue
             if isinstance(reply, MovedError):
-                await client.nodes_manager.move_slot(reply)  # the slot moved (a failover)
+                await client.nodes_manager.move_slot(reply)  # a failover or a moved slot
+                continue
+            if isinstance(reply, AskError):
+                asked = reply
+                continue
             if isinstance(reply, BaseException):
                 return reply
             if isinstance(confirmed, BaseException):
@@ -161,4 +228,4 @@ class ScriptRunner:
             if int(confirmed) < acks:
                 return ReplicasBehind(int(confirmed), acks)
             return reply
-        raise AssertionError("unreachable")
+        return reply if not isinstance(reply, (MovedError, AskError)) else ClusterError("TTL exhausted.")

@@ -1,7 +1,15 @@
 -- Record a batch of hits of ONE site atomically (one EVALSHA per site per commit).
 --
 -- KEYS[1]  the site's totals key: routes the call to the site's slot ({site} hash tag).
---          Every other key is built from the same prefix, so it lives in that slot too.
+-- KEYS[2..] every other key the script may touch for these hits, each once (a superset:
+--          services/counter/store.py batch_keys, names from services/counter/keys.py):
+--          calendar, uv, online, visitor, retry, page, rate, top and profile keys, and
+--          the never-written 'absent' key. The script builds each key from ARGV[1]
+--          through site_key(), which raises "undeclared key ..." for a key not in KEYS,
+--          so servers and proxies that route or check by KEYS see every key. While the
+--          slot is half moved (classic MIGRATING/IMPORTING) the server answers TRYAGAIN
+--          to a call whose keys are not all on one side, which the 'absent' key makes
+--          every call: the script never runs on a half-moved slot (the caller resends).
 -- ARGV[1]  key prefix, e.g. "pulse:{default}:"  (names mirror services/counter/keys.py)
 -- ARGV[2]  visit window (ms)            ARGV[3]  online window (ms)
 -- ARGV[4]  dedupe TTL (s)               ARGV[5]  rate limits enabled ("1"/"0")
@@ -47,7 +55,17 @@ local cleanup = ARGV[10] == '1'
 local RECORD = '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$'
 local CHUNK = 500
 
-local totals_key = P .. 'totals'
+-- Every key is built here, from the prefix, and must be one the caller declared in KEYS:
+-- a key built but not declared is a bug in services/counter/store.py (batch_keys).
+local declared = {}
+for i = 1, #KEYS do declared[KEYS[i]] = true end
+local function site_key(name)
+  local k = P .. name
+  if not declared[k] then error('undeclared key ' .. k) end
+  return k
+end
+
+local totals_key = site_key('totals')
 
 -- counter increments of the batch: key -> field -> n
 local incr, incr_keys = {}, {}
@@ -148,8 +166,8 @@ local function hashes(bucket, dimension)
   local id = bucket .. ':' .. dimension
   local pair = bucket_keys[id]
   if not pair then
-    local base = P .. 'top:' .. id
-    pair = {base .. ':v', base .. ':p'}
+    local base = 'top:' .. id
+    pair = {site_key(base .. ':v'), site_key(base .. ':p')}
     bucket_keys[id] = pair
   end
   return pair
@@ -185,10 +203,10 @@ local function stats_pageview(dims, day, month, hour, starts_visit)
   end
   if starts_visit then
     local hh = 'h' .. string.sub(hour, 12, 13)
-    local profile = P .. 'profile:month:' .. month
+    local profile = site_key('profile:month:' .. month)
     add_by(profile, hh, 1)
     add_by(profile, 'w' .. f[9], 1)
-    add_by(P .. 'profile:day:' .. day, hh, 1)
+    add_by(site_key('profile:day:' .. day), hh, 1)
   end
 end
 
@@ -229,10 +247,10 @@ local page_state = {}  -- path digest -> 'known' | 'new' | 'refused' (this batch
 local function path_record_allowed(pd, ipd, now)
   local state = page_state[pd]
   if state == nil then
-    if redis.call('EXISTS', P .. 'page:' .. pd) == 1 then
+    if redis.call('EXISTS', site_key('page:' .. pd)) == 1 then
       state = 'known'
-    elseif limits_on and ipd ~= '' and limited_counter(P .. 'rate:new-paths:' .. ipd .. ':'
-        .. string.format('%d', math.floor(now / 3600000)), 7200) > max_new_paths_hour then
+    elseif limits_on and ipd ~= '' and limited_counter(site_key('rate:new-paths:' .. ipd .. ':'
+        .. string.format('%d', math.floor(now / 3600000))), 7200) > max_new_paths_hour then
       state = 'refused'
     else
       state = 'new'
@@ -256,7 +274,7 @@ local retry_state, retry_order = {}, {}  -- visitor digest -> {high, window, eve
 local function retry_of(vd)
   local state = retry_state[vd]
   if state == nil then
-    local stored = redis.call('HMGET', P .. 'retry:' .. vd, 'hi', 'sw', 'ev')
+    local stored = redis.call('HMGET', site_key('retry:' .. vd), 'hi', 'sw', 'ev')
     state = {high = tonumber(stored[1] or '-1'), window = stored[2] or '', events = stored[3] or ''}
     retry_state[vd] = state
     retry_order[#retry_order + 1] = vd
@@ -299,9 +317,9 @@ local function write_retry_state()
   for _, vd in ipairs(retry_order) do
     local state = retry_state[vd]
     if state.dirty then
-      local key = P .. 'retry:' .. vd
-      redis.call('HSET', key, 'hi', string.format('%d', state.high), 'sw', state.window, 'ev', state.events)
-      redis.call('EXPIRE', key, dedupe_s)
+      local retry_key = site_key('retry:' .. vd)
+      redis.call('HSET', retry_key, 'hi', string.format('%d', state.high), 'sw', state.window, 'ev', state.events)
+      redis.call('EXPIRE', retry_key, dedupe_s)
     end
   end
 end
@@ -309,14 +327,14 @@ end
 local function bot_limited(ipd, now)
   if not limits_on or ipd == '' then return false end
   local minute = string.format('%d', math.floor(now / 60000))
-  return limited_counter(P .. 'rate:bot-ip:' .. ipd .. ':' .. minute, 120) > max_bot_ip_minute
+  return limited_counter(site_key('rate:bot-ip:' .. ipd .. ':' .. minute), 120) > max_bot_ip_minute
 end
 
 local function cap_online_bots()
-  local key = P .. 'online:bots'
-  local over = redis.call('ZCARD', key) - max_online_bots
+  local bots_key = site_key('online:bots')
+  local over = redis.call('ZCARD', bots_key) - max_online_bots
   if over > 0 then
-    redis.call('ZREMRANGEBYRANK', key, 0, over - 1)  -- the longest-gone bots leave first
+    redis.call('ZREMRANGEBYRANK', bots_key, 0, over - 1)  -- the longest-gone bots leave first
   end
 end
 -- ---- end of bounded growth -------------------------------------------------------------
@@ -328,8 +346,8 @@ for rec in string.gmatch(ARGV[11], '[^\n]+') do
   local now = tonumber(now_s)
   if now > latest then latest = now end
 
-  local day_key = P .. 'day:' .. day
-  local month_key = P .. 'month:' .. month
+  local day_key = site_key('day:' .. day)
+  local month_key = site_key('month:' .. month)
   local code
 
   if bot == '1' and bot_limited(ipd, now) then
@@ -344,7 +362,7 @@ for rec in string.gmatch(ARGV[11], '[^\n]+') do
   elseif retry_check(vd, sq, ed, false) then
     code = 2
   else
-    local visitor_key = P .. 'visitor:' .. vd
+    local visitor_key = site_key('visitor:' .. vd)
     local last = last_of[vd]
     if last == nil then
       last = tonumber(redis.call('HGET', visitor_key, 'last') or '') or false
@@ -355,15 +373,15 @@ for rec in string.gmatch(ARGV[11], '[^\n]+') do
     local limited = false
     if limits_on then
       local minute = string.format('%d', math.floor(now / 60000))
-      if limited_counter(P .. 'rate:visitor:' .. vd .. ':' .. minute, 120) > max_visitor_minute then
+      if limited_counter(site_key('rate:visitor:' .. vd .. ':' .. minute), 120) > max_visitor_minute then
         limited = true
       end
-      if ipd ~= '' and limited_counter(P .. 'rate:ip:' .. ipd .. ':' .. minute, 120) > max_ip_minute then
+      if ipd ~= '' and limited_counter(site_key('rate:ip:' .. ipd .. ':' .. minute), 120) > max_ip_minute then
         limited = true
       end
       if not limited and starts_visit and ipd ~= '' then
         local hour_bucket = string.format('%d', math.floor(now / 3600000))
-        if limited_counter(P .. 'rate:new-visits:' .. ipd .. ':' .. hour_bucket, 7200) > max_new_visits_hour then
+        if limited_counter(site_key('rate:new-visits:' .. ipd .. ':' .. hour_bucket), 7200) > max_new_visits_hour then
           limited = true
         end
       end
@@ -381,11 +399,11 @@ for rec in string.gmatch(ARGV[11], '[^\n]+') do
         redis.call('DEL', visitor_key)
       end
       seen_online(member == '1' and 'members' or 'guests', vd, now_s)
-      uv_add(P .. 'uv:day:' .. day, vd)
-      uv_add(P .. 'uv:month:' .. month, vd)
+      uv_add(site_key('uv:day:' .. day), vd)
+      uv_add(site_key('uv:month:' .. month), vd)
       code = 0
       if kind == 'p' then
-        local hour_key = P .. 'hour:' .. hour
+        local hour_key = site_key('hour:' .. hour)
         bump(day_key, 'pageviews')
         bump(month_key, 'pageviews')
         bump(hour_key, 'pageviews')
@@ -399,14 +417,14 @@ for rec in string.gmatch(ARGV[11], '[^\n]+') do
         end
         stats_pageview(dims, day, month, hour, starts_visit)  -- STATISTICS
         if path_record_allowed(pd, ipd, now) and redis.call('HSETNX', visitor_key, 'v:' .. pd, '1') == 1 then
-          bump(P .. 'page:' .. pd, 'views')
+          bump(site_key('page:' .. pd), 'views')
         end
       elseif kind == 'd' then
         -- past the address's path budget the download still counts for the site (no
         -- per-visit field is written for a path without a record: that bounds the hash)
         local allowed = path_record_allowed(pd, ipd, now)
         if not allowed or redis.call('HSETNX', visitor_key, 'd:' .. pd, '1') == 1 then
-          if allowed then bump(P .. 'page:' .. pd, 'downloads') end
+          if allowed then bump(site_key('page:' .. pd), 'downloads') end
           bump(day_key, 'downloads')
           bump(month_key, 'downloads')
           bump(totals_key, 'downloads')
@@ -459,16 +477,16 @@ for _, id in ipairs(final_order) do
   end
 end
 for _, audience in ipairs({'members', 'guests', 'bots'}) do
-  in_chunks('ZADD', P .. 'online:' .. audience, adds[audience], 2)
+  in_chunks('ZADD', site_key('online:' .. audience), adds[audience], 2)
 end
 for _, audience in ipairs({'members', 'guests'}) do
-  in_chunks('ZREM', P .. 'online:' .. audience, removes[audience], 1)
+  in_chunks('ZREM', site_key('online:' .. audience), removes[audience], 1)
 end
 if #adds.bots > 0 then cap_online_bots() end
 write_retry_state()
 
 for _, vd in ipairs(written_order) do
-  local visitor_key = P .. 'visitor:' .. vd
+  local visitor_key = site_key('visitor:' .. vd)
   redis.call('HSET', visitor_key, 'last', written[vd])
   redis.call('PEXPIRE', visitor_key, visitor_ttl_ms)
 end
@@ -477,9 +495,9 @@ end
 if cleanup then
   local cutoff = string.format('%d', latest - online_ms)
   for _, audience in ipairs({'members', 'guests', 'bots'}) do
-    local key = P .. 'online:' .. audience
-    redis.call('ZREMRANGEBYSCORE', key, '-inf', cutoff)
-    redis.call('PEXPIRE', key, online_ms + 600000)
+    local online_key = site_key('online:' .. audience)
+    redis.call('ZREMRANGEBYSCORE', online_key, '-inf', cutoff)
+    redis.call('PEXPIRE', online_key, online_ms + 600000)
   end
 end
 return results

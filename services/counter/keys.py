@@ -1,13 +1,16 @@
 """Every counter key, built on ``core.keys.site_prefix`` so one site's keys share the
 ``{site}`` hash tag and one script can update them all.
 
-``hit.lua`` builds the same names from the prefix it is given; ``test_keys`` checks that
-the names the script writes are the ones these builders read.
+``hit.lua`` builds the same names from the prefix it is given, and refuses any it was
+not also given in KEYS: ``store.HitStore`` declares, per site and batch, every key the
+script may touch, built here (``test_keys`` checks that the names the script writes are
+the ones these builders read, and that every one was declared).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from services.core.keys import site_prefix
 
@@ -18,7 +21,7 @@ AUDIENCES = ("members", "guests", "bots")
 class SiteKeys:
     site: str
 
-    @property
+    @cached_property
     def prefix(self) -> str:
         return site_prefix(self.site)
 
@@ -76,6 +79,38 @@ class SiteKeys:
         63 before it, ``1`` for seen) and ``ev`` (the last event ids of clients without
         sequence numbers, 12 characters each): how retries are recognised, per visitor."""
         return f"{self.prefix}retry:{visitor_digest}"
+
+    def rate_visitor(self, visitor_digest: str, minute: int) -> str:
+        """Counter of a visitor's hits in one UTC minute (epoch ms // 60000)."""
+        return f"{self.prefix}rate:visitor:{visitor_digest}:{minute}"
+
+    def rate_ip(self, ip_digest: str, minute: int) -> str:
+        """Counter of an address's hits in one UTC minute."""
+        return f"{self.prefix}rate:ip:{ip_digest}:{minute}"
+
+    def rate_new_visits(self, ip_digest: str, hour: int) -> str:
+        """Counter of the visits an address started in one UTC hour (epoch ms // 3600000)."""
+        return f"{self.prefix}rate:new-visits:{ip_digest}:{hour}"
+
+    def rate_new_paths(self, ip_digest: str, hour: int) -> str:
+        """Counter of the per-path records an address made in one UTC hour."""
+        return f"{self.prefix}rate:new-paths:{ip_digest}:{hour}"
+
+    def rate_bot_ip(self, ip_digest: str, minute: int) -> str:
+        """Counter of an address's bot hits in one UTC minute."""
+        return f"{self.prefix}rate:bot-ip:{ip_digest}:{minute}"
+
+    @property
+    def absent(self) -> str:
+        """Never written: ``hit.lua`` declares it so that, while the site's slot is half
+        moved (classic ``MIGRATING``/``IMPORTING``), the server answers ``TRYAGAIN``
+        (some keys missing) instead of running the script on either side."""
+        return f"{self.prefix}absent"
+
+    def top_keys(self, unit: str, bucket: str, dimension: str) -> tuple[str, ...]:
+        """Every key of one statistics dimension in one day or month: what ``hit.lua``
+        may touch to count it (the visits hash, then the pageviews hash)."""
+        return (self.top(unit, bucket, dimension, "visits"), self.top(unit, bucket, dimension, "pageviews"))
 
     def top(self, unit: str, bucket: str, dimension: str, measure: str) -> str:
         """Hash of one statistics dimension in one day or month (``unit`` ``day`` or

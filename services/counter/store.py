@@ -5,24 +5,38 @@ acknowledgements handled there). A site's hits travel as one argument (one recor
 line), so the client encodes a few strings per commit instead of eleven per hit. The
 online window's cleanup (dropping visitors who left it) runs at most once a second per
 site and process: reads count by score, so it only bounds memory, and skipping it keeps
-a commit's fixed cost low."""
+a commit's fixed cost low.
+
+Every key the script may touch is declared in KEYS (``batch_keys``, a superset: a
+rate counter is declared even when the limit it counts turns out not to be checked),
+and the script refuses any key it builds that was not ("undeclared key ...": a bug,
+answered 500, not an outage). So proxies and servers that route or check by the
+declared keys see them all, and, with the never-written ``absent`` key among them, while
+a site's slot moves the classic way the server refuses every call whole (TRYAGAIN,
+resent by the ScriptRunner) instead of running it on a half-moved slot."""
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
+from functools import lru_cache
 from importlib.resources import files
+
+from redis.exceptions import ResponseError
 
 from services.core.scripts import Call, Script, ScriptRunner
 from services.core.settings import CounterSettings
-from services.counter.hit import CODES, CommitResult, Hit
-from services.counter.keys import SiteKeys
+from services.counter.dimensions import DIMENSIONS
+from services.counter.hit import CODES, CommitResult, Hit, Kind
+from services.counter.keys import AUDIENCES, SiteKeys
 
 log = logging.getLogger(__name__)
 
 HIT_SCRIPT = files("services.counter").joinpath("hit.lua").read_text(encoding="utf-8")
 HIT = Script("hit", HIT_SCRIPT)
+#: How hit.lua's error starts when it builds a key the call did not declare.
+UNDECLARED = "undeclared key "
 #: Margin on top of the visit window before a visitor's state is cleaned up.
 VISITOR_TTL_MARGIN_SECONDS = 600
 #: How often (by the hits' clock) a site's commit also cleans up its online window.
@@ -37,6 +51,75 @@ def growth_bounds(settings: CounterSettings) -> str:
     ))
 
 
+def batch_keys(keys: SiteKeys, hits: Sequence[Hit], indexes: Sequence[int], limits: bool) -> list[str]:
+    """KEYS of one site's ``hit.lua`` call: the totals key first (it routes the call),
+    then every other key the script may build for these hits, each once. The minute and
+    hour of the rate counters come from each hit's ``now`` in epoch milliseconds, as the
+    script computes them. The keys shared by every hit of a day (calendar, statistics)
+    are built once per day and reused."""
+    site = keys.site
+    declared = set(_site_keys(site))
+    add = declared.add
+    calendars: set[tuple[str, str, str]] = set()
+    statistics: set[tuple[str, str]] = set()
+    for index in indexes:
+        hit = hits[index]
+        calendars.add((hit.day, hit.month, hit.hour))
+        kind = hit.kind
+        if hit.dimensions and kind is Kind.PAGEVIEW:
+            statistics.add((hit.day, hit.month))
+        ipd = hit.ip_digest
+        if hit.bot:
+            if limits and ipd:
+                add(keys.rate_bot_ip(ipd, int(hit.now * 1000) // 60000))
+            continue
+        vd = hit.visitor_digest
+        add(keys.visitor(vd))
+        if hit.seq or hit.event_digest:
+            add(keys.retry(vd))
+        if kind is not Kind.HEARTBEAT:
+            add(keys.page(hit.path_digest))
+        if limits:
+            ms = int(hit.now * 1000)
+            minute = ms // 60000
+            add(keys.rate_visitor(vd, minute))
+            if ipd:
+                add(keys.rate_ip(ipd, minute))
+                if kind is not Kind.HEARTBEAT:
+                    hour_bucket = ms // 3600000
+                    add(keys.rate_new_paths(ipd, hour_bucket))
+                    if kind is Kind.PAGEVIEW:
+                        add(keys.rate_new_visits(ipd, hour_bucket))
+    for day, month, hour in calendars:
+        declared.update(_calendar_keys(site, day, month, hour))
+    for day, month in statistics:
+        declared.update(_statistics_keys(site, day, month))
+    return [keys.totals, *declared]
+
+
+# Pure and memoised (a day's keys are the same for every batch of that day); bounded.
+@lru_cache(maxsize=256)
+def _site_keys(site: str) -> tuple[str, ...]:
+    keys = SiteKeys(site)
+    return (keys.absent, *(keys.online(audience) for audience in AUDIENCES))
+
+
+@lru_cache(maxsize=1024)
+def _calendar_keys(site: str, day: str, month: str, hour: str) -> tuple[str, ...]:
+    keys = SiteKeys(site)
+    return keys.day(day), keys.month(month), keys.hour(hour), keys.visitors_day(day), keys.visitors_month(month)
+
+
+@lru_cache(maxsize=1024)
+def _statistics_keys(site: str, day: str, month: str) -> tuple[str, ...]:
+    keys = SiteKeys(site)
+    found: list[str] = [keys.profile_month(month), keys.profile_day(day)]
+    for dimension in DIMENSIONS:
+        found += keys.top_keys("day", day, dimension)
+        found += keys.top_keys("month", month, dimension)
+    return tuple(found)
+
+
 class ScriptFailed(Exception):
     """The script answered with an error that is not a storage outage (a bug)."""
 
@@ -44,6 +127,7 @@ class ScriptFailed(Exception):
 class HitStore:
     def __init__(self, runner: ScriptRunner, settings: CounterSettings) -> None:
         self._runner = runner
+        self._limits = settings.rate_limits_enabled
         window = max(settings.visit_window_seconds, settings.online_window_seconds)
         self._head = [
             str(settings.visit_window_seconds * 1000),
@@ -63,6 +147,11 @@ class HitStore:
     @property
     def round_trips(self) -> int:
         return self._runner.round_trips
+
+    @property
+    def resends(self) -> int:
+        """Calls the cluster answered without running them (a slot moving), sent again."""
+        return self._runner.resends
 
     def _cleanup_flag(self, site: str, hits: Sequence[Hit], indexes: Sequence[int]) -> str:
         latest = max(hits[index].now for index in indexes)
@@ -89,10 +178,14 @@ class HitStore:
             keys = SiteKeys(site)
             records = "\n".join([hits[index].record() for index in indexes])
             cleanup = self._cleanup_flag(site, hits, indexes)
-            calls.append(((keys.totals,), (keys.prefix, *self._head, cleanup, records, self._bounds, self._tail)))
+            declared = batch_keys(keys, hits, indexes, self._limits)
+            calls.append((declared, (keys.prefix, *self._head, cleanup, records, self._bounds, self._tail)))
         replies = await self._runner.run_many(HIT, calls)
         results: list[CommitResult | BaseException] = [ScriptFailed("no reply")] * len(hits)
         for indexes, reply in zip(by_site.values(), replies, strict=True):
+            if isinstance(reply, ResponseError) and UNDECLARED in str(reply):
+                log.error("hit script refused a key: %s", reply)  # a bug in batch_keys, not an outage
+                reply = ScriptFailed(str(reply))
             if isinstance(reply, BaseException):
                 for index in indexes:
                     results[index] = reply

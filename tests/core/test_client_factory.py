@@ -47,8 +47,9 @@ async def test_no_automatic_retries(client: Redis) -> None:
     await client.ping()
     if isinstance(client, RedisCluster):
         assert client.retry.get_retries() == 0  # not the cluster's default of 3 x attempts
-        # ...and no closing of every connection after a few MOVED answers (a slot moved):
-        # that broke the commands in flight (tests/reliability/test_session_cluster.py)
+        # MOVED updates one slot; it never closes every connection to rebuild the map
+        # (that failed other slots' commands in flight: see test_slot_moves and
+        # test_session_cluster)
         assert client.reinitialize_steps == 0
     else:
         retry = client.get_retry()

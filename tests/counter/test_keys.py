@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
+from services.counter import store
 from services.counter.keys import SiteKeys
+from services.counter.store import batch_keys
 from services.counter.visitor import path_digest, visitor_from_id
 from tests.counter.conftest import GOOGLEBOT, Counter
 
@@ -36,3 +42,66 @@ async def put_baseline(counter: Counter) -> None:
     response = await counter.client.put("/v1/admin/sites/default/baseline", json={"total": 1},
                                         headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
     assert response.status == 200
+
+
+class Recorded:
+    """``store.batch_keys`` as the store calls it, remembering what it declared and
+    optionally leaving out the keys that contain ``drop``."""
+
+    def __init__(self, drop: str | None = None) -> None:
+        self.drop = drop
+        self.declared: set[str] = set()
+        self.dropped: set[str] = set()
+
+    def __call__(self, keys: SiteKeys, *args: Any) -> list[str]:
+        declared = batch_keys(keys, *args)
+        self.declared.update(declared)
+        if self.drop is None:
+            return declared
+        kept = [key for key in declared if self.drop not in key or key == keys.totals]
+        self.dropped.update(set(declared) - set(kept))
+        return kept
+
+
+async def varied_hits(counter: Counter) -> list[int]:
+    """Hits that take every path of hit.lua: a pageview with dimensions and a sequence
+    number, the same visitor back after the visit window (a new visit: its per-visit
+    paths are cleared), a download, a heartbeat, an event id, a bot's pageview."""
+    statuses = [(await counter.hit(visitor="v", path="/a", seq=1, referrer="https://search.test/?q=x")).status,
+                (await counter.hit(visitor="v", path="/b", seq=2)).status]
+    counter.clock.advance(counter.settings.counter.visit_window_seconds + 60)
+    statuses += [(await counter.hit(visitor="v", path="/a", seq=3)).status,
+                 (await counter.hit(visitor="v", kind="download", path="/f.zip")).status,
+                 (await counter.hit(visitor="v", kind="heartbeat")).status,
+                 (await counter.hit(visitor="w", id="e1")).status,
+                 (await counter.hit(visitor="b", ua=GOOGLEBOT)).status]
+    return statuses
+
+
+async def test_every_key_the_script_writes_was_declared(counter: Counter, monkeypatch: pytest.MonkeyPatch) -> None:
+    recorded = Recorded()
+    monkeypatch.setattr(store, "batch_keys", recorded)
+    assert await varied_hits(counter) == [204] * 7
+    stored = {key.decode() async for key in counter.app_redis().scan_iter(match="pulse:*")}
+    families = {key.split(":")[2] for key in stored}
+    assert families >= {"totals", "day", "month", "hour", "uv", "online", "visitor", "retry", "page", "top",
+                        "profile", "rate"}
+    assert stored <= recorded.declared
+    assert SiteKeys("default").absent not in stored
+
+
+@pytest.mark.parametrize("family", [
+    "day:", "month:", "hour:", "uv:day:", "uv:month:", "online:guests", "online:bots", "visitor:", "retry:",
+    "page:", "top:day:", "top:month:", ":p", "profile:month:", "profile:day:", "rate:visitor:", "rate:ip:",
+    "rate:new-visits:", "rate:new-paths:", "rate:bot-ip:",
+])
+async def test_a_key_left_out_of_the_declared_ones_fails_the_call(
+    counter: Counter, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, family: str
+) -> None:
+    recorded = Recorded(drop=family)
+    monkeypatch.setattr(store, "batch_keys", recorded)
+    statuses = await varied_hits(counter)
+    assert recorded.dropped, f"no {family} key was declared"
+    assert 500 in statuses, statuses  # a bug, answered 500, not a storage outage (503)
+    assert 503 not in statuses
+    assert f"undeclared key {SiteKeys('default').prefix}" in caplog.text
