@@ -21,7 +21,7 @@ from tests.session.browser_support import (
     seconds_shown,
     sign_in,
 )
-from tests.session.session_support import ClientFactory
+from tests.session.session_support import ClientFactory, session_settings, start
 
 pytestmark = pytest.mark.browser
 __all__ = ["browser", "portal"]  # fixtures
@@ -93,6 +93,29 @@ async def test_a_stale_event_never_moves_the_countdown_back(
              "idle_timeout": 40, "prompt_seconds": 20, "server_time": clock.now() - 3}
     await page.evaluate("""([name, view]) => new BroadcastChannel(name).postMessage(
         {kind: 'snapshot', snapshot: view})""", [f"portal-pulse:{signed.session_id}", stale])
+    await step.elapse(1)
+    assert await page.locator(DIALOG).is_hidden()
+    assert (await signed.state())["state"] == "active"
+
+
+async def test_a_click_answered_by_a_process_whose_clock_is_behind_still_closes_the_prompt(
+    browser: Browser, portal: TestServer, make_client: ClientFactory, valkey_url: str, clock: ManualClock
+) -> None:
+    """Another tab's click was answered by a second process whose clock is 3 s behind this
+    one's (hosts drift): its view is newer (a higher version) but stamped earlier. Ordering
+    views by time would drop it and leave the prompt counting down an extended session."""
+    signed = await sign_in(portal, make_client, valkey_url, idle=40, prompt=20, clock=clock)
+    step = await open_paused(browser, signed.url, clock)
+    page = step.page
+    await step.elapse(21)
+    await page.wait_for_selector(DIALOG, state="visible")
+    behind = await start(make_client, session_settings(valkey_url), ManualClock(clock.now() - 3))
+    response = await behind.post(f"/v1/sessions/{signed.session_id}/keepalive")
+    assert response.status == 200
+    view = await response.json()
+    assert view["server_time"] < clock.now() and view["state"] == "active"
+    await page.evaluate("""([name, view]) => new BroadcastChannel(name).postMessage(
+        {kind: 'snapshot', snapshot: view})""", [f"portal-pulse:{signed.session_id}", view])
     await step.elapse(1)
     assert await page.locator(DIALOG).is_hidden()
     assert (await signed.state())["state"] == "active"
