@@ -89,11 +89,26 @@ local written, written_order = {}, {}
 -- ---- STATISTICS (issue 14): dimensions, bounded top lists, hour/weekday profile ----
 -- The record's last field holds the hit's dimension keys joined by tabs, in the order
 -- of DIMENSIONS (services/counter/dimensions.py), then the local weekday (1-7).
--- Per bucket (day:<D>, month:<M>) and dimension two hashes, field = key:
---   top:<bucket>:<dimension>:v (visits) and top:<bucket>:<dimension>:p (pageviews).
--- Cardinality is bounded: a key not yet in the bucket is admitted while the bucket
--- holds fewer than ARGV[13] keys; later new keys count as '(other)'. Both hashes get
--- the field when a key is admitted (HINCRBY by 0), so HLEN of :p is the key count.
+-- Per bucket (day:<D>, month:<M>) and dimension, named by SiteKeys.top / top_rank:
+--   top:<bucket>:<dimension>:v  hash, field = key: exact visits since the key was admitted
+--   top:<bucket>:<dimension>:p  hash, field = key: exact pageviews since then
+--   top:<bucket>:<dimension>:r  ZSET of the listed keys (never '(other)'), scored by
+--                               their Space-Saving estimate
+-- Top N, not first N (Space-Saving, Metwally et al. 2005): at most ARGV[13] keys are
+-- listed. A key not listed, arriving when the bucket is full, evicts the lowest-ranked
+-- key (ties: the lowest key by byte order, as the ZSET orders them): the evicted key's
+-- exact visits and pageviews move into '(other)' and the new key is ranked at the
+-- evicted key's estimate plus its weight, its counts exact from admission. Every key
+-- whose weight in the bucket exceeds 1/N of the bucket's weight is listed, whatever
+-- arrived before or between its hits. The weight is the visit (pageviews for 'bots',
+-- which has no visits): the API and the page sort by visits, and a visit is what the
+-- per-address limit on new visits bounds, where one visitor can reload pages a hundred
+-- times a minute. A hit of weight 0 (a pageview inside a visit) of a key not listed in
+-- a full bucket counts in '(other)'. So the rows of a bucket, '(other)' included, add up
+-- to what the bucket counted.
+-- Hits are decided in order, but the ranking is read lazily (ZSCORE per key, ZCARD and
+-- the lowest ranks in chunks only when a key is not listed) and written once per batch;
+-- an eviction within the batch carries the evicted key's pending counts to '(other)'.
 -- Referrer '=' is the site's own host: a visit it starts counts as '(direct)', its
 -- pageview in no referrer row. Bots count (pageviews only) in the 'bots' dimension.
 -- Visits by local hour of day and weekday: hash profile:month:<M>, fields hHH, wN, and
@@ -102,67 +117,146 @@ local top_entries = tonumber(ARGV[13]) or 0
 local DIMENSIONS = {'pages', 'referrers', 'campaigns', 'browsers', 'os', 'devices', 'countries', 'bots'}
 local DIM_FIELDS = '^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)$'
 local OTHER = '(other)'
+local RANK_CHUNK = 16
 
--- per :p hash: each key's fate in this batch, the hash's key count (read once) and, once
--- a batch looks a hash up more than LOOKUPS times, all its keys (one HKEYS, at most
--- top_entries + 1 fields) instead of one HEXISTS per key.
-local LOOKUPS = 4
-local admitted = {}
-local function admit(pkey, key)  -- the key to count under, and whether its fields are new
-  local state = admitted[pkey]
-  if not state then
-    state = {fate = {}, lookups = 0, count = redis.call('HLEN', pkey) - redis.call('HEXISTS', pkey, OTHER)}
-    admitted[pkey] = state
+-- per (bucket, dimension): the ranking as the batch so far left it. entries: key ->
+-- {listed, score, dv, dp (counts since admission not yet written), stored (listed when
+-- the batch began), gone (stored and evicted: its stored counts move to '(other)')};
+-- live: the listed entries the batch looked at; the stored ranks it did not look at keep
+-- their order, read RANK_CHUNK at a time from the lowest when an eviction needs them.
+local tops, top_order = {}, {}
+local function top_of(bucket, dimension)
+  local id = bucket .. ':' .. dimension
+  local top = tops[id]
+  if not top then
+    local base = P .. 'top:' .. id
+    top = {v = base .. ':v', p = base .. ':p', r = base .. ':r', entries = {}, live = {}, gone = {},
+           chunk = {}, at = 1, next_rank = 0, read_all = false, other_v = 0, other_p = 0}
+    tops[id] = top
+    top_order[#top_order + 1] = top
   end
-  local fate = state.fate[key]
-  if fate then return fate[1], fate[2] end
-  if key == OTHER then return OTHER, true end
-  local exists
-  if state.all then
-    exists = state.all[key] == true
-  else
-    state.lookups = state.lookups + 1
-    if state.lookups > LOOKUPS then
-      state.all = {}
-      for _, field in ipairs(redis.call('HKEYS', pkey)) do state.all[field] = true end
-      exists = state.all[key] == true
-    else
-      exists = redis.call('HEXISTS', pkey, key) == 1
-    end
-  end
-  if exists then
-    fate = {key, false}
-  elseif state.count < top_entries then
-    state.count = state.count + 1
-    fate = {key, true}
-  else
-    fate = {OTHER, true}
-  end
-  state.fate[key] = fate
-  return fate[1], fate[2]
+  return top
 end
 
--- the two hashes of each (day or month, dimension), named once per batch
-local bucket_keys = {}
-local function hashes(bucket, dimension)
-  local id = bucket .. ':' .. dimension
-  local pair = bucket_keys[id]
-  if not pair then
-    local base = P .. 'top:' .. id
-    pair = {base .. ':v', base .. ':p'}
-    bucket_keys[id] = pair
+-- the lowest stored key the batch has not looked at, and its score (nil: none left)
+local function stored_lowest(top)
+  while true do
+    local chunk = top.chunk
+    while top.at < #chunk do
+      local key = chunk[top.at]
+      if not top.entries[key] then return key, tonumber(chunk[top.at + 1]) end
+      top.at = top.at + 2
+    end
+    if top.read_all then return nil end
+    top.chunk = redis.call('ZRANGE', top.r, top.next_rank, top.next_rank + RANK_CHUNK - 1, 'WITHSCORES')
+    top.at, top.next_rank = 1, top.next_rank + RANK_CHUNK
+    top.read_all = #top.chunk < 2 * RANK_CHUNK
   end
-  return pair
+end
+
+-- evict the lowest-ranked key; its estimate (nil: nothing listed)
+local function evict_lowest(top)
+  local key, score = stored_lowest(top)
+  local entry
+  for k, e in pairs(top.live) do
+    if key == nil or e.score < score or (e.score == score and k < key) then key, score, entry = k, e.score, e end
+  end
+  if key == nil then return nil end
+  if entry == nil then
+    entry = {listed = false, stored = true}
+    top.entries[key] = entry
+  else
+    top.live[key] = nil
+    entry.listed = false
+    top.other_v, top.other_p = top.other_v + entry.dv, top.other_p + entry.dp
+  end
+  if entry.stored and not entry.gone then
+    entry.gone = true
+    top.gone[#top.gone + 1] = key
+  end
+  return score
+end
+
+local function count_top(top, key, visits, pageviews, weight)
+  local entry = top.entries[key]
+  if not entry then
+    local score = redis.call('ZSCORE', top.r, key)
+    if score then
+      entry = {listed = true, stored = true, score = tonumber(score), dv = 0, dp = 0}
+      top.live[key] = entry
+    else
+      entry = {listed = false, stored = false}
+    end
+    top.entries[key] = entry
+  end
+  if not entry.listed then
+    if top.count == nil then top.count = redis.call('ZCARD', top.r) end
+    local floor = 0
+    if top.count < top_entries then
+      top.count = top.count + 1
+    else
+      floor = weight > 0 and evict_lowest(top) or nil
+      if floor == nil then  -- nothing to rank it by, or nothing to evict
+        top.other_v, top.other_p = top.other_v + visits, top.other_p + pageviews
+        return
+      end
+    end
+    entry.listed, entry.score, entry.dv, entry.dp, entry.changed = true, floor, 0, 0, true
+    top.live[key] = entry
+  end
+  entry.score = entry.score + weight
+  entry.dv, entry.dp = entry.dv + visits, entry.dp + pageviews
+  if weight > 0 then entry.changed = true end
 end
 
 local function dim_count(dimension, key, visits, pageviews, day, month)
   if key == '' then return end
+  local weight = dimension == 'bots' and pageviews or visits
   for pass = 1, 2 do
-    local pair = hashes(pass == 1 and ('day:' .. day) or ('month:' .. month), dimension)
-    local kept, fresh = admit(pair[2], key)
-    -- a new key gets both fields (HINCRBY by 0 creates one), so HLEN of :p counts keys
-    if fresh or visits > 0 then add_by(pair[1], kept, visits) end
-    if fresh or pageviews > 0 then add_by(pair[2], kept, pageviews) end
+    local top = top_of(pass == 1 and ('day:' .. day) or ('month:' .. month), dimension)
+    if key == OTHER then  -- a key that names the row of the rest is counted there
+      top.other_v, top.other_p = top.other_v + visits, top.other_p + pageviews
+    else
+      count_top(top, key, visits, pageviews, weight)
+    end
+  end
+end
+
+local function call_in_chunks(command, key, items, width)
+  local step = CHUNK * width
+  for first = 1, #items, step do
+    redis.call(command, key, unpack(items, first, math.min(first + step - 1, #items)))
+  end
+end
+
+-- Once per batch, before the merged increments: evictions, new scores, pending counts.
+local function stats_flush()
+  for _, top in ipairs(top_order) do
+    local gone = top.gone
+    for first = 1, #gone, CHUNK do
+      local last = math.min(first + CHUNK - 1, #gone)
+      local v = redis.call('HMGET', top.v, unpack(gone, first, last))
+      local p = redis.call('HMGET', top.p, unpack(gone, first, last))
+      for index = 1, last - first + 1 do
+        top.other_v = top.other_v + (tonumber(v[index]) or 0)
+        top.other_p = top.other_p + (tonumber(p[index]) or 0)
+      end
+    end
+    call_in_chunks('HDEL', top.v, gone, 1)
+    call_in_chunks('HDEL', top.p, gone, 1)
+    call_in_chunks('ZREM', top.r, gone, 1)
+    local scores = {}
+    for key, entry in pairs(top.live) do
+      if entry.changed then
+        scores[#scores + 1] = entry.score
+        scores[#scores + 1] = key
+      end
+      if entry.dv > 0 then add_by(top.v, key, entry.dv) end
+      if entry.dp > 0 then add_by(top.p, key, entry.dp) end
+    end
+    call_in_chunks('ZADD', top.r, scores, 2)
+    if top.other_v > 0 then add_by(top.v, OTHER, top.other_v) end
+    if top.other_p > 0 then add_by(top.p, OTHER, top.other_p) end
   end
 end
 
@@ -416,6 +510,8 @@ for rec in string.gmatch(ARGV[11], '[^\n]+') do
   end
   results[#results + 1] = code
 end
+
+stats_flush()  -- STATISTICS: evictions and rankings, before the merged increments
 
 -- Apply the merged writes.
 for _, key in ipairs(incr_keys) do

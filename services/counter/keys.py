@@ -80,8 +80,16 @@ class SiteKeys:
     def top(self, unit: str, bucket: str, dimension: str, measure: str) -> str:
         """Hash of one statistics dimension in one day or month (``unit`` ``day`` or
         ``month``): field = key (path, host, browser...), value = ``visits`` or
-        ``pageviews`` (``measure``); at most ``counter.top_entries`` keys plus ``(other)``."""
+        ``pageviews`` (``measure``), exact since the key was admitted to ``top_rank``; at
+        most ``counter.top_entries`` keys plus ``(other)``."""
         return f"{self.prefix}top:{unit}:{bucket}:{dimension}:{MEASURES[measure]}"
+
+    def top_rank(self, unit: str, bucket: str, dimension: str) -> str:
+        """ZSET of the keys listed in ``top(unit, bucket, dimension, ...)`` (never
+        ``(other)``), scored by their Space-Saving estimate of visits (pageviews for
+        ``bots``): at most ``counter.top_entries`` members; the lowest is evicted into
+        ``(other)`` when a new key arrives in a full bucket (``hit.lua``)."""
+        return f"{self.prefix}top:{unit}:{bucket}:{dimension}:r"
 
     def profile_month(self, month: str) -> str:
         """Hash of one month's visits by local hour of day (``h00``..``h23``) and ISO
