@@ -89,26 +89,27 @@ local written, written_order = {}, {}
 -- ---- STATISTICS (issue 14): dimensions, bounded top lists, hour/weekday profile ----
 -- The record's last field holds the hit's dimension keys joined by tabs, in the order
 -- of DIMENSIONS (services/counter/dimensions.py), then the local weekday (1-7).
--- Per bucket (day:<D>, month:<M>) and dimension, named by SiteKeys.top / top_rank:
---   top:<bucket>:<dimension>:v  hash, field = key: exact visits since the key was admitted
---   top:<bucket>:<dimension>:p  hash, field = key: exact pageviews since then
---   top:<bucket>:<dimension>:r  ZSET of the listed keys (never '(other)'), scored by
---                               their Space-Saving estimate
+-- Per bucket (day:<D>, month:<M>) and dimension, named by SiteKeys.top_counts/top_rank:
+--   top:<bucket>:<dimension>:c  hash, field = key, value '<visits>:<pageviews>:<rank>'
+--                               (exact counts since the key was admitted, and its rank
+--                               score), plus field '(other)' = '<visits>:<pageviews>:0'
+--   top:<bucket>:<dimension>:r  ZSET of the same keys ('(other)' excepted) by rank score
 -- Top N, not first N (Space-Saving, Metwally et al. 2005): at most ARGV[13] keys are
 -- listed. A key not listed, arriving when the bucket is full, evicts the lowest-ranked
 -- key (ties: the lowest key by byte order, as the ZSET orders them): the evicted key's
 -- exact visits and pageviews move into '(other)' and the new key is ranked at the
--- evicted key's estimate plus its weight, its counts exact from admission. Every key
--- whose weight in the bucket exceeds 1/N of the bucket's weight is listed, whatever
--- arrived before or between its hits. The weight is the visit (pageviews for 'bots',
--- which has no visits): the API and the page sort by visits, and a visit is what the
--- per-address limit on new visits bounds, where one visitor can reload pages a hundred
--- times a minute. A hit of weight 0 (a pageview inside a visit) of a key not listed in
--- a full bucket counts in '(other)'. So the rows of a bucket, '(other)' included, add up
--- to what the bucket counted.
--- Hits are decided in order, but the ranking is read lazily (ZSCORE per key, ZCARD and
--- the lowest ranks in chunks only when a key is not listed) and written once per batch;
--- an eviction within the batch carries the evicted key's pending counts to '(other)'.
+-- evicted key's score plus its weight, its counts exact from admission. Every key whose
+-- weight in the bucket exceeds 1/N of the bucket's weight is listed, whatever arrived
+-- before or between its hits. The weight is the visit (pageviews for 'bots', which has
+-- no visits): the API and the page sort by visits, and a visit is what the per-address
+-- limit on new visits bounds, where one visitor can reload pages a hundred times a
+-- minute. A hit of weight 0 (a pageview inside a visit) of a key not listed in a full
+-- bucket counts in '(other)'. So the rows of a bucket, '(other)' included, add up to
+-- what the bucket counted.
+-- Hits are decided in order; the hash is read lazily (HGET per key, or HGETALL once a
+-- batch looks up more than LOOKUPS keys), the ranking's lowest members only when an
+-- eviction needs them, and both are written once per batch (one HSET, one ZADD). An
+-- eviction within the batch carries the evicted key's pending counts to '(other)'.
 -- Referrer '=' is the site's own host: a visit it starts counts as '(direct)', its
 -- pageview in no referrer row. Bots count (pageviews only) in the 'bots' dimension.
 -- Visits by local hour of day and weekday: hash profile:month:<M>, fields hHH, wN, and
@@ -116,97 +117,180 @@ local written, written_order = {}, {}
 local top_entries = tonumber(ARGV[13]) or 0
 local DIMENSIONS = {'pages', 'referrers', 'campaigns', 'browsers', 'os', 'devices', 'countries', 'bots'}
 local DIM_FIELDS = '^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)$'
+local COUNTS = '^(%d+):(%d+):(%d+)$'
 local OTHER = '(other)'
-local RANK_CHUNK = 16
+local LOOKUPS = 16
+local NONE = {}
 
--- per (bucket, dimension): the ranking as the batch so far left it. entries: key ->
--- {listed, score, dv, dp (counts since admission not yet written), stored (listed when
--- the batch began), gone (stored and evicted: its stored counts move to '(other)')};
--- live: the listed entries the batch looked at; the stored ranks it did not look at keep
--- their order, read RANK_CHUNK at a time from the lowest when an eviction needs them.
+-- Per (bucket, dimension), the ranking as the batch so far left it:
+--   entries: key -> entry {key, listed, stored (listed when the batch began), gone
+--            (stored, then evicted), score, v, p (the row's counts now), at (index in
+--            live)}, or false: neither listed nor stored
+--   live:    a binary min-heap, by (score, key), of the listed entries the batch looked at
+--   the stored ranks the batch did not look at keep their order (nothing is written
+--   before the end): the two lowest are read first, all of them if more are needed.
+--   unread:  stored keys evicted without being looked at: their counts are read at the end
 local tops, top_order = {}, {}
 local function top_of(bucket, dimension)
   local id = bucket .. ':' .. dimension
   local top = tops[id]
   if not top then
     local base = P .. 'top:' .. id
-    top = {v = base .. ':v', p = base .. ':p', r = base .. ':r', entries = {}, live = {}, gone = {},
-           chunk = {}, at = 1, next_rank = 0, read_all = false, other_v = 0, other_p = 0}
+    top = {h = base .. ':c', r = base .. ':r', entries = {}, live = {}, gone = false, unread = false,
+           count = false, chunk = false, at = 1, read_all = false, lookups = 0, all = false, ov = 0, op = 0}
     tops[id] = top
     top_order[#top_order + 1] = top
   end
   return top
 end
 
+local function lower(a, b)
+  return a.score < b.score or (a.score == b.score and a.key < b.key)
+end
+
+local function heap_swap(heap, i, j)
+  heap[i], heap[j] = heap[j], heap[i]
+  heap[i].at, heap[j].at = i, j
+end
+
+local function heap_down(heap, i)  -- after the entry at i ranked higher
+  local n = #heap
+  while true do
+    local low, left = i, 2 * i
+    if left <= n and lower(heap[left], heap[low]) then low = left end
+    if left + 1 <= n and lower(heap[left + 1], heap[low]) then low = left + 1 end
+    if low == i then return end
+    heap_swap(heap, i, low)
+    i = low
+  end
+end
+
+local function heap_push(heap, entry)
+  local i = #heap + 1
+  heap[i], entry.at = entry, i
+  while i > 1 and lower(heap[i], heap[math.floor(i / 2)]) do
+    heap_swap(heap, i, math.floor(i / 2))
+    i = math.floor(i / 2)
+  end
+end
+
+local function heap_pop(heap)
+  local n = #heap
+  heap_swap(heap, 1, n)
+  local entry = heap[n]
+  heap[n] = nil
+  heap_down(heap, 1)
+  return entry
+end
+
+local function push(top, list, key)
+  local items = top[list] or {}
+  top[list] = items
+  items[#items + 1] = key
+end
+
 -- the lowest stored key the batch has not looked at, and its score (nil: none left)
 local function stored_lowest(top)
   while true do
     local chunk = top.chunk
-    while top.at < #chunk do
-      local key = chunk[top.at]
-      if not top.entries[key] then return key, tonumber(chunk[top.at + 1]) end
-      top.at = top.at + 2
+    if chunk then
+      while top.at < #chunk do
+        local key = chunk[top.at]
+        if top.entries[key] == nil then return key, tonumber(chunk[top.at + 1]) end
+        top.at = top.at + 2
+      end
     end
     if top.read_all then return nil end
-    top.chunk = redis.call('ZRANGE', top.r, top.next_rank, top.next_rank + RANK_CHUNK - 1, 'WITHSCORES')
-    top.at, top.next_rank = 1, top.next_rank + RANK_CHUNK
-    top.read_all = #top.chunk < 2 * RANK_CHUNK
+    if chunk then  -- past the two lowest: all of them (at most top_entries)
+      top.chunk, top.read_all = redis.call('ZRANGE', top.r, 0, -1, 'WITHSCORES'), true
+    else
+      top.chunk = redis.call('ZRANGE', top.r, 0, 1, 'WITHSCORES')
+      top.read_all = #top.chunk < 4
+    end
+    top.at = 1
   end
 end
 
--- evict the lowest-ranked key; its estimate (nil: nothing listed)
+-- evict the lowest-ranked key; its score (nil: nothing listed)
 local function evict_lowest(top)
   local key, score = stored_lowest(top)
-  local entry
-  for k, e in pairs(top.live) do
-    if key == nil or e.score < score or (e.score == score and k < key) then key, score, entry = k, e.score, e end
+  local low = top.live[1]
+  if low and (key == nil or low.score < score or (low.score == score and low.key < key)) then
+    heap_pop(top.live)
+    low.listed = false
+    top.ov, top.op = top.ov + low.v, top.op + low.p
+    if low.stored and not low.gone then
+      low.gone = true
+      push(top, 'gone', low.key)
+    end
+    return low.score
   end
   if key == nil then return nil end
-  if entry == nil then
-    entry = {listed = false, stored = true}
-    top.entries[key] = entry
-  else
-    top.live[key] = nil
-    entry.listed = false
-    top.other_v, top.other_p = top.other_v + entry.dv, top.other_p + entry.dp
-  end
-  if entry.stored and not entry.gone then
-    entry.gone = true
-    top.gone[#top.gone + 1] = key
-  end
+  top.entries[key] = {key = key, listed = false, stored = true, gone = true}
+  push(top, 'gone', key)
+  push(top, 'unread', key)
   return score
+end
+
+-- a key's stored row: its visits, pageviews and score (nil: not listed)
+local function stored_row(top, key)
+  local value
+  if top.all then
+    value = top.all[key]
+  else
+    top.lookups = top.lookups + 1
+    if top.lookups <= LOOKUPS then
+      value = redis.call('HGET', top.h, key)
+    else
+      local flat = redis.call('HGETALL', top.h)
+      local all = {}
+      for index = 1, #flat, 2 do all[flat[index]] = flat[index + 1] end
+      top.all = all
+      if not top.count then top.count = #flat / 2 - (all[OTHER] and 1 or 0) end
+      value = all[key]
+    end
+  end
+  if not value then return nil end
+  local v, p, score = string.match(value, COUNTS)
+  return tonumber(v), tonumber(p), tonumber(score)
 end
 
 local function count_top(top, key, visits, pageviews, weight)
   local entry = top.entries[key]
-  if not entry then
-    local score = redis.call('ZSCORE', top.r, key)
-    if score then
-      entry = {listed = true, stored = true, score = tonumber(score), dv = 0, dp = 0}
-      top.live[key] = entry
+  if entry == nil then
+    local v, p, score = stored_row(top, key)
+    if v then
+      entry = {key = key, listed = true, stored = true, gone = false, score = score, v = v, p = p, at = 0}
+      heap_push(top.live, entry)
     else
-      entry = {listed = false, stored = false}
+      entry = false
     end
     top.entries[key] = entry
   end
-  if not entry.listed then
-    if top.count == nil then top.count = redis.call('ZCARD', top.r) end
+  if not entry or not entry.listed then
+    if not top.count then top.count = redis.call('ZCARD', top.r) end
     local floor = 0
     if top.count < top_entries then
       top.count = top.count + 1
     else
       floor = weight > 0 and evict_lowest(top) or nil
       if floor == nil then  -- nothing to rank it by, or nothing to evict
-        top.other_v, top.other_p = top.other_v + visits, top.other_p + pageviews
+        top.ov, top.op = top.ov + visits, top.op + pageviews
         return
       end
     end
-    entry.listed, entry.score, entry.dv, entry.dp, entry.changed = true, floor, 0, 0, true
-    top.live[key] = entry
+    if not entry then
+      entry = {key = key, stored = false, gone = false}
+      top.entries[key] = entry
+    end
+    entry.listed, entry.score, entry.v, entry.p, entry.moved = true, floor, 0, 0, true
+    heap_push(top.live, entry)
   end
-  entry.score = entry.score + weight
-  entry.dv, entry.dp = entry.dv + visits, entry.dp + pageviews
-  if weight > 0 then entry.changed = true end
+  entry.v, entry.p, entry.changed = entry.v + visits, entry.p + pageviews, true
+  if weight > 0 then
+    entry.score, entry.moved = entry.score + weight, true
+    heap_down(top.live, entry.at)
+  end
 end
 
 local function dim_count(dimension, key, visits, pageviews, day, month)
@@ -215,7 +299,7 @@ local function dim_count(dimension, key, visits, pageviews, day, month)
   for pass = 1, 2 do
     local top = top_of(pass == 1 and ('day:' .. day) or ('month:' .. month), dimension)
     if key == OTHER then  -- a key that names the row of the rest is counted there
-      top.other_v, top.other_p = top.other_v + visits, top.other_p + pageviews
+      top.ov, top.op = top.ov + visits, top.op + pageviews
     else
       count_top(top, key, visits, pageviews, weight)
     end
@@ -229,34 +313,38 @@ local function call_in_chunks(command, key, items, width)
   end
 end
 
--- Once per batch, before the merged increments: evictions, new scores, pending counts.
+local function row(v, p, score)
+  return string.format('%d:%d:%d', v, p, score)
+end
+
+-- Once per batch: evictions out, the rows and '(other)' written, the ranking updated.
 local function stats_flush()
   for _, top in ipairs(top_order) do
-    local gone = top.gone
-    for first = 1, #gone, CHUNK do
-      local last = math.min(first + CHUNK - 1, #gone)
-      local v = redis.call('HMGET', top.v, unpack(gone, first, last))
-      local p = redis.call('HMGET', top.p, unpack(gone, first, last))
-      for index = 1, last - first + 1 do
-        top.other_v = top.other_v + (tonumber(v[index]) or 0)
-        top.other_p = top.other_p + (tonumber(p[index]) or 0)
+    local unread = top.unread or NONE
+    if #unread > 0 or top.ov > 0 or top.op > 0 then
+      local values
+      if top.all then
+        values = {top.all[OTHER] or false}
+        for index = 1, #unread do values[index + 1] = top.all[unread[index]] end
+      else
+        values = redis.call('HMGET', top.h, OTHER, unpack(unread))
+      end
+      for index = 1, #values do
+        local v, p = string.match(values[index] or '', COUNTS)
+        if v then top.ov, top.op = top.ov + tonumber(v), top.op + tonumber(p) end
       end
     end
-    call_in_chunks('HDEL', top.v, gone, 1)
-    call_in_chunks('HDEL', top.p, gone, 1)
-    call_in_chunks('ZREM', top.r, gone, 1)
-    local scores = {}
-    for key, entry in pairs(top.live) do
-      if entry.changed then
-        scores[#scores + 1] = entry.score
-        scores[#scores + 1] = key
-      end
-      if entry.dv > 0 then add_by(top.v, key, entry.dv) end
-      if entry.dp > 0 then add_by(top.p, key, entry.dp) end
+    -- the evicted keys out (one re-admitted since is written again just below)
+    call_in_chunks('HDEL', top.h, top.gone or NONE, 1)
+    call_in_chunks('ZREM', top.r, top.gone or NONE, 1)
+    local rows, scores = {}, {}
+    for _, entry in ipairs(top.live) do
+      if entry.changed then rows[#rows + 1], rows[#rows + 2] = entry.key, row(entry.v, entry.p, entry.score) end
+      if entry.moved then scores[#scores + 1], scores[#scores + 2] = entry.score, entry.key end
     end
+    if top.ov > 0 or top.op > 0 then rows[#rows + 1], rows[#rows + 2] = OTHER, row(top.ov, top.op, 0) end
+    call_in_chunks('HSET', top.h, rows, 2)
     call_in_chunks('ZADD', top.r, scores, 2)
-    if top.other_v > 0 then add_by(top.v, OTHER, top.other_v) end
-    if top.other_p > 0 then add_by(top.p, OTHER, top.other_p) end
   end
 end
 
@@ -511,7 +599,7 @@ for rec in string.gmatch(ARGV[11], '[^\n]+') do
   results[#results + 1] = code
 end
 
-stats_flush()  -- STATISTICS: evictions and rankings, before the merged increments
+stats_flush()  -- STATISTICS: evictions, rows and rankings, once per batch
 
 -- Apply the merged writes.
 for _, key in ipairs(incr_keys) do

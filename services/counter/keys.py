@@ -77,18 +77,19 @@ class SiteKeys:
         sequence numbers, 12 characters each): how retries are recognised, per visitor."""
         return f"{self.prefix}retry:{visitor_digest}"
 
-    def top(self, unit: str, bucket: str, dimension: str, measure: str) -> str:
+    def top_counts(self, unit: str, bucket: str, dimension: str) -> str:
         """Hash of one statistics dimension in one day or month (``unit`` ``day`` or
-        ``month``): field = key (path, host, browser...), value = ``visits`` or
-        ``pageviews`` (``measure``), exact since the key was admitted to ``top_rank``; at
-        most ``counter.top_entries`` keys plus ``(other)``."""
-        return f"{self.prefix}top:{unit}:{bucket}:{dimension}:{MEASURES[measure]}"
+        ``month``): field = key (path, host, browser...), value ``<visits>:<pageviews>:<score>``
+        (``top.top_row``): counts exact since the key was admitted, and its score in
+        ``top_rank``; at most ``counter.top_entries`` keys plus ``(other)``, which holds
+        the counts of every key not listed (score 0)."""
+        return f"{self.prefix}top:{unit}:{bucket}:{dimension}:c"
 
     def top_rank(self, unit: str, bucket: str, dimension: str) -> str:
-        """ZSET of the keys listed in ``top(unit, bucket, dimension, ...)`` (never
-        ``(other)``), scored by their Space-Saving estimate of visits (pageviews for
-        ``bots``): at most ``counter.top_entries`` members; the lowest is evicted into
-        ``(other)`` when a new key arrives in a full bucket (``hit.lua``)."""
+        """ZSET of the keys listed in ``top_counts`` (not ``(other)``), scored by their
+        Space-Saving estimate of visits (pageviews for ``bots``): at most
+        ``counter.top_entries`` members; a new key in a full bucket evicts the lowest
+        into ``(other)`` (``hit.lua``)."""
         return f"{self.prefix}top:{unit}:{bucket}:{dimension}:r"
 
     def profile_month(self, month: str) -> str:
@@ -99,9 +100,6 @@ class SiteKeys:
     def profile_day(self, day: str) -> str:
         """Hash of one day's visits by local hour of day (``h00``..``h23``)."""
         return f"{self.prefix}profile:day:{day}"
-
-
-MEASURES = {"visits": "v", "pageviews": "p"}
 
 
 BASELINE_TOTAL = "total"

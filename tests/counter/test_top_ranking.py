@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import cast
 from zoneinfo import ZoneInfo
 
+import pytest
 from redis.asyncio import Redis
 
 from services.core.keys import digest
@@ -21,11 +22,11 @@ from services.counter.dimensions import DIMENSIONS, record_field
 from services.counter.hit import Hit, Kind
 from services.counter.keys import SiteKeys
 from services.counter.store import HitStore
+from services.counter.top import top_row
 
 NOW = 1795660000.0  # 2026-11-26, 09:26 in Asia/Ho_Chi_Minh
 CAL = calendar_keys(NOW, ZoneInfo("Asia/Ho_Chi_Minh"))
 BUCKETS = (("day", CAL.day), ("month", CAL.month))
-TOP_ENTRIES = 4
 
 
 @dataclass(frozen=True)
@@ -83,8 +84,8 @@ class Model:
         return visits, pageviews, {key: float(row[0]) for key, row in self.listed.items()}
 
 
-def expected(sent: list[Sent]) -> dict[str, Model]:
-    models = {dimension: Model(TOP_ENTRIES) for dimension in ("pages", "referrers", "browsers", "bots")}
+def expected(sent: list[Sent], size: int) -> dict[str, Model]:
+    models = {dimension: Model(size) for dimension in ("pages", "referrers", "browsers", "bots")}
     seen: set[str] = set()
     for one in sent:
         if one.bot:
@@ -98,47 +99,55 @@ def expected(sent: list[Sent]) -> dict[str, Model]:
     return models
 
 
-def traffic(count: int, seed: int) -> list[Sent]:
-    """Skewed pages and referrers (a few popular, a long tail), returning visitors, bots."""
+def traffic(count: int, seed: int, tail: float) -> list[Sent]:
+    """Skewed pages (exponential, mean ``tail``) and referrers (a few popular, a long
+    tail), returning visitors, bots."""
     rng = random.Random(seed)
     sent = []
     for index in range(count):
         visitor = f"v{rng.randrange(count // 3)}"
-        page = f"/p{min(int(rng.expovariate(0.25)), 40)}"
+        page = f"/p{min(int(rng.expovariate(1 / tail)), 10 * int(tail))}"
         referrer = rng.choice(["google.com", "google.com", "(direct)", f"r{rng.randrange(30)}.example"])
         bot = rng.choice(["Googlebot", "bingbot", f"crawler{rng.randrange(9)}"]) if index % 7 == 0 else ""
         sent.append(Sent(visitor, page, referrer, rng.choice(["Chrome", "Firefox", "Edge", "Opera", "Safari"]), bot))
     return sent
 
 
-def text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 async def stored(client: Redis, site: str, dimension: str, unit: str, bucket: str
                  ) -> tuple[dict[str, int], dict[str, int], dict[str, float]]:
     keys = SiteKeys(site)
-    visits = await client.hgetall(keys.top(unit, bucket, dimension, "visits"))
-    pageviews = await client.hgetall(keys.top(unit, bucket, dimension, "pageviews"))
+    rows = cast(dict[bytes, bytes], await client.hgetall(keys.top_counts(unit, bucket, dimension)))
     ranking = await client.zrange(keys.top_rank(unit, bucket, dimension), 0, -1, withscores=True)
-    return ({text(key): int(value) for key, value in visits.items()},
-            {text(key): int(value) for key, value in pageviews.items()},
-            {text(key): float(score) for key, score in cast(list[tuple[bytes, float]], ranking)})
+    visits: dict[str, int] = {}
+    pageviews: dict[str, int] = {}
+    for name, value in rows.items():
+        counts = top_row(value)
+        assert counts is not None, value
+        visits[name.decode()], pageviews[name.decode()] = counts
+    scores = {key.decode(): float(score) for key, score in cast(list[tuple[bytes, float]], ranking)}
+    assert {key: float(value.split(b":")[2]) for key, value in rows.items() if key != b"(other)"} == {
+        key.encode(): score for key, score in scores.items()}  # the rows carry the ranking's scores
+    return ({key: count for key, count in visits.items() if count},
+            {key: count for key, count in pageviews.items() if count}, scores)
 
 
-async def test_one_by_one_and_in_batches_as_the_model_says(redis_client: Redis) -> None:
-    store = HitStore(ScriptRunner(redis_client), CounterSettings(rate_limits_enabled=False, top_entries=TOP_ENTRIES))
-    sent = traffic(600, seed=3)
+# a small list (every batch reads it whole), and a longer one with many more pages, so that
+# batches also evict stored keys they never looked at and read only the lowest ranks
+@pytest.mark.parametrize(("size", "tail"), [(4, 4.0), (24, 40.0)])
+async def test_one_by_one_and_in_batches_as_the_model_says(redis_client: Redis, size: int, tail: float) -> None:
+    store = HitStore(ScriptRunner(redis_client), CounterSettings(rate_limits_enabled=False, top_entries=size))
+    sent = traffic(600, seed=3, tail=tail)
     for index, one in enumerate(sent):
         await store.commit([hit("alone", index, one)])
     # batches of every size, so that keys evicted, re-admitted and evicted again within one
     # batch, and keys stored by an earlier batch, all occur
     first = 0
-    for size in (1, 2, 50, 3, 200, 7, 337):
-        await store.commit([hit("batched", first + index, one) for index, one in enumerate(sent[first:first + size])])
-        first += size
+    for batch in (1, 2, 50, 3, 200, 7, 337):
+        await store.commit([hit("batched", first + index, one) for index, one in enumerate(sent[first:first + batch])])
+        first += batch
     assert first == len(sent)
-    models = expected(sent)
+    models = expected(sent, size)
+    assert all(models[dimension].other[0] > 0 for dimension in ("pages", "referrers"))  # evictions occur
     for site in ("alone", "batched"):
         keys = SiteKeys(site)
         for unit, bucket in BUCKETS:
@@ -146,7 +155,7 @@ async def test_one_by_one_and_in_batches_as_the_model_says(redis_client: Redis) 
             for dimension, model in models.items():
                 visits, pageviews, ranking = await stored(redis_client, site, dimension, unit, bucket)
                 assert (visits, pageviews, ranking) == model.stored(), (site, unit, dimension)
-                assert len(ranking) == TOP_ENTRIES and "(other)" in pageviews
+                assert len(ranking) <= size
                 if dimension != "bots":  # every pageview has a page, a referrer and a browser here
                     assert sum(visits.values()) == int(figures[b"visits"])
                     assert sum(pageviews.values()) == int(figures[b"pageviews"])
@@ -166,5 +175,4 @@ async def test_every_dimension_keeps_its_bound(redis_client: Redis) -> None:
             if dimension in ("campaigns", "bots"):
                 continue
             assert await redis_client.zcard(keys.top_rank(unit, bucket, dimension)) <= 3, dimension
-            for measure in ("visits", "pageviews"):
-                assert await redis_client.hlen(keys.top(unit, bucket, dimension, measure)) <= 4, dimension
+            assert await redis_client.hlen(keys.top_counts(unit, bucket, dimension)) <= 4, dimension
