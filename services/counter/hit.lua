@@ -93,7 +93,9 @@ local written, written_order = {}, {}
 --   top:<bucket>:<dimension>:c  hash, field = key, value '<visits>:<pageviews>:<rank>'
 --                               (exact counts since the key was admitted, and its rank
 --                               score), plus field '(other)' = '<visits>:<pageviews>:0'
---   top:<bucket>:<dimension>:r  ZSET of the same keys ('(other)' excepted) by rank score
+--   top:<bucket>:<dimension>:r  ZSET of the same keys ('(other)' excepted) by rank score,
+--                               kept once the bucket overflowed (when '(other)' exists):
+--                               a dimension with few keys (devices...) never needs one
 -- Top N, not first N (Space-Saving, Metwally et al. 2005): at most ARGV[13] keys are
 -- listed. A key not listed, arriving when the bucket is full, evicts the lowest-ranked
 -- key (ties: the lowest key by byte order, as the ZSET orders them): the evicted key's
@@ -106,10 +108,11 @@ local written, written_order = {}, {}
 -- minute. A hit of weight 0 (a pageview inside a visit) of a key not listed in a full
 -- bucket counts in '(other)'. So the rows of a bucket, '(other)' included, add up to
 -- what the bucket counted.
--- Hits are decided in order; the hash is read lazily (HGET per key, or HGETALL once a
--- batch looks up more than LOOKUPS keys), the ranking's lowest members only when an
--- eviction needs them, and both are written once per batch (one HSET, one ZADD). An
--- eviction within the batch carries the evicted key's pending counts to '(other)'.
+-- Hits are decided in order; the hash is read lazily (the first key with '(other)' in
+-- one HMGET, then HGET per key, or HGETALL once a batch looks up more than LOOKUPS
+-- keys), the ranking's lowest members only when an eviction needs them, and both are
+-- written once per batch (one HSET, one ZADD). An eviction within the batch carries the
+-- evicted key's pending counts to '(other)'.
 -- Referrer '=' is the site's own host: a visit it starts counts as '(direct)', its
 -- pageview in no referrer row. Bots count (pageviews only) in the 'bots' dimension.
 -- Visits by local hour of day and weekday: hash profile:month:<M>, fields hHH, wN, and
@@ -118,6 +121,8 @@ local top_entries = tonumber(ARGV[13]) or 0
 local DIMENSIONS = {'pages', 'referrers', 'campaigns', 'browsers', 'os', 'devices', 'countries', 'bots'}
 local DIM_FIELDS = '^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)$'
 local COUNTS = '^(%d+):(%d+):(%d+)$'
+local COUNTS_SCORE = ':(%d+)$'
+local load_all  -- defined below
 local OTHER = '(other)'
 local LOOKUPS = 16
 local NONE = {}
@@ -136,8 +141,8 @@ local function top_of(bucket, dimension)
   local top = tops[id]
   if not top then
     local base = P .. 'top:' .. id
-    top = {h = base .. ':c', r = base .. ':r', entries = {}, live = {}, gone = false, unread = false,
-           count = false, chunk = false, at = 1, read_all = false, lookups = 0, all = false, ov = 0, op = 0}
+    -- (absent until needed, i.e. false: gone, unread, count, chunk, read_all, all, ranked, other)
+    top = {h = base .. ':c', r = base .. ':r', entries = {}, live = {}, at = 1, lookups = 0, ov = 0, op = 0}
     tops[id] = top
     top_order[#top_order + 1] = top
   end
@@ -201,7 +206,17 @@ local function stored_lowest(top)
       end
     end
     if top.read_all then return nil end
-    if chunk then  -- past the two lowest: all of them (at most top_entries)
+    if not top.ranked then  -- no ranking yet: the rows, sorted as the ranking would be
+      load_all(top)
+      local keys = {}
+      for key, value in pairs(top.all) do
+        if key ~= OTHER then keys[#keys + 1] = {key, tonumber(string.match(value, COUNTS_SCORE))} end
+      end
+      table.sort(keys, function(a, b) return a[2] < b[2] or (a[2] == b[2] and a[1] < b[1]) end)
+      chunk = {}
+      for index, pair in ipairs(keys) do chunk[2 * index - 1], chunk[2 * index] = pair[1], pair[2] end
+      top.chunk, top.read_all = chunk, true
+    elseif chunk then  -- past the two lowest: all of them (at most top_entries)
       top.chunk, top.read_all = redis.call('ZRANGE', top.r, 0, -1, 'WITHSCORES'), true
     else
       top.chunk = redis.call('ZRANGE', top.r, 0, 1, 'WITHSCORES')
@@ -232,24 +247,33 @@ local function evict_lowest(top)
   return score
 end
 
--- a key's stored row: its visits, pageviews and score (nil: not listed)
+-- every stored row, once (at most top_entries + 1)
+load_all = function(top)
+  if top.all then return end
+  local flat = redis.call('HGETALL', top.h)
+  local all = {}
+  for index = 1, #flat, 2 do all[flat[index]] = flat[index + 1] end
+  top.all, top.other, top.ranked = all, all[OTHER] or '', all[OTHER] ~= nil
+  if not top.count then top.count = #flat / 2 - (top.ranked and 1 or 0) end
+end
+
+-- a key's stored row: its visits, pageviews and score (nil: not listed). The first
+-- look-up of a batch also reads '(other)': it exists once the bucket overflowed, and
+-- only then does the bucket keep a ranking (a dimension with few keys never needs one).
 local function stored_row(top, key)
   local value
-  if top.all then
-    value = top.all[key]
-  else
+  if not top.all then
     top.lookups = top.lookups + 1
-    if top.lookups <= LOOKUPS then
+    if top.lookups == 1 then
+      local both = redis.call('HMGET', top.h, key, OTHER)
+      value, top.other, top.ranked = both[1], both[2] or '', both[2] ~= false
+    elseif top.lookups <= LOOKUPS then
       value = redis.call('HGET', top.h, key)
     else
-      local flat = redis.call('HGETALL', top.h)
-      local all = {}
-      for index = 1, #flat, 2 do all[flat[index]] = flat[index + 1] end
-      top.all = all
-      if not top.count then top.count = #flat / 2 - (all[OTHER] and 1 or 0) end
-      value = all[key]
+      load_all(top)
     end
   end
+  if top.all then value = top.all[key] end
   if not value then return nil end
   local v, p, score = string.match(value, COUNTS)
   return tonumber(v), tonumber(p), tonumber(score)
@@ -268,7 +292,9 @@ local function count_top(top, key, visits, pageviews, weight)
     top.entries[key] = entry
   end
   if not entry or not entry.listed then
-    if not top.count then top.count = redis.call('ZCARD', top.r) end
+    if not top.count then  -- without a ranking, the rows are the listed keys
+      top.count = top.ranked and redis.call('ZCARD', top.r) or redis.call('HLEN', top.h)
+    end
     local floor = 0
     if top.count < top_entries then
       top.count = top.count + 1
@@ -317,17 +343,19 @@ local function row(v, p, score)
   return string.format('%d:%d:%d', v, p, score)
 end
 
--- Once per batch: evictions out, the rows and '(other)' written, the ranking updated.
+-- Once per batch: evictions out, the rows and '(other)' written, the ranking updated
+-- (or, the batch a bucket first overflows, built from its rows).
 local function stats_flush()
   for _, top in ipairs(top_order) do
     local unread = top.unread or NONE
-    if #unread > 0 or top.ov > 0 or top.op > 0 then
+    if top.ov > 0 or top.op > 0 or #unread > 0 then
       local values
       if top.all then
         values = {top.all[OTHER] or false}
         for index = 1, #unread do values[index + 1] = top.all[unread[index]] end
       else
         values = redis.call('HMGET', top.h, OTHER, unpack(unread))
+        if top.other then values[1] = top.other end
       end
       for index = 1, #values do
         local v, p = string.match(values[index] or '', COUNTS)
@@ -336,15 +364,26 @@ local function stats_flush()
     end
     -- the evicted keys out (one re-admitted since is written again just below)
     call_in_chunks('HDEL', top.h, top.gone or NONE, 1)
-    call_in_chunks('ZREM', top.r, top.gone or NONE, 1)
     local rows, scores = {}, {}
     for _, entry in ipairs(top.live) do
       if entry.changed then rows[#rows + 1], rows[#rows + 2] = entry.key, row(entry.v, entry.p, entry.score) end
       if entry.moved then scores[#scores + 1], scores[#scores + 2] = entry.score, entry.key end
     end
-    if top.ov > 0 or top.op > 0 then rows[#rows + 1], rows[#rows + 2] = OTHER, row(top.ov, top.op, 0) end
+    local overflowed = top.ov > 0 or top.op > 0
+    if overflowed then rows[#rows + 1], rows[#rows + 2] = OTHER, row(top.ov, top.op, 0) end
     call_in_chunks('HSET', top.h, rows, 2)
-    call_in_chunks('ZADD', top.r, scores, 2)
+    if top.ranked then
+      call_in_chunks('ZREM', top.r, top.gone or NONE, 1)
+      call_in_chunks('ZADD', top.r, scores, 2)
+    elseif overflowed then  -- the first overflow: rank every row
+      local flat, ranking = redis.call('HGETALL', top.h), {}
+      for index = 1, #flat, 2 do
+        if flat[index] ~= OTHER then
+          ranking[#ranking + 1], ranking[#ranking + 2] = tonumber(string.match(flat[index + 1], COUNTS_SCORE)), flat[index]
+        end
+      end
+      call_in_chunks('ZADD', top.r, ranking, 2)
+    end
   end
 end
 
