@@ -354,7 +354,13 @@ local function stats_flush()
         values = {top.all[OTHER] or false}
         for index = 1, #unread do values[index + 1] = top.all[unread[index]] end
       else
-        values = redis.call('HMGET', top.h, OTHER, unpack(unread))
+        local names = {OTHER}
+        for index = 1, #unread do names[index + 1] = unread[index] end
+        values = {}
+        for first = 1, #names, CHUNK do
+          local part = redis.call('HMGET', top.h, unpack(names, first, math.min(first + CHUNK - 1, #names)))
+          for index = 1, #part do values[first + index - 1] = part[index] end
+        end
         if top.other then values[1] = top.other end
       end
       for index = 1, #values do
