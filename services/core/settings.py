@@ -131,7 +131,7 @@ class CounterSettings:
     workers: int = 1  # processes sharing the port (SO_REUSEPORT); see core/workers.py
     metrics_port: int = 0  # worker i also answers on metrics_port + i; 0: only on port
     statistics_enabled: bool = True  # count the statistics dimensions (pages, referrers, ...)
-    top_entries: int = 100  # rows kept per dimension and day/month; later new keys count as (other)
+    top_entries: int = 100  # rows kept per dimension and day/month: the top by visits; the rest is (other)
     user_agent_cache_size: int = 4096  # parsed User-Agents kept (LRU)
     # bounded growth (hit.lua): what a client can make Redis keep
     max_new_paths_per_ip_per_hour: int = 100  # new per-path records; past it a pageview counts for the site only

@@ -107,11 +107,30 @@ local written, written_order = {}, {}
 -- ---- STATISTICS (issue 14): dimensions, bounded top lists, hour/weekday profile ----
 -- The record's last field holds the hit's dimension keys joined by tabs, in the order
 -- of DIMENSIONS (services/counter/dimensions.py), then the local weekday (1-7).
--- Per bucket (day:<D>, month:<M>) and dimension two hashes, field = key:
---   top:<bucket>:<dimension>:v (visits) and top:<bucket>:<dimension>:p (pageviews).
--- Cardinality is bounded: a key not yet in the bucket is admitted while the bucket
--- holds fewer than ARGV[13] keys; later new keys count as '(other)'. Both hashes get
--- the field when a key is admitted (HINCRBY by 0), so HLEN of :p is the key count.
+-- Per bucket (day:<D>, month:<M>) and dimension, named by SiteKeys.top_counts/top_rank:
+--   top:<bucket>:<dimension>:c  hash, field = key, value '<visits>:<pageviews>:<rank>'
+--                               (exact counts since the key was admitted, and its rank
+--                               score), plus field '(other)' = '<visits>:<pageviews>:0'
+--   top:<bucket>:<dimension>:r  ZSET of the same keys ('(other)' excepted) by rank score,
+--                               kept once the bucket overflowed (when '(other)' exists):
+--                               a dimension with few keys (devices...) never needs one
+-- Top N, not first N (Space-Saving, Metwally et al. 2005): at most ARGV[13] keys are
+-- listed. A key not listed, arriving when the bucket is full, evicts the lowest-ranked
+-- key (ties: the lowest key by byte order, as the ZSET orders them): the evicted key's
+-- exact visits and pageviews move into '(other)' and the new key is ranked at the
+-- evicted key's score plus its weight, its counts exact from admission. Every key whose
+-- weight in the bucket exceeds 1/N of the bucket's weight is listed, whatever arrived
+-- before or between its hits. The weight is the visit (pageviews for 'bots', which has
+-- no visits): the API and the page sort by visits, and a visit is what the per-address
+-- limit on new visits bounds, where one visitor can reload pages a hundred times a
+-- minute. A hit of weight 0 (a pageview inside a visit) of a key not listed in a full
+-- bucket counts in '(other)'. So the rows of a bucket, '(other)' included, add up to
+-- what the bucket counted.
+-- Hits are decided in order; the hash is read lazily (the first key with '(other)' in
+-- one HMGET, then HGET per key, or HGETALL once a batch looks up more than LOOKUPS
+-- keys), the ranking's lowest members only when an eviction needs them, and both are
+-- written once per batch (one HSET, one ZADD). An eviction within the batch carries the
+-- evicted key's pending counts to '(other)'.
 -- Referrer '=' is the site's own host: a visit it starts counts as '(direct)', its
 -- pageview in no referrer row. Bots count (pageviews only) in the 'bots' dimension.
 -- Visits by local hour of day and weekday: hash profile:month:<M>, fields hHH, wN, and
@@ -119,68 +138,276 @@ local written, written_order = {}, {}
 local top_entries = tonumber(ARGV[13]) or 0
 local DIMENSIONS = {'pages', 'referrers', 'campaigns', 'browsers', 'os', 'devices', 'countries', 'bots'}
 local DIM_FIELDS = '^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)$'
+local COUNTS = '^(%d+):(%d+):(%d+)$'
+local COUNTS_SCORE = ':(%d+)$'
+local load_all  -- defined below
 local OTHER = '(other)'
+local LOOKUPS = 16
+local NONE = {}
 
--- per :p hash: each key's fate in this batch, the hash's key count (read once) and, once
--- a batch looks a hash up more than LOOKUPS times, all its keys (one HKEYS, at most
--- top_entries + 1 fields) instead of one HEXISTS per key.
-local LOOKUPS = 4
-local admitted = {}
-local function admit(pkey, key)  -- the key to count under, and whether its fields are new
-  local state = admitted[pkey]
-  if not state then
-    state = {fate = {}, lookups = 0, count = redis.call('HLEN', pkey) - redis.call('HEXISTS', pkey, OTHER)}
-    admitted[pkey] = state
+-- Per (bucket, dimension), the ranking as the batch so far left it:
+--   entries: key -> entry {key, listed, stored (listed when the batch began), gone
+--            (stored, then evicted), score, v, p (the row's counts now), at (index in
+--            live)}, or false: neither listed nor stored
+--   live:    a binary min-heap, by (score, key), of the listed entries the batch looked at
+--   the stored ranks the batch did not look at keep their order (nothing is written
+--   before the end): the two lowest are read first, all of them if more are needed.
+--   unread:  stored keys evicted without being looked at: their counts are read at the end
+local tops, top_order = {}, {}
+local function top_of(bucket, dimension)
+  local id = bucket .. ':' .. dimension
+  local top = tops[id]
+  if not top then
+    local base = 'top:' .. id
+    -- (absent until needed, i.e. false: gone, unread, count, chunk, read_all, all, ranked, other)
+    top = {h = site_key(base .. ':c'), r = site_key(base .. ':r'), entries = {}, live = {}, at = 1, lookups = 0, ov = 0, op = 0}
+    tops[id] = top
+    top_order[#top_order + 1] = top
   end
-  local fate = state.fate[key]
-  if fate then return fate[1], fate[2] end
-  if key == OTHER then return OTHER, true end
-  local exists
-  if state.all then
-    exists = state.all[key] == true
-  else
-    state.lookups = state.lookups + 1
-    if state.lookups > LOOKUPS then
-      state.all = {}
-      for _, field in ipairs(redis.call('HKEYS', pkey)) do state.all[field] = true end
-      exists = state.all[key] == true
-    else
-      exists = redis.call('HEXISTS', pkey, key) == 1
-    end
-  end
-  if exists then
-    fate = {key, false}
-  elseif state.count < top_entries then
-    state.count = state.count + 1
-    fate = {key, true}
-  else
-    fate = {OTHER, true}
-  end
-  state.fate[key] = fate
-  return fate[1], fate[2]
+  return top
 end
 
--- the two hashes of each (day or month, dimension), named once per batch
-local bucket_keys = {}
-local function hashes(bucket, dimension)
-  local id = bucket .. ':' .. dimension
-  local pair = bucket_keys[id]
-  if not pair then
-    local base = 'top:' .. id
-    pair = {site_key(base .. ':v'), site_key(base .. ':p')}
-    bucket_keys[id] = pair
+local function lower(a, b)
+  return a.score < b.score or (a.score == b.score and a.key < b.key)
+end
+
+local function heap_swap(heap, i, j)
+  heap[i], heap[j] = heap[j], heap[i]
+  heap[i].at, heap[j].at = i, j
+end
+
+local function heap_down(heap, i)  -- after the entry at i ranked higher
+  local n = #heap
+  while true do
+    local low, left = i, 2 * i
+    if left <= n and lower(heap[left], heap[low]) then low = left end
+    if left + 1 <= n and lower(heap[left + 1], heap[low]) then low = left + 1 end
+    if low == i then return end
+    heap_swap(heap, i, low)
+    i = low
   end
-  return pair
+end
+
+local function heap_push(heap, entry)
+  local i = #heap + 1
+  heap[i], entry.at = entry, i
+  while i > 1 and lower(heap[i], heap[math.floor(i / 2)]) do
+    heap_swap(heap, i, math.floor(i / 2))
+    i = math.floor(i / 2)
+  end
+end
+
+local function heap_pop(heap)
+  local n = #heap
+  heap_swap(heap, 1, n)
+  local entry = heap[n]
+  heap[n] = nil
+  heap_down(heap, 1)
+  return entry
+end
+
+local function push(top, list, key)
+  local items = top[list] or {}
+  top[list] = items
+  items[#items + 1] = key
+end
+
+-- the lowest stored key the batch has not looked at, and its score (nil: none left)
+local function stored_lowest(top)
+  while true do
+    local chunk = top.chunk
+    if chunk then
+      while top.at < #chunk do
+        local key = chunk[top.at]
+        if top.entries[key] == nil then return key, tonumber(chunk[top.at + 1]) end
+        top.at = top.at + 2
+      end
+    end
+    if top.read_all then return nil end
+    if not top.ranked then  -- no ranking yet: the rows, sorted as the ranking would be
+      load_all(top)
+      local keys = {}
+      for key, value in pairs(top.all) do
+        if key ~= OTHER then keys[#keys + 1] = {key, tonumber(string.match(value, COUNTS_SCORE))} end
+      end
+      table.sort(keys, function(a, b) return a[2] < b[2] or (a[2] == b[2] and a[1] < b[1]) end)
+      chunk = {}
+      for index, pair in ipairs(keys) do chunk[2 * index - 1], chunk[2 * index] = pair[1], pair[2] end
+      top.chunk, top.read_all = chunk, true
+    elseif chunk then  -- past the two lowest: all of them (at most top_entries)
+      top.chunk, top.read_all = redis.call('ZRANGE', top.r, 0, -1, 'WITHSCORES'), true
+    else
+      top.chunk = redis.call('ZRANGE', top.r, 0, 1, 'WITHSCORES')
+      top.read_all = #top.chunk < 4
+    end
+    top.at = 1
+  end
+end
+
+-- evict the lowest-ranked key; its score (nil: nothing listed)
+local function evict_lowest(top)
+  local key, score = stored_lowest(top)
+  local low = top.live[1]
+  if low and (key == nil or low.score < score or (low.score == score and low.key < key)) then
+    heap_pop(top.live)
+    low.listed = false
+    top.ov, top.op = top.ov + low.v, top.op + low.p
+    if low.stored and not low.gone then
+      low.gone = true
+      push(top, 'gone', low.key)
+    end
+    return low.score
+  end
+  if key == nil then return nil end
+  top.entries[key] = {key = key, listed = false, stored = true, gone = true}
+  push(top, 'gone', key)
+  push(top, 'unread', key)
+  return score
+end
+
+-- every stored row, once (at most top_entries + 1)
+load_all = function(top)
+  if top.all then return end
+  local flat = redis.call('HGETALL', top.h)
+  local all = {}
+  for index = 1, #flat, 2 do all[flat[index]] = flat[index + 1] end
+  top.all, top.other, top.ranked = all, all[OTHER] or '', all[OTHER] ~= nil
+  if not top.count then top.count = #flat / 2 - (top.ranked and 1 or 0) end
+end
+
+-- a key's stored row: its visits, pageviews and score (nil: not listed). The first
+-- look-up of a batch also reads '(other)': it exists once the bucket overflowed, and
+-- only then does the bucket keep a ranking (a dimension with few keys never needs one).
+local function stored_row(top, key)
+  local value
+  if not top.all then
+    top.lookups = top.lookups + 1
+    if top.lookups == 1 then
+      local both = redis.call('HMGET', top.h, key, OTHER)
+      value, top.other, top.ranked = both[1], both[2] or '', both[2] ~= false
+    elseif top.lookups <= LOOKUPS then
+      value = redis.call('HGET', top.h, key)
+    else
+      load_all(top)
+    end
+  end
+  if top.all then value = top.all[key] end
+  if not value then return nil end
+  local v, p, score = string.match(value, COUNTS)
+  return tonumber(v), tonumber(p), tonumber(score)
+end
+
+local function count_top(top, key, visits, pageviews, weight)
+  local entry = top.entries[key]
+  if entry == nil then
+    local v, p, score = stored_row(top, key)
+    if v then
+      entry = {key = key, listed = true, stored = true, gone = false, score = score, v = v, p = p, at = 0}
+      heap_push(top.live, entry)
+    else
+      entry = false
+    end
+    top.entries[key] = entry
+  end
+  if not entry or not entry.listed then
+    if not top.count then  -- without a ranking, the rows are the listed keys
+      top.count = top.ranked and redis.call('ZCARD', top.r) or redis.call('HLEN', top.h)
+    end
+    local floor = 0
+    if top.count < top_entries then
+      top.count = top.count + 1
+    else
+      floor = weight > 0 and evict_lowest(top) or nil
+      if floor == nil then  -- nothing to rank it by, or nothing to evict
+        top.ov, top.op = top.ov + visits, top.op + pageviews
+        return
+      end
+    end
+    if not entry then
+      entry = {key = key, stored = false, gone = false}
+      top.entries[key] = entry
+    end
+    entry.listed, entry.score, entry.v, entry.p, entry.moved = true, floor, 0, 0, true
+    heap_push(top.live, entry)
+  end
+  entry.v, entry.p, entry.changed = entry.v + visits, entry.p + pageviews, true
+  if weight > 0 then
+    entry.score, entry.moved = entry.score + weight, true
+    heap_down(top.live, entry.at)
+  end
 end
 
 local function dim_count(dimension, key, visits, pageviews, day, month)
   if key == '' then return end
+  local weight = dimension == 'bots' and pageviews or visits
   for pass = 1, 2 do
-    local pair = hashes(pass == 1 and ('day:' .. day) or ('month:' .. month), dimension)
-    local kept, fresh = admit(pair[2], key)
-    -- a new key gets both fields (HINCRBY by 0 creates one), so HLEN of :p counts keys
-    if fresh or visits > 0 then add_by(pair[1], kept, visits) end
-    if fresh or pageviews > 0 then add_by(pair[2], kept, pageviews) end
+    local top = top_of(pass == 1 and ('day:' .. day) or ('month:' .. month), dimension)
+    if key == OTHER then  -- a key that names the row of the rest is counted there
+      top.ov, top.op = top.ov + visits, top.op + pageviews
+    else
+      count_top(top, key, visits, pageviews, weight)
+    end
+  end
+end
+
+local function call_in_chunks(command, key, items, width)
+  local step = CHUNK * width
+  for first = 1, #items, step do
+    redis.call(command, key, unpack(items, first, math.min(first + step - 1, #items)))
+  end
+end
+
+local function row(v, p, score)
+  return string.format('%d:%d:%d', v, p, score)
+end
+
+-- Once per batch: evictions out, the rows and '(other)' written, the ranking updated
+-- (or, the batch a bucket first overflows, built from its rows).
+local function stats_flush()
+  for _, top in ipairs(top_order) do
+    local unread = top.unread or NONE
+    if top.ov > 0 or top.op > 0 or #unread > 0 then
+      local values
+      if top.all then
+        values = {top.all[OTHER] or false}
+        for index = 1, #unread do values[index + 1] = top.all[unread[index]] end
+      else
+        local names = {OTHER}
+        for index = 1, #unread do names[index + 1] = unread[index] end
+        values = {}
+        for first = 1, #names, CHUNK do
+          local part = redis.call('HMGET', top.h, unpack(names, first, math.min(first + CHUNK - 1, #names)))
+          for index = 1, #part do values[first + index - 1] = part[index] end
+        end
+        if top.other then values[1] = top.other end
+      end
+      for index = 1, #values do
+        local v, p = string.match(values[index] or '', COUNTS)
+        if v then top.ov, top.op = top.ov + tonumber(v), top.op + tonumber(p) end
+      end
+    end
+    -- the evicted keys out (one re-admitted since is written again just below)
+    call_in_chunks('HDEL', top.h, top.gone or NONE, 1)
+    local rows, scores = {}, {}
+    for _, entry in ipairs(top.live) do
+      if entry.changed then rows[#rows + 1], rows[#rows + 2] = entry.key, row(entry.v, entry.p, entry.score) end
+      if entry.moved then scores[#scores + 1], scores[#scores + 2] = entry.score, entry.key end
+    end
+    local overflowed = top.ov > 0 or top.op > 0
+    if overflowed then rows[#rows + 1], rows[#rows + 2] = OTHER, row(top.ov, top.op, 0) end
+    call_in_chunks('HSET', top.h, rows, 2)
+    if top.ranked then
+      call_in_chunks('ZREM', top.r, top.gone or NONE, 1)
+      call_in_chunks('ZADD', top.r, scores, 2)
+    elseif overflowed then  -- the first overflow: rank every row
+      local flat, ranking = redis.call('HGETALL', top.h), {}
+      for index = 1, #flat, 2 do
+        if flat[index] ~= OTHER then
+          ranking[#ranking + 1], ranking[#ranking + 2] = tonumber(string.match(flat[index + 1], COUNTS_SCORE)), flat[index]
+        end
+      end
+      call_in_chunks('ZADD', top.r, ranking, 2)
+    end
   end
 end
 
@@ -434,6 +661,8 @@ for rec in string.gmatch(ARGV[11], '[^\n]+') do
   end
   results[#results + 1] = code
 end
+
+stats_flush()  -- STATISTICS: evictions, rows and rankings, once per batch
 
 -- Apply the merged writes.
 for _, key in ipairs(incr_keys) do

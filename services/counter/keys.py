@@ -109,14 +109,24 @@ class SiteKeys:
 
     def top_keys(self, unit: str, bucket: str, dimension: str) -> tuple[str, ...]:
         """Every key of one statistics dimension in one day or month: what ``hit.lua``
-        may touch to count it (the visits hash, then the pageviews hash)."""
-        return (self.top(unit, bucket, dimension, "visits"), self.top(unit, bucket, dimension, "pageviews"))
+        may touch to count it (the rows' hash, then the ranking, which exists only once
+        the bucket overflowed)."""
+        return (self.top_counts(unit, bucket, dimension), self.top_rank(unit, bucket, dimension))
 
-    def top(self, unit: str, bucket: str, dimension: str, measure: str) -> str:
+    def top_counts(self, unit: str, bucket: str, dimension: str) -> str:
         """Hash of one statistics dimension in one day or month (``unit`` ``day`` or
-        ``month``): field = key (path, host, browser...), value = ``visits`` or
-        ``pageviews`` (``measure``); at most ``counter.top_entries`` keys plus ``(other)``."""
-        return f"{self.prefix}top:{unit}:{bucket}:{dimension}:{MEASURES[measure]}"
+        ``month``): field = key (path, host, browser...), value ``<visits>:<pageviews>:<score>``
+        (``top.top_row``): counts exact since the key was admitted, and its score in
+        ``top_rank``; at most ``counter.top_entries`` keys plus ``(other)``, which holds
+        the counts of every key not listed (score 0)."""
+        return f"{self.prefix}top:{unit}:{bucket}:{dimension}:c"
+
+    def top_rank(self, unit: str, bucket: str, dimension: str) -> str:
+        """ZSET of the keys listed in ``top_counts`` (not ``(other)``), scored by their
+        Space-Saving estimate of visits (pageviews for ``bots``): at most
+        ``counter.top_entries`` members; a new key in a full bucket evicts the lowest
+        into ``(other)`` (``hit.lua``)."""
+        return f"{self.prefix}top:{unit}:{bucket}:{dimension}:r"
 
     def profile_month(self, month: str) -> str:
         """Hash of one month's visits by local hour of day (``h00``..``h23``) and ISO
@@ -126,9 +136,6 @@ class SiteKeys:
     def profile_day(self, day: str) -> str:
         """Hash of one day's visits by local hour of day (``h00``..``h23``)."""
         return f"{self.prefix}profile:day:{day}"
-
-
-MEASURES = {"visits": "v", "pageviews": "p"}
 
 
 BASELINE_TOTAL = "total"

@@ -1,7 +1,9 @@
 """Top lists of a statistics dimension over a date range: the bounded per-day and
-per-month hashes ``hit.lua`` keeps, added up (one pipelined read). A key outside a
-bucket's top entries was counted as ``(other)`` in that bucket, so a range's figure of
-a key is exact when it stayed within the top entries of every bucket of the range."""
+per-month hashes ``hit.lua`` keeps (``SiteKeys.top_counts``), added up (one pipelined
+read). Each bucket lists its top keys by visits (Space-Saving): a listed key's figures
+are exact since it was admitted, and what a key counted while not listed (or before it
+was evicted) is in that bucket's ``(other)``; so a range's figure of a key is exact when
+it stayed listed in every bucket of the range, and the rows always add up."""
 
 from __future__ import annotations
 
@@ -40,14 +42,37 @@ def sorted_rows(visits: dict[str, int], pageviews: dict[str, int], limit: int) -
     return [{"key": key, "visits": visits.get(key, 0), "pageviews": pageviews.get(key, 0)} for key in ranked[:limit]]
 
 
+def _key(field: bytes | str) -> str:
+    return field.decode("utf-8", "replace") if isinstance(field, bytes) else field
+
+
 def _add(into: dict[str, int], raw: Mapping[bytes | str, bytes | str]) -> None:
     for field, value in raw.items():
-        key = field.decode("utf-8", "replace") if isinstance(field, bytes) else field
         try:
             count = int(value)
         except ValueError:  # an imported hash is written by another tool: skip junk
             continue
+        key = _key(field)
         into[key] = into.get(key, 0) + count
+
+
+def top_row(value: bytes | str) -> tuple[int, int] | None:
+    """Visits and pageviews of one ``top_counts`` value, ``<visits>:<pageviews>:<score>``
+    (``None``: not such a value)."""
+    parts = (value.decode("ascii", "replace") if isinstance(value, bytes) else value).split(":")
+    if len(parts) != 3 or not all(part.isdigit() for part in parts):
+        return None
+    return int(parts[0]), int(parts[1])
+
+
+def _add_rows(visits: dict[str, int], pageviews: dict[str, int], raw: Mapping[bytes | str, bytes | str]) -> None:
+    for field, value in raw.items():
+        counts = top_row(value)
+        if counts is None:
+            continue
+        key = _key(field)
+        visits[key] = visits.get(key, 0) + counts[0]
+        pageviews[key] = pageviews.get(key, 0) + counts[1]
 
 
 async def read_tops(
@@ -63,8 +88,7 @@ async def read_tops(
             if found is None:
                 pipe.hgetall(keys.legacy_top(dimension))
             for unit, bucket in buckets:
-                pipe.hgetall(keys.top(unit, bucket, dimension, "visits"))
-                pipe.hgetall(keys.top(unit, bucket, dimension, "pageviews"))
+                pipe.hgetall(keys.top_counts(unit, bucket, dimension))
         replies = iter(await pipe.execute())
     tops: dict[str, list[Row]] = {}
     for dimension in dimensions:
@@ -73,8 +97,7 @@ async def read_tops(
         if found is None:
             _add(visits, next(replies))
         for _bucket in buckets:
-            _add(visits, next(replies))
-            _add(pageviews, next(replies))
+            _add_rows(visits, pageviews, next(replies))
         tops[dimension] = sorted_rows(visits, pageviews, limit)
     return tops
 

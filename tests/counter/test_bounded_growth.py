@@ -57,9 +57,9 @@ async def test_one_address_with_thousands_of_paths_and_event_ids_adds_a_bounded_
     pages = [key async for key in redis.scan_iter(match=KEYS.prefix + "page:*")]
     assert len(pages) == 100  # ...but only 100 paths got a record
     added = await key_count(redis) - before
-    # The statistics: per day and month, per dimension, a visits and a pageviews hash (each
-    # capped at top_entries rows plus "(other)"), and a profile per day and month: bounded
-    # by the calendar, whatever the client sends.
+    # The statistics: per day and month, per dimension, a hash of counts (capped at
+    # top_entries rows plus "(other)") and its ranking (top_entries members), and a profile
+    # per day and month: bounded by the calendar, whatever the client sends.
     statistics = [key for pattern in ("top:*", "profile:*") for key in await redis.keys(KEYS.prefix + pattern)]
     assert len(statistics) <= 2 * len(DIMENSIONS) * 2 + 2, statistics
     # 100 pages, one visitor and its retry state, day/month/hour/totals, two HLLs, online,
