@@ -76,10 +76,19 @@ def checkout(ref: str) -> Iterator[Path]:
 TUNED = {"PULSE_COUNTER_RATE_LIMITS_ENABLED": "false", "PULSE_LOG_LEVEL": "WARNING"}
 
 
+#: The import package's name, newest first: ``portal_pulse`` since 2026-12-02 (a symlink
+#: to ``services/``), ``services`` before; an A/B may run one of each.
+PACKAGES = ("portal_pulse", "services")
+
+
+def package_of(tree: Path) -> str:
+    return next(name for name in PACKAGES if (tree / name / "cli.py").is_file())
+
+
 def start(st: Stack, name: str, ref: str, env: dict[str, str], tree: Path) -> Side:
-    """The counter of ``tree`` (its ``services`` package), on a free port, against ``st``'s Valkey."""
+    """The counter of ``tree`` (its own package), on a free port, against ``st``'s Valkey."""
     port = free_port()
-    argv = python_argv("-m", "services.cli", "counter", "--redis-url", st.redis_url, "--port", str(port))
+    argv = python_argv("-m", f"{package_of(tree)}.cli", "counter", "--redis-url", st.redis_url, "--port", str(port))
     child = st.procs.start(f"counter-{name}", argv, port=port, cwd=tree,
                            env={"PULSE_SECRET": "ab-" + secrets.token_hex(8), **env})
     return Side(name, ref, env, Server("counter", child, port))
