@@ -90,7 +90,6 @@ class ScriptRunner:
         self._resend_seconds = resend_seconds
         self.round_trips = 0
         #: Calls sent again because the cluster had not run them (a slot moving).
-        self.resends = 0
 
     @classmethod
     def for_settings(cls, client: Redis, settings: RedisSettings) -> ScriptRunner:
@@ -165,7 +164,6 @@ class ScriptRunner:
                 return reply
             await asyncio.sleep(pause)
             pause = min(pause * 2, RESEND_MAX_PAUSE_SECONDS)
-            self.resends += 1
 
     async def _cluster_call_once(self, script: Script, keys: Sequence[str], args: Sequence[Any], acks: int) -> Any:
         try:

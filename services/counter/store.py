@@ -148,11 +148,6 @@ class HitStore:
     def round_trips(self) -> int:
         return self._runner.round_trips
 
-    @property
-    def resends(self) -> int:
-        """Calls the cluster answered without running them (a slot moving), sent again."""
-        return self._runner.resends
-
     def _cleanup_flag(self, site: str, hits: Sequence[Hit], indexes: Sequence[int]) -> str:
         latest = max(hits[index].now for index in indexes)
         if latest - self._cleaned.get(site, float("-inf")) < CLEANUP_EVERY_SECONDS:
