@@ -444,12 +444,23 @@ local function stats_bot(dims, day, month)
 end
 -- ---- end of STATISTICS ------------------------------------------------------------
 
-local function limited_counter(key, ttl_s)
-  local count = redis.call('INCR', key)
-  if count == 1 then
-    redis.call('EXPIRE', key, ttl_s)
+-- Rate-limit counters: one hash per site and UTC minute (rate:minute:<epoch min>; fields
+-- v:<visitor>, i:<address>, b:<address> for bots) and per UTC hour (rate:hour:<epoch h>;
+-- fields nv:<address> new visits, np:<address> new per-path records). So a batch declares
+-- and expires two or three keys, not a few per hit; each hash expires its TTL after the
+-- batch that last wrote it (it is written only during its own minute or hour).
+local rate_ttl, rate_order = {}, {}
+local function limited_counter(unit, bucket, field, ttl_s)
+  local key = site_key('rate:' .. unit .. ':' .. bucket)
+  if not rate_ttl[key] then
+    rate_ttl[key] = ttl_s
+    rate_order[#rate_order + 1] = key
   end
-  return count
+  return redis.call('HINCRBY', key, field, 1)
+end
+
+local function expire_rate_counters()
+  for _, key in ipairs(rate_order) do redis.call('EXPIRE', key, rate_ttl[key]) end
 end
 
 -- ---- Bounded growth (issue 11) -------------------------------------------------------
@@ -476,8 +487,8 @@ local function path_record_allowed(pd, ipd, now)
   if state == nil then
     if redis.call('EXISTS', site_key('page:' .. pd)) == 1 then
       state = 'known'
-    elseif limits_on and ipd ~= '' and limited_counter(site_key('rate:new-paths:' .. ipd .. ':'
-        .. string.format('%d', math.floor(now / 3600000))), 7200) > max_new_paths_hour then
+    elseif limits_on and ipd ~= '' and limited_counter('hour', string.format('%d', math.floor(now / 3600000)),
+        'np:' .. ipd, 7200) > max_new_paths_hour then
       state = 'refused'
     else
       state = 'new'
@@ -541,6 +552,7 @@ local function retry_check(vd, sq, ed, remember)
 end
 
 local function write_retry_state()
+expire_rate_counters()
   for _, vd in ipairs(retry_order) do
     local state = retry_state[vd]
     if state.dirty then
@@ -554,7 +566,7 @@ end
 local function bot_limited(ipd, now)
   if not limits_on or ipd == '' then return false end
   local minute = string.format('%d', math.floor(now / 60000))
-  return limited_counter(site_key('rate:bot-ip:' .. ipd .. ':' .. minute), 120) > max_bot_ip_minute
+  return limited_counter('minute', minute, 'b:' .. ipd, 120) > max_bot_ip_minute
 end
 
 local function cap_online_bots()
@@ -600,15 +612,15 @@ for rec in string.gmatch(ARGV[11], '[^\n]+') do
     local limited = false
     if limits_on then
       local minute = string.format('%d', math.floor(now / 60000))
-      if limited_counter(site_key('rate:visitor:' .. vd .. ':' .. minute), 120) > max_visitor_minute then
+      if limited_counter('minute', minute, 'v:' .. vd, 120) > max_visitor_minute then
         limited = true
       end
-      if ipd ~= '' and limited_counter(site_key('rate:ip:' .. ipd .. ':' .. minute), 120) > max_ip_minute then
+      if ipd ~= '' and limited_counter('minute', minute, 'i:' .. ipd, 120) > max_ip_minute then
         limited = true
       end
       if not limited and starts_visit and ipd ~= '' then
         local hour_bucket = string.format('%d', math.floor(now / 3600000))
-        if limited_counter(site_key('rate:new-visits:' .. ipd .. ':' .. hour_bucket), 7200) > max_new_visits_hour then
+        if limited_counter('hour', hour_bucket, 'nv:' .. ipd, 7200) > max_new_visits_hour then
           limited = true
         end
       end

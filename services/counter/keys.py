@@ -80,25 +80,15 @@ class SiteKeys:
         sequence numbers, 12 characters each): how retries are recognised, per visitor."""
         return f"{self.prefix}retry:{visitor_digest}"
 
-    def rate_visitor(self, visitor_digest: str, minute: int) -> str:
-        """Counter of a visitor's hits in one UTC minute (epoch ms // 60000)."""
-        return f"{self.prefix}rate:visitor:{visitor_digest}:{minute}"
+    def rate_minute(self, minute: int) -> str:
+        """Hash of the rate-limit counters of one UTC minute (epoch ms // 60000): fields
+        ``v:<visitor>``, ``i:<address>`` (hits) and ``b:<address>`` (bot hits)."""
+        return f"{self.prefix}rate:minute:{minute}"
 
-    def rate_ip(self, ip_digest: str, minute: int) -> str:
-        """Counter of an address's hits in one UTC minute."""
-        return f"{self.prefix}rate:ip:{ip_digest}:{minute}"
-
-    def rate_new_visits(self, ip_digest: str, hour: int) -> str:
-        """Counter of the visits an address started in one UTC hour (epoch ms // 3600000)."""
-        return f"{self.prefix}rate:new-visits:{ip_digest}:{hour}"
-
-    def rate_new_paths(self, ip_digest: str, hour: int) -> str:
-        """Counter of the per-path records an address made in one UTC hour."""
-        return f"{self.prefix}rate:new-paths:{ip_digest}:{hour}"
-
-    def rate_bot_ip(self, ip_digest: str, minute: int) -> str:
-        """Counter of an address's bot hits in one UTC minute."""
-        return f"{self.prefix}rate:bot-ip:{ip_digest}:{minute}"
+    def rate_hour(self, hour: int) -> str:
+        """Hash of the rate-limit counters of one UTC hour (epoch ms // 3600000): fields
+        ``nv:<address>`` (visits started) and ``np:<address>`` (per-path records made)."""
+        return f"{self.prefix}rate:hour:{hour}"
 
     @property
     def absent(self) -> str:

@@ -62,16 +62,19 @@ def batch_keys(keys: SiteKeys, hits: Sequence[Hit], indexes: Sequence[int], limi
     add = declared.add
     calendars: set[tuple[str, str, str]] = set()
     statistics: set[tuple[str, str]] = set()
+    minutes: set[int] = set()  # the rate-limit hashes (a superset: one per minute and hour)
+    hours: set[int] = set()
     for index in indexes:
         hit = hits[index]
         calendars.add((hit.day, hit.month, hit.hour))
         kind = hit.kind
         if hit.dimensions and kind is Kind.PAGEVIEW:
             statistics.add((hit.day, hit.month))
-        ipd = hit.ip_digest
+        if limits:
+            ms = int(hit.now * 1000)
+            minutes.add(ms // 60000)
+            hours.add(ms // 3600000)
         if hit.bot:
-            if limits and ipd:
-                add(keys.rate_bot_ip(ipd, int(hit.now * 1000) // 60000))
             continue
         vd = hit.visitor_digest
         add(keys.visitor(vd))
@@ -79,17 +82,8 @@ def batch_keys(keys: SiteKeys, hits: Sequence[Hit], indexes: Sequence[int], limi
             add(keys.retry(vd))
         if kind is not Kind.HEARTBEAT:
             add(keys.page(hit.path_digest))
-        if limits:
-            ms = int(hit.now * 1000)
-            minute = ms // 60000
-            add(keys.rate_visitor(vd, minute))
-            if ipd:
-                add(keys.rate_ip(ipd, minute))
-                if kind is not Kind.HEARTBEAT:
-                    hour_bucket = ms // 3600000
-                    add(keys.rate_new_paths(ipd, hour_bucket))
-                    if kind is Kind.PAGEVIEW:
-                        add(keys.rate_new_visits(ipd, hour_bucket))
+    declared.update(keys.rate_minute(minute) for minute in minutes)
+    declared.update(keys.rate_hour(hour) for hour in hours)
     for day, month, hour in calendars:
         declared.update(_calendar_keys(site, day, month, hour))
     for day, month in statistics:

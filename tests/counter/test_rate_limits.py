@@ -63,3 +63,22 @@ async def test_limits_can_be_turned_off(redis_url: str, start_counter: CounterFa
     assert results == {"1"}
     keys = [key async for key in counter.app_redis().scan_iter(match="*rate*")]
     assert keys == []
+
+
+async def test_the_counters_are_one_hash_per_minute_and_hour_and_expire(
+    redis_url: str, start_counter: CounterFactory
+) -> None:
+    """However many visitors and addresses, a minute's counters are one hash and an hour's
+    another, each cleaned up a while after its time is over (2 min and 2 h)."""
+    counter = await start_counter(redis_url)
+    for i in range(5):
+        await counter.hit(visitor=f"v{i}", path=f"/p{i}", headers={"X-Forwarded-For": f"198.51.100.{i}"})
+    redis = counter.app_redis()
+    keys = sorted([key.decode() async for key in redis.scan_iter(match="pulse:{default}:rate:*")])
+    minute = int(counter.clock.now() * 1000) // 60000
+    hour = int(counter.clock.now() * 1000) // 3600000
+    assert keys == [f"pulse:{{default}}:rate:hour:{hour}", f"pulse:{{default}}:rate:minute:{minute}"]
+    assert len(await redis.hkeys(keys[1])) == 10  # v:<visitor> and i:<address> for five of each
+    assert len(await redis.hkeys(keys[0])) == 10  # nv:<address> and np:<address> (a new path each)
+    assert 7100 < await redis.ttl(keys[0]) <= 7200
+    assert 0 < await redis.ttl(keys[1]) <= 120
