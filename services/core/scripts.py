@@ -56,7 +56,6 @@ class ScriptRunner:
         self._cluster = isinstance(client, RedisCluster)
         self._acks = replica_acks
         self._acks_timeout_ms = replica_timeout_ms
-        self.round_trips = 0
 
     @classmethod
     def for_settings(cls, client: Redis, settings: RedisSettings) -> ScriptRunner:
@@ -94,7 +93,6 @@ class ScriptRunner:
         return replies
 
     async def _pipeline(self, script: Script, calls: Sequence[Call], acks: int) -> list[Any]:
-        self.round_trips += 1
         if len(calls) == 1 and not acks:  # the common case: one command, no pipeline object
             keys, args = calls[0]
             try:
@@ -121,7 +119,6 @@ class ScriptRunner:
         try:
             if acks:
                 return await self._cluster_call_acked(script, keys, args, acks)
-            self.round_trips += 1
             try:
                 return await self._client.evalsha(script.sha, len(keys), *keys, *args)
             except NoScriptError:
@@ -145,7 +142,6 @@ class ScriptRunner:
             node = client.get_node_from_key(keys[0])
             commands = [PipelineCommand(0, "EVALSHA", script.sha, len(keys), *keys, *args),
                         PipelineCommand(1, "WAIT", acks, self._acks_timeout_ms)]
-            self.round_trips += 1
             async with client.connection_permit():
                 await node.execute_pipeline(commands)
             reply, confirmed = commands[0].result, commands[1].result
