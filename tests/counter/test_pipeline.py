@@ -248,7 +248,7 @@ async def test_a_pixel_without_a_user_agent_is_a_bot(vcounter: Counter) -> None:
     ({"site": "nowhere"}, 404, "unknown_site", "site: not configured"),
     ({"site": "default", "kind": "click"}, 400, "unknown_kind", "kind: expected one of download, heartbeat, pageview"),
 ])
-async def test_refusals_say_what_is_wrong(vcounter: Counter, body: dict[str, str], status: int, code: str,
+async def test_refusals_say_what_is_wrong(vcounter: Counter, body: dict[str, Any], status: int, code: str,
                                          message: str) -> None:
     response = await vcounter.client.post("/v1/hit", json=body, headers={"User-Agent": BROWSER_UA})
     assert await error_of(response) == (status, code, message)

@@ -4,6 +4,7 @@ hits' clock). Real Valkey or Redis; the online sets are read from the server."""
 
 from __future__ import annotations
 
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from redis.asyncio import Redis
@@ -42,7 +43,7 @@ async def online(counter: Counter, site: str = "default") -> int:
 
 async def test_the_online_window_is_cleaned_at_most_once_a_second_per_site(counter: Counter) -> None:
     window = counter.settings.counter.online_window_seconds
-    news = {"site": "news", "headers": {"Origin": "http://news.test"}}
+    news: dict[str, Any] = {"site": "news", "headers": {"Origin": "http://news.test"}}
     await counter.hit(visitor="a")  # T0: the site's first commit cleans up
     await counter.hit(visitor="n1", **news)
     counter.clock.advance(0.75)
