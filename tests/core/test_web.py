@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
+import re
 
 import msgspec
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import make_mocked_request
+from aiohttp.http_exceptions import BadHttpMessage
+from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
+from aiohttp.web_protocol import RequestPayloadError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -17,10 +21,13 @@ from services.core.errors import ApiError
 from services.core.metrics import ServiceMetrics
 from services.core.secret import Secret
 from services.core.web import (
+    MalformedRequestLogFilter,
+    RouteAccessLogger,
     TrustedNetworks,
     client_address,
     cors_headers,
     decode_json,
+    install_log_redaction,
     parse_ip,
     read_body,
     require_token,
@@ -179,3 +186,81 @@ def test_parse_ip_agrees_with_ipaddress(text: str) -> None:
         assert parse_ip(text) is None
     else:
         assert parse_ip(text) == (ip.version, int(ip))
+
+
+# --- Logging: aiohttp's records of malformed requests redacted, access lines by route.
+
+
+def _record(msg: str, args: tuple[object, ...], exc: BaseException | None) -> logging.LogRecord:
+    exc_info = (type(exc), exc, None) if exc is not None else None
+    record = logging.LogRecord("aiohttp.server", logging.ERROR, __file__, 1, msg, args, exc_info)
+    record.exc_text = "cached traceback quoting the raw bytes"
+    return record
+
+
+def _filtered(record: logging.LogRecord) -> logging.LogRecord:
+    assert MalformedRequestLogFilter().filter(record) is True  # redacted, never dropped
+    return record
+
+
+def test_a_malformed_request_is_logged_without_its_address_or_bytes() -> None:
+    raw = BadHttpMessage("bad header: User-Agent: secret-browser/1.0")
+    record = _filtered(_record("Error handling request from %s", ("203.0.113.5",), raw))
+    assert record.getMessage() == "refused a request it could not handle: BadHttpMessage"
+    assert (record.exc_info, record.exc_text) == (None, None)
+    assert (record.levelno, record.levelname) == (logging.INFO, "INFO")  # the client's fault
+
+
+def test_our_own_failure_on_a_request_stays_an_error() -> None:
+    record = _filtered(_record("Error handling request from %s", ("203.0.113.5",), RuntimeError("ours")))
+    assert record.getMessage() == "refused a request it could not handle: RuntimeError"
+    assert (record.exc_info, record.exc_text) == (None, None)
+    assert (record.levelno, record.levelname) == (logging.ERROR, "ERROR")
+    record = _filtered(_record("Error handling request from %s", ("203.0.113.5",), None))
+    assert record.getMessage() == "refused a request it could not handle: unknown"
+
+
+def test_an_undecodable_body_drained_after_the_answer_is_info() -> None:
+    record = _filtered(_record("Unhandled exception", (), RequestPayloadError("bad gzip from 203.0.113.5")))
+    assert record.getMessage() == "discarded an undecodable request body: RequestPayloadError"
+    assert (record.exc_info, record.exc_text) == (None, None)
+    assert (record.levelno, record.levelname) == (logging.INFO, "INFO")
+
+
+def test_other_records_pass_unchanged() -> None:
+    bug = RuntimeError("a bug")
+    for msg, args in (("Unhandled exception", ()), ("something else from %s", ("x",))):
+        record = _filtered(_record(msg, args, bug))
+        assert (record.msg, record.args, record.levelno) == (msg, args, logging.ERROR)
+        assert record.exc_info is not None and record.exc_info[1] is bug
+        assert record.exc_text == "cached traceback quoting the raw bytes"
+
+
+def test_log_redaction_is_installed_once() -> None:
+    server_log = logging.getLogger("aiohttp.server")
+    install_log_redaction()
+    install_log_redaction()
+    assert sum(isinstance(f, MalformedRequestLogFilter) for f in server_log.filters) == 1
+
+
+async def test_access_lines_name_the_route_not_the_path(caplog: pytest.LogCaptureFixture) -> None:
+    logger = logging.getLogger("test.access")
+    server = TestServer(_app())
+    with caplog.at_level(logging.INFO, "test.access"):
+        await server.start_server(access_log_class=RouteAccessLogger, access_log=logger)
+        client: TestClient[web.Request, web.Application] = TestClient(server)
+        await client.start_server()
+        try:
+            await (await client.get("/refuse?id=secret-id")).read()
+            await (await client.get("/some/raw/path/with-an-id")).read()
+        finally:
+            await client.close()  # the server has written every line once it is closed
+    lines = [r.getMessage() for r in caplog.records if r.name == "test.access"]
+    assert [line.rsplit(" ", 1)[0] for line in lines] == ["GET /refuse 422", "GET unmatched 404"]
+    assert all(re.fullmatch(r"\d+\.\dms", line.rsplit(" ", 1)[1]) for line in lines)
+    access = RouteAccessLogger(logger, "")
+    logger.setLevel(logging.WARNING)
+    assert access.enabled is False
+    logger.setLevel(logging.INFO)
+    assert access.enabled is True
+    logger.setLevel(logging.NOTSET)
