@@ -223,7 +223,7 @@ def client_address(request: web.Request, trusted: TrustedNetworks) -> str:
     return first if first and parse_ip(first) is not None else peer
 
 
-def cors_headers(origin: str | None, allowed: Iterable[str], methods: str = "GET, POST, OPTIONS") -> dict[str, str]:
+def cors_headers(origin: str | None, allowed: Iterable[str], methods: str) -> dict[str, str]:
     """CORS headers for ``origin`` if it is one of ``allowed`` (``*`` allows any)."""
     if not origin:
         return {}

@@ -138,8 +138,24 @@ async def test_cors_only_for_configured_origins(make_client: ClientFactory) -> N
     assert response.status == 403
     response = await client.post("/echo", data=b'{"name":"a"}', headers={"Origin": "https://evil.example"})
     assert "Access-Control-Allow-Origin" not in response.headers
-    assert cors_headers(None, ["*"]) == {}
-    assert cors_headers("https://any.example", ["*"])["Access-Control-Allow-Origin"] == "https://any.example"
+    assert cors_headers(None, ["*"], "GET") == {}
+    assert cors_headers("https://any.example", ["*"], "GET")["Access-Control-Allow-Origin"] == "https://any.example"
+
+
+async def test_a_preflight_answer_names_methods_headers_and_lifetime(make_client: ClientFactory) -> None:
+    client = await make_client(_app())
+    response = await client.options("/echo", headers={"Origin": "https://ok.example",
+                                                      "Access-Control-Request-Method": "POST"})
+    assert response.status == 204
+    cors = {name: value for name, value in response.headers.items()
+            if name.lower().startswith("access-control-") or name.lower() == "vary"}
+    assert cors == {
+        "Access-Control-Allow-Origin": "https://ok.example",
+        "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+        "Access-Control-Allow-Headers": "Content-Type, Authorization, Last-Event-ID",
+        "Access-Control-Max-Age": "600",
+        "Vary": "Origin",
+    }
 
 
 async def test_request_metrics_use_route_templates(make_client: ClientFactory) -> None:
