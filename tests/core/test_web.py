@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import re
+from collections.abc import Callable
 
 import msgspec
 import pytest
@@ -42,6 +43,16 @@ class Body(msgspec.Struct):
     count: int = 0
 
 
+HTTP_ERRORS: dict[str, Callable[[], web.HTTPException]] = {
+    "302": lambda: web.HTTPFound("/elsewhere"),
+    "400": lambda: web.HTTPBadRequest(reason="Bad Thing"),
+    "401": lambda: web.HTTPUnauthorized(headers={"WWW-Authenticate": 'Bearer realm="pulse"', "X-Internal": "1"}),
+    "412": lambda: web.HTTPPreconditionFailed(),
+    "413": lambda: web.HTTPRequestEntityTooLarge(max_size=10, actual_size=20),
+    "429": lambda: web.HTTPTooManyRequests(headers={"Retry-After": "7", "X-Internal": "1"}),
+}
+
+
 def _app() -> web.Application:
     metrics = ServiceMetrics("test")
     app = web.Application(middlewares=[edge_middleware(metrics, lambda: ["https://ok.example"])])
@@ -65,11 +76,15 @@ def _app() -> web.Application:
     async def refuse(request: web.Request) -> web.Response:
         raise ApiError(422, "nope", "refused")
 
+    async def http_error(request: web.Request) -> web.Response:
+        raise HTTP_ERRORS[request.match_info["status"]]()
+
     app.router.add_post("/echo", echo)
     app.router.add_get("/secret", secret)
     app.router.add_get("/storage", storage)
     app.router.add_get("/crash", crash)
     app.router.add_get("/refuse", refuse)
+    app.router.add_get("/http/{status}", http_error)
     app.router.add_get("/metrics", metrics.handle_metrics)
     return app
 
@@ -110,6 +125,39 @@ async def test_errors_are_json_and_leak_nothing(make_client: ClientFactory) -> N
     assert response.headers["Retry-After"] == "1"
     response = await client.delete("/echo")
     assert response.status == 405 and (await response.json())["error"]["code"] == "method_not_allowed"
+
+
+@pytest.mark.parametrize(("status", "code", "message", "kept"), [
+    ("400", "bad_request", "Bad Thing", {}),
+    ("401", "unauthorized", "Unauthorized", {"WWW-Authenticate": 'Bearer realm="pulse"'}),
+    ("412", "error", "Precondition Failed", {}),  # a status without a code of its own
+    ("413", "body_too_large", "request body too large", {}),
+    ("429", "too_many_requests", "Too Many Requests", {"Retry-After": "7"}),
+])
+async def test_aiohttp_errors_become_json_keeping_only_their_protocol_headers(
+    make_client: ClientFactory, status: str, code: str, message: str, kept: dict[str, str]
+) -> None:
+    client = await make_client(_app())
+    response = await client.get(f"/http/{status}")
+    assert response.status == int(status)
+    assert await response.json() == {"error": {"code": code, "message": message}}
+    assert {name: response.headers[name] for name in kept} == kept
+    assert "X-Internal" not in response.headers
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+async def test_a_redirect_stays_a_redirect(make_client: ClientFactory) -> None:
+    client = await make_client(_app())
+    response = await client.get("/http/302", allow_redirects=False)
+    assert (response.status, response.headers["Location"]) == (302, "/elsewhere")
+
+
+async def test_a_wrong_method_names_the_allowed_ones(make_client: ClientFactory) -> None:
+    client = await make_client(_app())
+    response = await client.delete("/echo")
+    assert response.status == 405
+    assert response.headers["Allow"] == "POST"
+    assert await response.json() == {"error": {"code": "method_not_allowed", "message": "Method Not Allowed"}}
 
 
 async def test_tokens(make_client: ClientFactory) -> None:
