@@ -146,6 +146,24 @@ async def test_aiohttp_errors_become_json_keeping_only_their_protocol_headers(
     assert response.headers["Cache-Control"] == "no-store"
 
 
+async def test_failures_are_logged_by_route_with_the_traceback_of_a_bug(
+    make_client: ClientFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = await make_client(_app())
+    with caplog.at_level(logging.WARNING, "services.core.web"):
+        crash = await client.get("/crash")
+        storage = await client.get("/storage")
+    assert await crash.json() == {"error": {"code": "internal", "message": "internal error"}}
+    assert storage.status == 503
+    records = [r for r in caplog.records if r.name == "services.core.web"]
+    assert [(r.levelno, r.getMessage()) for r in records] == [
+        (logging.ERROR, "unexpected failure on GET /crash"),
+        (logging.WARNING, "storage unavailable on GET /storage: ConnectionError"),
+    ]
+    assert records[0].exc_info is not None and isinstance(records[0].exc_info[1], RuntimeError)
+    assert records[1].exc_info is None  # an outage is no bug: no traceback
+
+
 async def test_a_redirect_stays_a_redirect(make_client: ClientFactory) -> None:
     client = await make_client(_app())
     response = await client.get("/http/302", allow_redirects=False)
