@@ -189,8 +189,9 @@ async def test_visitors_without_the_rate_limits(valkey_url: str, start_counter: 
     await counter.hit(visitor="b")
     assert (await pixel(counter)).headers["X-Pulse-Counted"] == "1"
     await pixel(counter, path="/2")  # the same address and browser: the same visitor
+    await pixel(counter, ua=BROWSER_UA + " Edg/131")  # another browser: another visitor
     stats = await counter.stats()
-    assert (stats["total"], stats["pageviews"]["total"]) == (3, 5)
+    assert (stats["total"], stats["pageviews"]["total"]) == (4, 6)
 
 
 async def visitor_digests(counter: Counter, site: str) -> set[str]:
