@@ -61,3 +61,12 @@ async def test_the_online_window_is_cleaned_at_most_once_a_second_per_site(count
     await counter.hit(visitor="n2", **news)
     assert await online(counter, "news") == 1
     assert (await counter.stats())["online"] == 3  # reads count by score, cleaned up or not
+
+
+async def test_a_visitor_s_state_is_kept_for_the_longer_window_and_ten_minutes(counter: Counter) -> None:
+    """Long enough to recognise the visitor's next hit in the visit window, then gone."""
+    settings = counter.settings.counter
+    await counter.hit(visitor="kept")
+    ttl_ms = await counter.app_redis().pttl(SiteKeys("default").visitor(visitor_from_id("default", "kept")))
+    expected_ms = (max(settings.visit_window_seconds, settings.online_window_seconds) + 600) * 1000
+    assert expected_ms - 5_000 < ttl_ms <= expected_ms  # the server's clock ran a little since
