@@ -35,7 +35,9 @@ from services.core.web import (
 )
 from tests.conftest import ClientFactory
 
-TRUSTED = TrustedNetworks((ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("10.0.0.0/8")))
+
+def trusted() -> TrustedNetworks:
+    return TrustedNetworks((ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("10.0.0.0/8")))
 
 
 class Body(msgspec.Struct):
@@ -187,6 +189,24 @@ async def test_tokens(make_client: ClientFactory) -> None:
     assert response.status == 200
 
 
+@pytest.mark.parametrize(("header", "configured", "accepted"), [
+    ("Bearer  right ", "right", True),  # spaces around the token are not part of it
+    ("bearer right", "right", True),  # the scheme is case-insensitive
+    ("Bearer r\u00efght", "r\u00efght", False),  # not ASCII: no RFC 6750 token, whatever is configured
+    ("Bearer right\x7f", "right\x7f", False),  # not printable
+    ("Bearer ", "right", False),
+    ("right", "right", False),
+])
+def test_only_a_printable_ascii_bearer_token_can_match(header: str, configured: str, accepted: bool) -> None:
+    request = make_mocked_request("GET", "/", headers={"Authorization": header})
+    if accepted:
+        require_token(request, Secret(configured))
+    else:
+        with pytest.raises(ApiError) as raised:
+            require_token(request, Secret(configured))
+        assert raised.value.status == 401
+
+
 def test_no_token_configured_closes_the_endpoint() -> None:
     request = make_mocked_request("GET", "/", headers={"Authorization": "Bearer anything"})
     with pytest.raises(ApiError) as raised:
@@ -253,7 +273,7 @@ async def test_request_metrics_use_route_templates(make_client: ClientFactory) -
 def test_client_address(peer: str, xff: str, expected: str) -> None:
     request = make_mocked_request("GET", "/", headers={"X-Forwarded-For": xff} if xff else {})
     request = request.clone(remote=peer)
-    assert client_address(request, TRUSTED) == expected
+    assert client_address(request, trusted()) == expected  # a fresh memo: the decision is computed
 
 
 @settings(max_examples=500, deadline=None)
@@ -318,11 +338,20 @@ def test_other_records_pass_unchanged() -> None:
         assert record.exc_text == "cached traceback quoting the raw bytes"
 
 
-def test_log_redaction_is_installed_once() -> None:
+def test_log_redaction_is_installed_once_on_aiohttp_s_server_logger() -> None:
     server_log = logging.getLogger("aiohttp.server")
-    install_log_redaction()
-    install_log_redaction()
-    assert sum(isinstance(f, MalformedRequestLogFilter) for f in server_log.filters) == 1
+    before = list(server_log.filters)
+    for old in before:  # from a logger without it (another test or app may have installed it)
+        server_log.removeFilter(old)
+    try:
+        install_log_redaction()
+        install_log_redaction()
+        assert [type(f) for f in server_log.filters] == [MalformedRequestLogFilter]
+    finally:
+        for new in list(server_log.filters):
+            server_log.removeFilter(new)
+        for old in before:
+            server_log.addFilter(old)
 
 
 async def test_access_lines_name_the_route_not_the_path(caplog: pytest.LogCaptureFixture) -> None:
@@ -341,6 +370,10 @@ async def test_access_lines_name_the_route_not_the_path(caplog: pytest.LogCaptur
     assert [line.rsplit(" ", 1)[0] for line in lines] == ["GET /refuse 422", "GET unmatched 404"]
     assert all(re.fullmatch(r"\d+\.\dms", line.rsplit(" ", 1)[1]) for line in lines)
     access = RouteAccessLogger(logger, "")
+    with caplog.at_level(logging.INFO, "test.access"):
+        caplog.clear()
+        access.log(make_mocked_request("POST", "/x"), web.Response(status=204), 0.01234)
+    assert caplog.records[-1].getMessage().endswith(" 204 12.3ms")  # milliseconds, one decimal
     logger.setLevel(logging.WARNING)
     assert access.enabled is False
     logger.setLevel(logging.INFO)
