@@ -264,6 +264,8 @@ async def test_request_metrics_use_route_templates(make_client: ClientFactory) -
         ("127.0.0.1", "garbage", "127.0.0.1"),
         ("127.0.0.1", "", "127.0.0.1"),
         ("127.0.0.1", " , 198.51.100.7 ,", "198.51.100.7"),  # empty hops are skipped
+        ("127.0.0.1", "6.6.6.6, 198.51.100.7, ", "198.51.100.7"),  # ... and the walk goes on past them
+        ("127.0.0.1", " , ", "127.0.0.1"),  # only empty hops: the peer
         ("127.0.0.1", "10.1.2.3, 10.2.3.4", "10.1.2.3"),  # only proxies: the first one
         ("127.0.0.1", "010.1.2.3", "127.0.0.1"),  # leading zeros are no address
         ("127.0.0.1", "2001:db8::7", "2001:db8::7"),
