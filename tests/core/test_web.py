@@ -381,3 +381,23 @@ async def test_access_lines_name_the_route_not_the_path(caplog: pytest.LogCaptur
     logger.setLevel(logging.INFO)
     assert access.enabled is True
     logger.setLevel(logging.NOTSET)
+
+
+@pytest.mark.parametrize(("body", "code", "message"), [
+    (b"", "invalid_json", "request body is empty; a JSON object is expected"),
+    (b" \n", "invalid_json", "request body is empty; a JSON object is expected"),
+    (b"{", "invalid_json", "malformed JSON: Input data was truncated"),
+    (b'{"name": 1}', "invalid_body", "Expected `str`, got `int` - at `$.name`"),
+    (b'{"name": "\xff\xfe"}', "invalid_json", "malformed JSON: Invalid UTF-8 encoded string"),
+])
+def test_a_refused_json_body_says_why(body: bytes, code: str, message: str) -> None:
+    with pytest.raises(ApiError) as raised:
+        decode_json(body, msgspec.json.Decoder(Body))
+    assert (raised.value.status, raised.value.code, raised.value.message) == (400, code, message)
+
+
+def test_a_scoped_ipv6_address_takes_the_slow_path() -> None:
+    for text in ("fe80::1%eth0", "fe80::a:b%2"):
+        ip = ipaddress.ip_address(text)
+        assert parse_ip(text) == (6, int(ip))
+    assert parse_ip("10.0.0.1%eth0") is None
