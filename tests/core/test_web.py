@@ -389,6 +389,7 @@ async def test_access_lines_name_the_route_not_the_path(caplog: pytest.LogCaptur
     (b"{", "invalid_json", "malformed JSON: Input data was truncated"),
     (b'{"name": 1}', "invalid_body", "Expected `str`, got `int` - at `$.name`"),
     (b'{"name": "\xff\xfe"}', "invalid_json", "malformed JSON: Invalid UTF-8 encoded string"),
+    (b'{"name": "a", "x": ' + b"[" * 4000 + b"]" * 4000 + b"}", "invalid_json", "JSON nested too deeply"),
 ])
 def test_a_refused_json_body_says_why(body: bytes, code: str, message: str) -> None:
     with pytest.raises(ApiError) as raised:
