@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import msgspec
 import pytest
@@ -402,3 +402,26 @@ def test_a_scoped_ipv6_address_takes_the_slow_path() -> None:
         ip = ipaddress.ip_address(text)
         assert parse_ip(text) == (6, int(ip))
     assert parse_ip("10.0.0.1%eth0") is None
+
+
+def _json_of_size(size: int) -> bytes:
+    body = b'{"name": "' + b"x" * (size - 12) + b'"}'
+    assert len(body) == size
+    return body
+
+
+async def _chunked(data: bytes) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), 8):  # no Content-Length: the cap is enforced while reading
+        yield data[start:start + 8]
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+async def test_the_body_cap_is_exact(make_client: ClientFactory, chunked: bool) -> None:
+    client = await make_client(_app())
+    headers = {"Content-Type": "application/json"}
+    at_cap, over = _json_of_size(64), _json_of_size(72)  # 72: a chunk ends exactly at the cap
+    response = await client.post("/echo", data=_chunked(at_cap) if chunked else at_cap, headers=headers)
+    assert response.status == 200, await response.text()
+    response = await client.post("/echo", data=_chunked(over) if chunked else over, headers=headers)
+    assert await response.json() == {"error": {"code": "body_too_large",
+                                               "message": "request body is limited to 64 bytes"}}
