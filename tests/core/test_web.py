@@ -425,3 +425,11 @@ async def test_the_body_cap_is_exact(make_client: ClientFactory, chunked: bool) 
     response = await client.post("/echo", data=_chunked(over) if chunked else over, headers=headers)
     assert await response.json() == {"error": {"code": "body_too_large",
                                                "message": "request body is limited to 64 bytes"}}
+
+
+async def test_an_undecodable_body_is_a_400_naming_the_cause(make_client: ClientFactory) -> None:
+    client = await make_client(_app())
+    response = await client.post("/echo", data=b"this is not gzip at all",
+                                 headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
+    assert await response.json() == {"error": {"code": "invalid_body", "message":
+                                               "request body could not be decoded (framing or Content-Encoding)"}}
