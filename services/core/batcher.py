@@ -95,7 +95,6 @@ class Batcher(Generic[T, R]):
         self._lanes: dict[Hashable, _Lane[T, R]] = {}
         self._pending = 0
         self._closing = False
-        self.batches = 0
         metrics.watch(self.pending, self._open_lanes)
 
     def pending(self) -> int:
@@ -187,7 +186,6 @@ class Batcher(Generic[T, R]):
 
     async def _send(self, lane: _Lane[T, R], batch: list[_Pending[T, R]]) -> None:
         started = time.perf_counter()
-        self.batches += 1
         try:
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for runs the call in a
             # task of its own, one more task and one more loop turn per batch.

@@ -88,8 +88,6 @@ class ScriptRunner:
         self._acks = replica_acks
         self._acks_timeout_ms = replica_timeout_ms
         self._resend_seconds = resend_seconds
-        self.round_trips = 0
-        #: Calls sent again because the cluster had not run them (a slot moving).
 
     @classmethod
     def for_settings(cls, client: Redis, settings: RedisSettings) -> ScriptRunner:
@@ -129,7 +127,6 @@ class ScriptRunner:
         return replies
 
     async def _pipeline(self, script: Script, calls: Sequence[Call], acks: int) -> list[Any]:
-        self.round_trips += 1
         if len(calls) == 1 and not acks:  # the common case: one command, no pipeline object
             keys, args = calls[0]
             try:
@@ -169,7 +166,6 @@ class ScriptRunner:
         try:
             if acks:
                 return await self._cluster_call_acked(script, keys, args, acks)
-            self.round_trips += 1
             try:
                 return await self._client.evalsha(script.sha, len(keys), *keys, *args)
             except NoScriptError:
@@ -204,7 +200,6 @@ class ScriptRunner:
             evalsha = PipelineCommand(len(commands), "EVALSHA", script.sha, len(keys), *keys, *args)
             wait = PipelineCommand(len(commands) + 1, "WAIT", acks, self._acks_timeout_ms)
             commands += [evalsha, wait]
-            self.round_trips += 1
             async with client.connection_permit():
                 await node.execute_pipeline(commands)
             reply, confirmed = evalsha.result, wait.result

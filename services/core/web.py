@@ -110,10 +110,8 @@ def decode_json(body: bytes, decoder: msgspec.json.Decoder[T]) -> T:
         return decoder.decode(body)
     except msgspec.ValidationError as exc:
         raise bad_request(str(exc), "invalid_body") from exc
-    except msgspec.DecodeError as exc:
+    except msgspec.DecodeError as exc:  # invalid UTF-8 too ("Invalid UTF-8 encoded string")
         raise bad_request(f"malformed JSON: {exc}", "invalid_json") from exc
-    except UnicodeDecodeError as exc:
-        raise bad_request("request body is not valid UTF-8", "invalid_json") from exc
     except RecursionError as exc:
         raise bad_request("JSON nested too deeply", "invalid_json") from exc
 
@@ -223,7 +221,7 @@ def client_address(request: web.Request, trusted: TrustedNetworks) -> str:
     return first if first and parse_ip(first) is not None else peer
 
 
-def cors_headers(origin: str | None, allowed: Iterable[str], methods: str = "GET, POST, OPTIONS") -> dict[str, str]:
+def cors_headers(origin: str | None, allowed: Iterable[str], methods: str) -> dict[str, str]:
     """CORS headers for ``origin`` if it is one of ``allowed`` (``*`` allows any)."""
     if not origin:
         return {}

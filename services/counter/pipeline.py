@@ -160,7 +160,6 @@ class HitPipeline:
     ) -> None:
         self._metrics = metrics
         counter: CounterSettings = settings.counter
-        self._counter = counter
         self._trusted = TrustedNetworks(counter.trusted_networks)
         #: The IP digest only feeds the rate limits: not computed when they are off.
         self._digest_ip = counter.rate_limits_enabled

@@ -26,7 +26,6 @@ class SharedReads(Generic[V]):
         self._max_entries = max_entries
         self._entries: dict[Hashable, tuple[float, float, V]] = {}
         self._inflight: dict[Hashable, asyncio.Task[V]] = {}
-        self.loads = 0
 
     def fresh(self, key: Hashable) -> V | None:
         entry = self._entries.get(key)
@@ -49,7 +48,6 @@ class SharedReads(Generic[V]):
         return await asyncio.shield(task)
 
     async def _load(self, key: Hashable, load: Callable[[], Awaitable[V]]) -> V:
-        self.loads += 1
         loaded_at = self._clock.now()
         body = await load()
         if self._max_age > 0:

@@ -84,10 +84,6 @@ class StatsCache:
         self._online_window = online_window_seconds
         self._reads: SharedReads[bytes] = SharedReads(clock, max_age_seconds)
 
-    @property
-    def loads(self) -> int:
-        return self._reads.loads
-
     def fresh(self, site: str) -> bytes | None:
         """The cached stats of ``site`` as JSON, if still within the cache period."""
         return self._reads.fresh(site)

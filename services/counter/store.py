@@ -138,10 +138,6 @@ class HitStore:
         self._tail = str(settings.top_entries)
         self._cleaned: dict[str, float] = {}
 
-    @property
-    def round_trips(self) -> int:
-        return self._runner.round_trips
-
     def _cleanup_flag(self, site: str, hits: Sequence[Hit], indexes: Sequence[int]) -> str:
         latest = max(hits[index].now for index in indexes)
         if latest - self._cleaned.get(site, float("-inf")) < CLEANUP_EVERY_SECONDS:

@@ -45,8 +45,6 @@ class EventBus:
         self._channel = channel
         self._subscribers: defaultdict[str, set[asyncio.Queue[Event]]] = defaultdict(set)
         self.subscribed = asyncio.Event()
-        #: The cluster node the bus listens on now (None on a standalone server).
-        self.listening_on: str | None = None
         self._stopping = False
 
     def stop(self) -> None:
@@ -93,7 +91,6 @@ class EventBus:
         if isinstance(client, RedisCluster):
             nodes = sorted(client.get_nodes(), key=lambda node: node.name)
             node = nodes[failures % len(nodes)] if nodes else None
-            self.listening_on = node.name if node is not None else None
             return client.pubsub(node=node, ignore_subscribe_messages=True)
         return client.pubsub(ignore_subscribe_messages=True)
 

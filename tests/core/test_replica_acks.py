@@ -17,6 +17,7 @@ from services.core.errors import StorageUnavailable
 from services.core.redis_conn import build_client
 from services.core.scripts import ReplicasBehind, Script, ScriptRunner
 from services.core.settings import ConfigError, RedisSettings, load_settings
+from tests.command_stats import command_calls
 
 INCR = Script("incr", "return redis.call('INCR', KEYS[1])")
 
@@ -50,10 +51,12 @@ async def client(master: EmbeddedServer) -> AsyncIterator[Redis]:
 async def test_acknowledged_once_the_replica_confirmed(client: Redis, replica: EmbeddedServer) -> None:
     runner = ScriptRunner.for_settings(client, RedisSettings(url="redis://x", replica_acks=1))
     await runner.load(INCR)
-    before = runner.round_trips
+    waits, calls = await command_calls(client, "wait"), await command_calls(client, "evalsha")
     replies = await runner.run_many(INCR, [(["pulse:{a}:n"], []), (["pulse:{b}:n"], [])])
     assert replies == [1, 1]
-    assert runner.round_trips - before == 1  # the WAIT travels with the calls
+    # One WAIT for the batch, sent after its calls (on their connection: it confirms them).
+    assert await command_calls(client, "evalsha") - calls == 2
+    assert await command_calls(client, "wait") - waits == 1
     replica_client = redis.Redis(host=replica.host, port=replica.port)
     assert replica_client.get("pulse:{a}:n") == b"1"  # already on the replica when acknowledged
     replica_client.close()

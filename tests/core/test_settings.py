@@ -253,3 +253,31 @@ def test_invalid_settings_never_reach_an_app() -> None:
 
 def test_an_unparsable_url_is_not_shown_at_all() -> None:
     assert masked_url("redis://:hunter2@[::1") == "<unparsable url>"
+
+
+def test_secret_file_refusals_say_exactly_what_is_wrong(tmp_path: Path) -> None:
+    path = tmp_path / "secret"
+    path.write_text("x" * 20, encoding="utf-8")
+    with pytest.raises(ConfigError) as raised:
+        load_settings(env={"PULSE_SECRET_FILE": str(path), "PULSE_SECRET": "y" * 20})
+    assert str(raised.value) == "secret_file: set either secret (PULSE_SECRET) or secret_file, not both"
+    path.write_bytes(b"\xff\xfe not text " * 4)
+    with pytest.raises(ConfigError) as raised:
+        load_settings(env={"PULSE_SECRET_FILE": str(path)})
+    assert str(raised.value) == f"secret_file: {path} is not UTF-8 text"
+    path.write_text("a" * 15 + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as raised:
+        load_settings(env={"PULSE_SECRET_FILE": str(path)})
+    assert str(raised.value) == f"secret_file: {path} holds fewer than 16 characters"
+    path.write_text("a" * 16 + "\n", encoding="utf-8")  # 16 is enough
+    secret = load_settings(env={"PULSE_SECRET_FILE": str(path)}).secret
+    assert secret is not None and secret.reveal() == "a" * 16
+
+
+def test_the_missing_secret_refusal_says_how_to_make_one() -> None:
+    with pytest.raises(ConfigError) as raised:
+        require_secret(load_settings(env={}))
+    assert str(raised.value) == (
+        "secret: required when the counter runs on its own: set PULSE_SECRET or secret_file"
+        " (PULSE_SECRET_FILE) to a random value shared by every counter process, kept out of Redis"
+        " (e.g. `openssl rand -hex 32`); only `portal-pulse up` creates one itself")

@@ -80,8 +80,9 @@ async def test_body_over_the_cap_is_413(vcounter: Counter) -> None:
 @pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "multipart/form-data; boundary=x",
                                           "application/xml"])
 async def test_wrong_content_type_is_415(vcounter: Counter, content_type: str) -> None:
-    await assert_error(await post_raw(vcounter, json.dumps(GOOD).encode(), content_type), 415,
-                       "unsupported_media_type")
+    response = await post_raw(vcounter, json.dumps(GOOD).encode(), content_type)
+    await assert_error(response, 415, "unsupported_media_type")
+    assert (await response.json())["error"]["message"] == "expected one of: application/json, text/plain"
 
 
 async def test_text_plain_is_accepted_for_send_beacon(vcounter: Counter) -> None:

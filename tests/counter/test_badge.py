@@ -10,7 +10,7 @@ import pytest
 
 from services.core.embedded import EmbeddedServer
 from services.counter.badge import render_badge
-from services.counter.state import STATS
+from tests.command_stats import command_calls
 from tests.conftest import ADMIN_TOKEN
 from tests.counter.conftest import Counter, CounterFactory
 
@@ -61,11 +61,14 @@ def test_badge_text_is_escaped() -> None:
 
 async def test_badge_reads_the_stats_cache(valkey_url: str, start_counter: CounterFactory) -> None:
     counter = await start_counter(valkey_url, stats_cache_seconds=30.0)
-    cache = counter.app[STATS]
+    redis = counter.app_redis()
+    before = await command_calls(redis, "pfcount")
     await counter.stats()
+    read = await command_calls(redis, "pfcount")
+    assert read == before + 2  # one stats read: two PFCOUNTs (the day's and the month's visitors)
     for lang in ("vi", "en", "vi"):
         assert (await counter.client.get("/v1/badge.svg", params={"site": "default", "lang": lang})).status == 200
-    assert cache.loads == 1
+    assert await command_calls(redis, "pfcount") == read  # every badge from the cached read
 
 
 @pytest.mark.parametrize(("params", "status", "code"), [

@@ -11,6 +11,7 @@ from services.counter.calendar_keys import calendar_keys
 from services.counter.hit import Hit, Kind, Outcome
 from services.counter.state import METRICS, WRITER
 from services.counter.visitor import path_digest, visitor_from_id
+from tests.command_stats import command_calls
 from tests.counter.conftest import Counter
 from tests.metric_samples import sample
 
@@ -21,8 +22,7 @@ async def scrape(counter: Counter) -> str:
 
 async def script_calls(counter: Counter) -> int:
     """EVALSHA calls the server has run (what a commit of one site's hits costs)."""
-    stats = await counter.app_redis().info("commandstats")
-    return int(stats.get("cmdstat_evalsha", {}).get("calls", 0))
+    return await command_calls(counter.app_redis(), "evalsha")
 
 
 async def test_many_concurrent_hits_are_counted_exactly_in_few_round_trips(counter: Counter) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from services.core.secret import Secret
 from services.counter.keys import SiteKeys
-from services.counter.stats_handlers import READS
+from tests.command_stats import command_calls
 from tests.conftest import ADMIN_TOKEN
 from tests.counter.conftest import Counter, CounterFactory, counter_settings
 
@@ -125,11 +125,16 @@ async def test_read_token(valkey_url: str, start_counter: CounterFactory) -> Non
 
 async def test_reads_are_cached(valkey_url: str, start_counter: CounterFactory) -> None:
     counter = await start_counter(valkey_url, stats_cache_seconds=60)
+    redis = counter.app_redis()
     await counter.hit(visitor="a", path="/x")
+    reads = await command_calls(redis, "hgetall")  # a top read is HGETALLs of its buckets
     first = await (await get(counter, "/v1/stats/top", dimension="pages")).json()
+    assert await command_calls(redis, "hgetall") > reads
     await counter.hit(visitor="b", path="/x")
+    reads = await command_calls(redis, "hgetall")
     again = await (await get(counter, "/v1/stats/top", dimension="pages")).json()
-    assert first == again and counter.app[READS].loads == 1
+    assert first == again
+    assert await command_calls(redis, "hgetall") == reads  # served from the cache
     counter.clock.advance(61)
     later = await (await get(counter, "/v1/stats/top", dimension="pages")).json()
     assert later["rows"] == [{"key": "/x", "visits": 2, "pageviews": 2}]

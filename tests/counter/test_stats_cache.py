@@ -6,10 +6,11 @@ PFCOUNTs), and time moves only with the service's manual clock."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 from services.core.clock import ManualClock
 from services.counter.shared_reads import SharedReads
-from services.counter.state import READS
+from tests.command_stats import command_calls
 from tests.conftest import T0
 from tests.counter.conftest import Counter, CounterFactory
 
@@ -22,8 +23,7 @@ async def start(start_counter: CounterFactory, url: str, cache_seconds: float) -
 
 async def stats_reads(counter: Counter) -> int:
     """Stats reads the server has answered so far (each runs PFCOUNT twice)."""
-    stats = await counter.app_redis().info("commandstats")
-    calls = int(stats.get("cmdstat_pfcount", {}).get("calls", 0))
+    calls = await command_calls(counter.app_redis(), "pfcount")
     assert calls % 2 == 0
     return calls // 2
 
@@ -77,33 +77,51 @@ async def test_stats_response_headers(valkey_url: str, start_counter: CounterFac
 async def test_series_and_pages_are_shared_between_concurrent_callers(valkey_url: str,
                                                                        start_counter: CounterFactory) -> None:
     counter = await start_counter(valkey_url, stats_cache_seconds=1.0)
-    reads = counter.app[READS]
+    redis = counter.app_redis()
     await counter.hit(path="/a")
+    # A series read is one EVAL (its buckets) and a page read one HMGET: counted on the
+    # server from a baseline taken after the hits (hit.lua runs HMGET too).
+    series_reads = await command_calls(redis, "eval")
     spellings = [{"unit": "hour", "from": "2026-11-26T08:00:00", "to": "2026-11-26T17:10:00"},
                  {"unit": "hour", "from": "2026-11-26T08:15:00", "to": "2026-11-26T17:59:59"},
                  {"unit": "hour", "from": "2026-11-26T01:05:00+00:00", "to": "2026-11-26T17:30:00+07:00"}]
     answers = await asyncio.gather(*(
         counter.client.get("/v1/stats/series", params={"site": "default", **spellings[i % 3]}) for i in range(30)))
     bodies = {await a.read() for a in answers}
-    assert len(bodies) == 1 and reads.loads == 1  # three spellings of one question, one read
+    assert len(bodies) == 1  # three spellings of one question ...
+    assert await command_calls(redis, "eval") == series_reads + 1  # ... one read
+    page_reads = await command_calls(redis, "hmget")
     pages = await asyncio.gather(*(counter.client.get("/v1/pages", params={"site": "default", "path": "/a"})
                                    for _ in range(20)))
-    assert {(await p.json())["views"] for p in pages} == {1} and reads.loads == 2
+    assert {(await p.json())["views"] for p in pages} == {1}
+    assert await command_calls(redis, "hmget") == page_reads + 1
     await counter.hit(path="/a", visitor="v2")
+    page_reads = await command_calls(redis, "hmget")
     page = await counter.client.get("/v1/pages", params={"site": "default", "path": "/a"})
-    assert (await page.json())["views"] == 1  # at most a second old
+    assert (await page.json())["views"] == 1  # at most a second old: from the cache
+    assert await command_calls(redis, "hmget") == page_reads
     counter.clock.advance(1)
     page = await counter.client.get("/v1/pages", params={"site": "default", "path": "/a"})
-    assert (await page.json())["views"] == 2 and reads.loads == 3
+    assert (await page.json())["views"] == 2
+    assert await command_calls(redis, "hmget") == page_reads + 1
 
 
 async def test_shared_reads_are_bounded_in_entries() -> None:
     reads: SharedReads[bytes] = SharedReads(ManualClock(T0), max_age_seconds=60, max_entries=8)
+    loaded: list[int] = []
 
-    async def load() -> bytes:
-        return b"x"
+    def loader(key: int) -> Callable[[], Awaitable[bytes]]:
+        async def load() -> bytes:
+            loaded.append(key)
+            return b"x"
+
+        return load
 
     for key in range(100):
-        await reads.get(key, load)
-    assert len(reads._entries) <= 8
-    assert await reads.get(99, load) == b"x" and reads.loads == 100  # the newest stayed
+        await reads.get(key, loader(key))
+    assert loaded == list(range(100))
+    loaded.clear()
+    for key in reversed(range(100)):  # all still fresh by age: only what the bound kept is served
+        assert await reads.get(key, loader(key)) == b"x"
+    assert 1 <= 100 - len(loaded) <= 8
+    assert 99 not in loaded  # the newest stayed
