@@ -26,7 +26,7 @@ system-deps:
 	bash scripts/system-deps.sh
 
 lint: $(VENV)/.dev
-	$(BIN)/ruff check services tests bench
+	$(BIN)/ruff check portal_pulse tests bench
 	$(BIN)/mypy
 
 ## Lint, type-check and run the whole suite (pytest's "no tests collected" is an error).
@@ -41,7 +41,7 @@ bench: $(VENV)/.dev
 
 ## Mutation testing (not part of `make test`; minutes to hours): mutmut 3 over the modules
 ## and fast tests listed in pyproject.toml [tool.mutmut]. MUTANTS="glob ..." limits the run,
-## e.g. MUTANTS="services.core.settings* services.session.state_machine*".
+## e.g. MUTANTS="portal_pulse.core.settings* portal_pulse.session.state_machine*".
 MUTANTS ?=
 mutate: $(VENV)/.dev
 	$(BIN)/pip install -q -e '.[dev,mutate]'

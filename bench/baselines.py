@@ -30,8 +30,8 @@ from pathlib import Path
 from aiohttp import web
 from redis.asyncio import Redis
 
-from services.core.runner import SHUTDOWN_TIMEOUT_SECONDS, install_uvloop
-from services.core.web import RouteAccessLogger
+from portal_pulse.core.runner import SHUTDOWN_TIMEOUT_SECONDS, install_uvloop
+from portal_pulse.core.web import RouteAccessLogger
 
 REDIS_KEY = web.AppKey("redis", Redis)
 GIF = (b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00"

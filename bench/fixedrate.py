@@ -20,7 +20,7 @@ from collections import deque
 from urllib.parse import urlsplit
 
 from bench.procs import REPO, python_argv
-from services.core.runner import install_uvloop
+from portal_pulse.core.runner import install_uvloop
 
 UA = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0 fixedrate"
 

@@ -28,7 +28,7 @@ def _mem_total() -> str:
 
 
 def _valkey_version() -> str:
-    from services.core.embedded import valkey_binary
+    from portal_pulse.core.embedded import valkey_binary
 
     try:
         out = subprocess.run([str(valkey_binary()), "--version"], capture_output=True, text=True, check=False)

@@ -12,12 +12,12 @@ import redis
 from redis.asyncio import Redis
 
 from bench import probes
-from services.core.keys import digest
-from services.core.scripts import ScriptRunner
-from services.core.settings import CounterSettings, SiteSettings
-from services.counter.calendar_keys import calendar_keys
-from services.counter.hit import Hit, Kind
-from services.counter.store import HitStore
+from portal_pulse.core.keys import digest
+from portal_pulse.core.scripts import ScriptRunner
+from portal_pulse.core.settings import CounterSettings, SiteSettings
+from portal_pulse.counter.calendar_keys import calendar_keys
+from portal_pulse.counter.hit import Hit, Kind
+from portal_pulse.counter.store import HitStore
 
 
 @dataclass(frozen=True)

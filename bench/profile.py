@@ -27,7 +27,7 @@ RATE_HZ = 250
 
 #: (label, how a frame's file starts in py-spy's output), first match wins; the rest is "other".
 CATEGORIES = (
-    ("service code (services/)", "(services/"),
+    ("service code (portal_pulse/)", "(portal_pulse/"),
     ("aiohttp", "(aiohttp/"),
     ("redis-py", "(redis/"),
     ("prometheus-client", "(prometheus_client/"),

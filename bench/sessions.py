@@ -17,7 +17,7 @@ import redis
 
 from bench import probes
 from bench.stack import SERVICE_TOKEN
-from services.core.keys import SESSION_EVENTS_STREAMS
+from portal_pulse.core.keys import SESSION_EVENTS_STREAMS
 
 
 async def create_sessions(base_url: str, bodies: Sequence[dict[str, Any]], concurrency: int = 64) -> list[str]:
@@ -109,7 +109,7 @@ def scheduler_lag(base_url: str, client: redis.Redis, count: int, idle_range: tu
                 else:
                     announced[(kind, digest)] = appended_ms
             last_id = entries[-1][0].decode()
-    from services.session.keys import session_digest
+    from portal_pulse.session.keys import session_digest
 
     lags: list[float] = []
     missing = 0

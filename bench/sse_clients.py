@@ -14,7 +14,7 @@ import signal
 import typing
 from pathlib import Path
 
-from services.core.runner import install_uvloop
+from portal_pulse.core.runner import install_uvloop
 
 
 class Stream(asyncio.Protocol):

@@ -14,7 +14,7 @@ from pathlib import Path
 import redis
 
 from bench.procs import Child, Processes, free_port, free_port_run, python_argv
-from services.core.embedded import EmbeddedServer
+from portal_pulse.core.embedded import EmbeddedServer
 
 SERVICE_TOKEN = "bench-" + secrets.token_hex(16)
 #: What a benchmark might tune: no inflation limits (all load from one address), warnings
@@ -86,7 +86,7 @@ class Stack:
             **(TUNED_ENV if tuned else {}),
             **(extra_env or {}),
         }
-        argv = python_argv("-m", "services.cli", which, "--redis-url", self.redis_url, "--port", str(port))
+        argv = python_argv("-m", "portal_pulse.cli", which, "--redis-url", self.redis_url, "--port", str(port))
         name = which + (" tuned" if tuned else "")
         if workers > 1:
             argv += ["--workers", str(workers), "--metrics-port", str(free_port_run(workers))]

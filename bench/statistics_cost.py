@@ -21,16 +21,16 @@ from pathlib import Path
 from aiohttp.test_utils import make_mocked_request
 from redis.asyncio import Redis
 
-from services.core.embedded import EmbeddedServer
-from services.core.scripts import ScriptRunner
-from services.core.settings import CounterSettings, Settings, SiteSettings
-from services.counter.calendar_keys import calendar_keys
-from services.counter.enrich import DimensionEnricher
-from services.counter.hit import Hit, Kind
-from services.counter.keys import SiteKeys
-from services.counter.pipeline import HitContext, ParsedHit
-from services.counter.store import HitStore
-from services.counter.visitor import path_digest, visitor_from_id
+from portal_pulse.core.embedded import EmbeddedServer
+from portal_pulse.core.scripts import ScriptRunner
+from portal_pulse.core.settings import CounterSettings, Settings, SiteSettings
+from portal_pulse.counter.calendar_keys import calendar_keys
+from portal_pulse.counter.enrich import DimensionEnricher
+from portal_pulse.counter.hit import Hit, Kind
+from portal_pulse.counter.keys import SiteKeys
+from portal_pulse.counter.pipeline import HitContext, ParsedHit
+from portal_pulse.counter.store import HitStore
+from portal_pulse.counter.visitor import path_digest, visitor_from_id
 
 DAY_START = 1795626000.0  # 2026-11-26 00:00 in Asia/Ho_Chi_Minh
 VISITORS = 10_000

@@ -1,5 +1,5 @@
 """The ``portal-pulse`` command: ``up`` (embedded default), ``counter``, ``session``,
-``import nukeviet`` (see ``services.importer.command``).
+``import nukeviet`` (see ``portal_pulse.importer.command``).
 
 Every option is also an environment variable (``PULSE_REDIS_URL``, ``PULSE_HOST``,
 ``PULSE_PORT``, ``PULSE_CONFIG``); tokens are read only from the environment or the
@@ -15,8 +15,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from services.core.settings import ConfigError, Settings, load_settings, require_secret
-from services.importer.command import add_import_parser
+from portal_pulse.core.settings import ConfigError, Settings, load_settings, require_secret
+from portal_pulse.importer.command import add_import_parser
 
 
 def _common(parser: argparse.ArgumentParser, env: Mapping[str, str], default_port: int) -> None:
@@ -76,12 +76,12 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     env = dict(os.environ if env is None else env)
     args = build_parser(env).parse_args(argv)
     if args.command == "import":
-        from services.importer.command import run_import
+        from portal_pulse.importer.command import run_import
 
         return run_import(args, env)
     try:
         if args.command == "up":
-            from services.up import run_embedded
+            from portal_pulse.up import run_embedded
 
             return run_embedded(args, env)
         settings = settings_from_args(args, env, args.command)
@@ -90,7 +90,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     except ConfigError as exc:
         print(f"portal-pulse: configuration error: {exc}", file=sys.stderr)
         return 2
-    from services.core.runner import configure_logging
+    from portal_pulse.core.runner import configure_logging
 
     configure_logging(settings.log_level)
     return serve_service(args.command, settings)
@@ -98,13 +98,13 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
 
 def serve_service(kind: str, settings: Settings) -> int:
     """Run one service, in this process or (``workers > 1``) in supervised workers."""
-    from services.core.runner import Served, run
-    from services.core.workers import Supervisor
+    from portal_pulse.core.runner import Served, run
+    from portal_pulse.core.workers import Supervisor
 
     if kind == "counter":
-        from services.counter.app import create_app
+        from portal_pulse.counter.app import create_app
     else:
-        from services.session.app import create_app
+        from portal_pulse.session.app import create_app
     options = settings.counter if kind == "counter" else settings.session
 
     def worker(index: int) -> None:

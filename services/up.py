@@ -16,10 +16,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from services.core.embedded import EmbeddedServer
-from services.core.runner import Served, configure_logging, run
-from services.core.secret import Secret
-from services.core.settings import Settings, load_settings
+from portal_pulse.core.embedded import EmbeddedServer
+from portal_pulse.core.runner import Served, configure_logging, run
+from portal_pulse.core.secret import Secret
+from portal_pulse.core.settings import Settings, load_settings
 
 EMBEDDED_PORT = 6390
 
@@ -58,9 +58,9 @@ def embedded_secret(data_dir: Path) -> Secret:
 
 
 def run_embedded(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from services.counter.app import create_app as create_counter
-    from services.demo.app import create_app as create_demo
-    from services.session.app import create_app as create_session
+    from portal_pulse.counter.app import create_app as create_counter
+    from portal_pulse.demo.app import create_app as create_demo
+    from portal_pulse.session.app import create_app as create_session
 
     overrides: dict[str, Any] = {"log_level": args.log_level, "counter.host": args.host, "session.host": args.host}
     base = load_settings(args.config, env, overrides)

@@ -18,11 +18,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from redis.asyncio import Redis as AsyncRedis
 
-from services.core.clock import ManualClock
-from services.core.embedded import EmbeddedServer, system_redis_binary
-from services.core.embedded_cluster import EmbeddedCluster
-from services.core.secret import Secret
-from services.core.settings import RedisSettings, Settings, SiteSettings
+from portal_pulse.core.clock import ManualClock
+from portal_pulse.core.embedded import EmbeddedServer, system_redis_binary
+from portal_pulse.core.embedded_cluster import EmbeddedCluster
+from portal_pulse.core.secret import Secret
+from portal_pulse.core.settings import RedisSettings, Settings, SiteSettings
 
 SERVER_KINDS = ["valkey"] + (["redis-server"] if system_redis_binary() else [])
 

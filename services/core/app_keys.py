@@ -9,9 +9,9 @@ from __future__ import annotations
 from aiohttp import web
 from redis.asyncio import Redis
 
-from services.core.clock import Clock
-from services.core.metrics import ServiceMetrics
-from services.core.settings import Settings
+from portal_pulse.core.clock import Clock
+from portal_pulse.core.metrics import ServiceMetrics
+from portal_pulse.core.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
 CLOCK: web.AppKey[Clock] = web.AppKey("clock")

@@ -33,10 +33,10 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Generic, TypeVar
 
-from services.core.batch_metrics import OperationMetrics
-from services.core.breaker import BreakerState, CircuitBreaker
-from services.core.errors import StorageUnavailable
-from services.core.redis_conn import STORAGE_ERRORS
+from portal_pulse.core.batch_metrics import OperationMetrics
+from portal_pulse.core.breaker import BreakerState, CircuitBreaker
+from portal_pulse.core.errors import StorageUnavailable
+from portal_pulse.core.redis_conn import STORAGE_ERRORS
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_server import Server
 
-from services.core.metrics import ServiceMetrics
-from services.core.settings import HttpSettings
+from portal_pulse.core.metrics import ServiceMetrics
+from portal_pulse.core.settings import HttpSettings
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterable
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from services.core.errors import ApiError
-from services.core.metrics import ServiceMetrics
-from services.core.web import Handler, cors_headers, error_response, failure_response
+from portal_pulse.core.errors import ApiError
+from portal_pulse.core.metrics import ServiceMetrics
+from portal_pulse.core.web import Handler, cors_headers, error_response, failure_response
 
 #: HTTP/1.0 and 1.1: what aiohttp speaks. A request line claiming HTTP/0.9 or HTTP/2.0 is
 #: refused (aiohttp would answer it in the version it claimed).

@@ -22,7 +22,7 @@ from typing import Literal
 
 import redis
 
-from services.core.embedded import EmbeddedServer, poll_until
+from portal_pulse.core.embedded import EmbeddedServer, poll_until
 
 SLOTS = 16384
 

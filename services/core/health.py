@@ -9,11 +9,11 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from services.core.app_keys import REDIS, SETTINGS
-from services.core.metrics import ServiceMetrics
-from services.core.redis_conn import is_reachable
-from services.core.request_tally import summary_ctx
-from services.core.web import json_response
+from portal_pulse.core.app_keys import REDIS, SETTINGS
+from portal_pulse.core.metrics import ServiceMetrics
+from portal_pulse.core.redis_conn import is_reachable
+from portal_pulse.core.request_tally import summary_ctx
+from portal_pulse.core.web import json_response
 
 NO_STORE = {"Cache-Control": "no-store"}
 

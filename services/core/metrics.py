@@ -22,8 +22,8 @@ from prometheus_client import (
     generate_latest,
 )
 
-from services.core.request_tally import RequestTally
-from services.core.web import route_name
+from portal_pulse.core.request_tally import RequestTally
+from portal_pulse.core.web import route_name
 
 log = logging.getLogger(__name__)
 

@@ -44,8 +44,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisClusterException, RedisError
 from redis.maint_notifications import MaintNotificationsConfig
 
-from services.core.errors import StorageUnavailable
-from services.core.settings import RedisSettings
+from portal_pulse.core.errors import StorageUnavailable
+from portal_pulse.core.settings import RedisSettings
 
 log = logging.getLogger(__name__)
 

@@ -18,10 +18,10 @@ from typing import Any
 
 from aiohttp import web
 
-from services.core.app_keys import SERVICE_METRICS, SETTINGS
-from services.core.connection_limits import LimitedAppRunner
-from services.core.settings import HttpSettings
-from services.core.web import RouteAccessLogger, install_log_redaction
+from portal_pulse.core.app_keys import SERVICE_METRICS, SETTINGS
+from portal_pulse.core.connection_limits import LimitedAppRunner
+from portal_pulse.core.settings import HttpSettings
+from portal_pulse.core.web import RouteAccessLogger, install_log_redaction
 
 log = logging.getLogger(__name__)
 

@@ -37,9 +37,9 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import PipelineCommand, RedisCluster
 from redis.exceptions import AskError, ClusterError, MovedError, NoScriptError, ResponseError, TryAgainError
 
-from services.core.errors import StorageUnavailable
-from services.core.redis_conn import BoundedRedisCluster
-from services.core.settings import RedisSettings
+from portal_pulse.core.errors import StorageUnavailable
+from portal_pulse.core.redis_conn import BoundedRedisCluster
+from portal_pulse.core.settings import RedisSettings
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@ origins (normalised to what browsers send)."""
 
 from __future__ import annotations
 
-from services.core.origins import normalise_origin
+from portal_pulse.core.origins import normalise_origin
 
 
 class ConfigError(ValueError):

@@ -23,10 +23,10 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from services.core.origins import masked_url
-from services.core.secret import Secret
-from services.core.setting_checks import ConfigError as ConfigError
-from services.core.setting_checks import check_origins, normalised_origins, port, positive
+from portal_pulse.core.origins import masked_url
+from portal_pulse.core.secret import Secret
+from portal_pulse.core.setting_checks import ConfigError as ConfigError
+from portal_pulse.core.setting_checks import check_origins, normalised_origins, port, positive
 
 ENV_PREFIX = "PULSE_"
 SITE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")

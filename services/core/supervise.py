@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 from prometheus_client import Counter, Gauge
 
-from services.core.clock import Clock
-from services.core.metrics import ServiceMetrics
+from portal_pulse.core.clock import Clock
+from portal_pulse.core.metrics import ServiceMetrics
 
 log = logging.getLogger(__name__)
 

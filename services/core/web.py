@@ -16,9 +16,9 @@ from aiohttp.abc import AbstractAccessLogger
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
-from services.core.errors import ApiError, bad_request, unauthorized, unavailable
-from services.core.redis_conn import STORAGE_ERRORS
-from services.core.secret import Secret
+from portal_pulse.core.errors import ApiError, bad_request, unauthorized, unavailable
+from portal_pulse.core.redis_conn import STORAGE_ERRORS
+from portal_pulse.core.secret import Secret
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

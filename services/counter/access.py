@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.core.errors import ApiError
-from services.core.settings import SiteSettings
+from portal_pulse.core.errors import ApiError
+from portal_pulse.core.settings import SiteSettings
 
 
 def presented_token(request: web.Request) -> str | None:

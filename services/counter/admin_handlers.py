@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.core.web import JSON_TYPE, decode_json, json_response, read_body, require_json_type, require_token
-from services.counter.baseline import BASELINE_DECODER, replace_baseline
-from services.counter.pipeline import parse_site
-from services.counter.state import REDIS, SETTINGS, STATS
+from portal_pulse.core.web import JSON_TYPE, decode_json, json_response, read_body, require_json_type, require_token
+from portal_pulse.counter.baseline import BASELINE_DECODER, replace_baseline
+from portal_pulse.counter.pipeline import parse_site
+from portal_pulse.counter.state import REDIS, SETTINGS, STATS
 
 MAX_BASELINE_BYTES = 65536
 

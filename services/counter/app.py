@@ -8,22 +8,22 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from services.core.batch_metrics import BatchMetrics
-from services.core.clock import Clock, SystemClock
-from services.core.edge import edge_middleware
-from services.core.health import add_ops_routes
-from services.core.metrics import ServiceMetrics
-from services.core.redis_conn import STORAGE_ERRORS, connect
-from services.core.scripts import ScriptRunner
-from services.core.settings import Settings
-from services.counter import admin_handlers, badge, handlers
-from services.counter.bots import BotDetector
-from services.counter.metrics import CounterMetrics, online_refresher
-from services.counter.openapi import openapi_document
-from services.counter.pipeline import HitPipeline
-from services.counter.read_budget import ReadBudget
-from services.counter.shared_reads import SharedReads
-from services.counter.state import (
+from portal_pulse.core.batch_metrics import BatchMetrics
+from portal_pulse.core.clock import Clock, SystemClock
+from portal_pulse.core.edge import edge_middleware
+from portal_pulse.core.health import add_ops_routes
+from portal_pulse.core.metrics import ServiceMetrics
+from portal_pulse.core.redis_conn import STORAGE_ERRORS, connect
+from portal_pulse.core.scripts import ScriptRunner
+from portal_pulse.core.settings import Settings
+from portal_pulse.counter import admin_handlers, badge, handlers
+from portal_pulse.counter.bots import BotDetector
+from portal_pulse.counter.metrics import CounterMetrics, online_refresher
+from portal_pulse.counter.openapi import openapi_document
+from portal_pulse.counter.pipeline import HitPipeline
+from portal_pulse.counter.read_budget import ReadBudget
+from portal_pulse.counter.shared_reads import SharedReads
+from portal_pulse.counter.state import (
     CLOCK,
     METRICS,
     PIPELINE,
@@ -36,12 +36,12 @@ from services.counter.state import (
     STORE,
     WRITER,
 )
-from services.counter.stats import StatsCache
-from services.counter.stats_handlers import add_statistics_routes
-from services.counter.stats_page import get_stats_css, get_stats_page
-from services.counter.store import HitStore
-from services.counter.visitor import hashing_secret
-from services.counter.writer import hit_writer
+from portal_pulse.counter.stats import StatsCache
+from portal_pulse.counter.stats_handlers import add_statistics_routes
+from portal_pulse.counter.stats_page import get_stats_css, get_stats_page
+from portal_pulse.counter.store import HitStore
+from portal_pulse.counter.visitor import hashing_secret
+from portal_pulse.counter.writer import hit_writer
 
 #: Hits may come from any page of a configured origin; admin calls come from scripts.
 CORS_METHODS = "GET, POST, OPTIONS"

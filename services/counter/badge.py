@@ -10,10 +10,10 @@ from xml.sax.saxutils import escape, quoteattr
 
 from aiohttp import web
 
-from services.core.errors import bad_request
-from services.counter.handlers import STATS_HEADERS
-from services.counter.pipeline import parse_site
-from services.counter.state import METRICS, SETTINGS, STATS
+from portal_pulse.core.errors import bad_request
+from portal_pulse.counter.handlers import STATS_HEADERS
+from portal_pulse.counter.pipeline import parse_site
+from portal_pulse.counter.state import METRICS, SETTINGS, STATS
 
 LANGS = ("vi", "en")
 FIELDS = ("online", "today", "this_month", "last_month", "total")

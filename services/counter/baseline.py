@@ -9,8 +9,8 @@ from datetime import date
 import msgspec
 from redis.asyncio import Redis
 
-from services.core.errors import bad_request
-from services.counter.keys import BASELINE_DAY, BASELINE_MONTH, BASELINE_PAGEVIEWS_TOTAL, BASELINE_TOTAL, SiteKeys
+from portal_pulse.core.errors import bad_request
+from portal_pulse.counter.keys import BASELINE_DAY, BASELINE_MONTH, BASELINE_PAGEVIEWS_TOTAL, BASELINE_TOTAL, SiteKeys
 
 MONTH = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])$")
 DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import lru_cache
 
-from services.counter.crawlers import crawler_matcher
+from portal_pulse.counter.crawlers import crawler_matcher
 
 #: Automation markers the crawler list does not (always) carry; matched case-insensitively.
 HEADLESS_MARKERS = (

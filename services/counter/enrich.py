@@ -13,15 +13,15 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from services.core.settings import Settings
-from services.counter.campaigns import campaign_of
-from services.counter.dimensions import clean, record_field
-from services.counter.geo import country_of
-from services.counter.referrers import ReferrerClassifier
-from services.counter.useragent import UserAgentParser
+from portal_pulse.core.settings import Settings
+from portal_pulse.counter.campaigns import campaign_of
+from portal_pulse.counter.dimensions import clean, record_field
+from portal_pulse.counter.geo import country_of
+from portal_pulse.counter.referrers import ReferrerClassifier
+from portal_pulse.counter.useragent import UserAgentParser
 
 if TYPE_CHECKING:
-    from services.counter.pipeline import HitContext
+    from portal_pulse.counter.pipeline import HitContext
 
 
 @lru_cache(maxsize=64)

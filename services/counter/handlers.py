@@ -11,14 +11,14 @@ from typing import TypeVar
 import msgspec
 from aiohttp import web
 
-from services.core.errors import ApiError, bad_request
-from services.core.web import JSON_TYPE, decode_json, read_body, require_json_type
-from services.counter.calendar_keys import local_time
-from services.counter.hit import CODES, HIT_DECODER, CommitResult, HitBody, Outcome
-from services.counter.pages import read_page
-from services.counter.pipeline import parse_body, parse_flag, parse_query, parse_site
-from services.counter.series import Unit, buckets, parse_moment, read_series, resolve_range, series_key
-from services.counter.state import CLOCK, METRICS, PIPELINE, READS, REDIS, SERIES_BUDGET, SETTINGS, STATS
+from portal_pulse.core.errors import ApiError, bad_request
+from portal_pulse.core.web import JSON_TYPE, decode_json, read_body, require_json_type
+from portal_pulse.counter.calendar_keys import local_time
+from portal_pulse.counter.hit import CODES, HIT_DECODER, CommitResult, HitBody, Outcome
+from portal_pulse.counter.pages import read_page
+from portal_pulse.counter.pipeline import parse_body, parse_flag, parse_query, parse_site
+from portal_pulse.counter.series import Unit, buckets, parse_moment, read_series, resolve_range, series_key
+from portal_pulse.counter.state import CLOCK, METRICS, PIPELINE, READS, REDIS, SERIES_BUDGET, SETTINGS, STATS
 
 HIT_TYPES = (JSON_TYPE, "text/plain")
 GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
@@ -26,7 +26,7 @@ NO_STORE = {"Cache-Control": "no-store, max-age=0"}
 T = TypeVar("T")
 _encode = msgspec.json.Encoder().encode
 SERIES_MAX_WAIT_SECONDS = 1.0
-STATIC = files("services.counter").joinpath("static")
+STATIC = files("portal_pulse.counter").joinpath("static")
 
 
 def counted_header(result: CommitResult) -> dict[str, str]:

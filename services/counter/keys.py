@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
-from services.core.keys import site_prefix
+from portal_pulse.core.keys import site_prefix
 
 AUDIENCES = ("members", "guests", "bots")
 

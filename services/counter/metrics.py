@@ -11,12 +11,12 @@ from contextlib import contextmanager
 from prometheus_client import Counter, Gauge, Histogram
 from redis.asyncio import Redis
 
-from services.core.clock import Clock
-from services.core.metrics import ServiceMetrics
-from services.core.redis_conn import STORAGE_ERRORS
-from services.core.settings import Settings
-from services.counter.hit import KINDS, RESULTS, UNKNOWN_LABEL, CommitResult, Hit, Kind, Outcome
-from services.counter.keys import AUDIENCES, SiteKeys
+from portal_pulse.core.clock import Clock
+from portal_pulse.core.metrics import ServiceMetrics
+from portal_pulse.core.redis_conn import STORAGE_ERRORS
+from portal_pulse.core.settings import Settings
+from portal_pulse.counter.hit import KINDS, RESULTS, UNKNOWN_LABEL, CommitResult, Hit, Kind, Outcome
+from portal_pulse.counter.keys import AUDIENCES, SiteKeys
 
 BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
 COMMIT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.core.metrics import package_version
-from services.core.settings import Settings
-from services.counter.openapi_statistics import statistics_paths, statistics_schemas
+from portal_pulse.core.metrics import package_version
+from portal_pulse.core.settings import Settings
+from portal_pulse.counter.openapi_statistics import statistics_paths, statistics_schemas
 
 JSONDict = dict[str, Any]
 

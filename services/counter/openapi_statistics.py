@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.core.settings import Settings
-from services.counter.dimensions import DIMENSIONS
-from services.counter.top import MAX_LIMIT
+from portal_pulse.core.settings import Settings
+from portal_pulse.counter.dimensions import DIMENSIONS
+from portal_pulse.counter.top import MAX_LIMIT
 
 JSONDict = dict[str, Any]
 DATE = {"type": "string", "format": "date",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
-from services.counter.keys import SiteKeys
-from services.counter.visitor import path_digest
+from portal_pulse.counter.keys import SiteKeys
+from portal_pulse.counter.visitor import path_digest
 
 
 async def read_page(client: Redis, site: str, path: str) -> dict[str, object]:

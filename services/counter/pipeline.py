@@ -20,16 +20,16 @@ from dataclasses import dataclass
 from aiohttp import web
 from yarl import URL
 
-from services.core.clock import Clock
-from services.core.errors import ApiError, bad_request, not_found
-from services.core.settings import CounterSettings, Settings, SiteSettings
-from services.core.web import TrustedNetworks, client_address
-from services.counter.bots import BotDetector
-from services.counter.calendar_keys import CalendarKeys, calendar_keys
-from services.counter.enrich import DimensionEnricher
-from services.counter.hit import KINDS, CommitResult, Hit, HitBody, Kind, Outcome
-from services.counter.metrics import CounterMetrics
-from services.counter.visitor import (
+from portal_pulse.core.clock import Clock
+from portal_pulse.core.errors import ApiError, bad_request, not_found
+from portal_pulse.core.settings import CounterSettings, Settings, SiteSettings
+from portal_pulse.core.web import TrustedNetworks, client_address
+from portal_pulse.counter.bots import BotDetector
+from portal_pulse.counter.calendar_keys import CalendarKeys, calendar_keys
+from portal_pulse.counter.enrich import DimensionEnricher
+from portal_pulse.counter.hit import KINDS, CommitResult, Hit, HitBody, Kind, Outcome
+from portal_pulse.counter.metrics import CounterMetrics
+from portal_pulse.counter.visitor import (
     daily_salt,
     event_digest,
     ip_digest,
@@ -37,7 +37,7 @@ from services.counter.visitor import (
     visitor_from_client,
     visitor_from_id,
 )
-from services.counter.writer import HitWriter
+from portal_pulse.counter.writer import HitWriter
 
 
 @dataclass(slots=True)

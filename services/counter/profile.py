@@ -8,8 +8,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from services.counter.keys import SiteKeys
-from services.counter.ranges import Cover, DateRange, day_keys
+from portal_pulse.counter.keys import SiteKeys
+from portal_pulse.counter.ranges import Cover, DateRange, day_keys
 
 HOURS = range(24)
 WEEKDAYS = range(1, 8)

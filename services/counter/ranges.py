@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from services.core.errors import bad_request
-from services.counter.calendar_keys import day_key, month_key, next_month
-from services.counter.series import parse_moment
+from portal_pulse.core.errors import bad_request
+from portal_pulse.counter.calendar_keys import day_key, month_key, next_month
+from portal_pulse.counter.series import parse_moment
 
 
 @dataclass(frozen=True)

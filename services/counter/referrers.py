@@ -21,7 +21,7 @@ MAX_HOST = 253
 @lru_cache(maxsize=1)
 def spam_hosts() -> frozenset[str]:
     """Matomo's referrer spammers, one host per line (empty lines skipped)."""
-    text = files("services.counter").joinpath("data/referrer-spammers.txt").read_text(encoding="utf-8")
+    text = files("portal_pulse.counter").joinpath("data/referrer-spammers.txt").read_text(encoding="utf-8")
     return frozenset(line.strip().lower() for line in text.splitlines() if line.strip())
 
 

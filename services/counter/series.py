@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 
 from redis.asyncio import Redis
 
-from services.core.errors import bad_request
-from services.counter.calendar_keys import (
+from portal_pulse.core.errors import bad_request
+from portal_pulse.counter.calendar_keys import (
     day_key,
     days_between,
     local_time,
@@ -20,8 +20,8 @@ from services.counter.calendar_keys import (
     next_month,
     utc_offset,
 )
-from services.counter.keys import BASELINE_DAY, BASELINE_MONTH, SiteKeys
-from services.counter.stats import parse_baseline
+from portal_pulse.counter.keys import BASELINE_DAY, BASELINE_MONTH, SiteKeys
+from portal_pulse.counter.stats import parse_baseline
 
 
 class Unit(StrEnum):

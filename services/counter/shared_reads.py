@@ -12,7 +12,7 @@ import time
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
-from services.core.clock import Clock
+from portal_pulse.core.clock import Clock
 
 V = TypeVar("V")
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.core.app_keys import CLOCK, REDIS, SERVICE_METRICS, SETTINGS
-from services.counter.metrics import CounterMetrics
-from services.counter.pipeline import HitPipeline
-from services.counter.read_budget import ReadBudget
-from services.counter.shared_reads import SharedReads
-from services.counter.stats import StatsCache
-from services.counter.store import HitStore
-from services.counter.writer import HitWriter
+from portal_pulse.core.app_keys import CLOCK, REDIS, SERVICE_METRICS, SETTINGS
+from portal_pulse.counter.metrics import CounterMetrics
+from portal_pulse.counter.pipeline import HitPipeline
+from portal_pulse.counter.read_budget import ReadBudget
+from portal_pulse.counter.shared_reads import SharedReads
+from portal_pulse.counter.stats import StatsCache
+from portal_pulse.counter.store import HitStore
+from portal_pulse.counter.writer import HitWriter
 
 METRICS = web.AppKey("counter_metrics", CounterMetrics)
 STORE = web.AppKey("hit_store", HitStore)

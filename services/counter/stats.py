@@ -9,11 +9,11 @@ from typing import Any
 import msgspec
 from redis.asyncio import Redis
 
-from services.core.clock import Clock
-from services.core.settings import SiteSettings
-from services.counter.calendar_keys import calendar_keys, last_month_key, local_time
-from services.counter.keys import BASELINE_DAY, BASELINE_MONTH, BASELINE_PAGEVIEWS_TOTAL, BASELINE_TOTAL, SiteKeys
-from services.counter.shared_reads import SharedReads
+from portal_pulse.core.clock import Clock
+from portal_pulse.core.settings import SiteSettings
+from portal_pulse.counter.calendar_keys import calendar_keys, last_month_key, local_time
+from portal_pulse.counter.keys import BASELINE_DAY, BASELINE_MONTH, BASELINE_PAGEVIEWS_TOTAL, BASELINE_TOTAL, SiteKeys
+from portal_pulse.counter.shared_reads import SharedReads
 
 Stats = dict[str, Any]
 _encode = msgspec.json.Encoder().encode

@@ -11,19 +11,19 @@ from typing import Any
 
 from aiohttp import web
 
-from services.core.errors import bad_request
-from services.core.settings import SiteSettings
-from services.core.web import json_response
-from services.counter.access import require_read_access
-from services.counter.calendar_keys import local_time
-from services.counter.csv_export import csv_bytes, csv_response
-from services.counter.pipeline import parse_flag, parse_site
-from services.counter.profile import profile_document, read_profile
-from services.counter.ranges import DateRange, cover, parse_range
-from services.counter.series import Unit, buckets, parse_moment, read_series, resolve_range
-from services.counter.shared_reads import SharedReads
-from services.counter.state import CLOCK, METRICS, REDIS, SETTINGS
-from services.counter.top import parse_dimension, parse_limit, read_tops, top_document
+from portal_pulse.core.errors import bad_request
+from portal_pulse.core.settings import SiteSettings
+from portal_pulse.core.web import json_response
+from portal_pulse.counter.access import require_read_access
+from portal_pulse.counter.calendar_keys import local_time
+from portal_pulse.counter.csv_export import csv_bytes, csv_response
+from portal_pulse.counter.pipeline import parse_flag, parse_site
+from portal_pulse.counter.profile import profile_document, read_profile
+from portal_pulse.counter.ranges import DateRange, cover, parse_range
+from portal_pulse.counter.series import Unit, buckets, parse_moment, read_series, resolve_range
+from portal_pulse.counter.shared_reads import SharedReads
+from portal_pulse.counter.state import CLOCK, METRICS, REDIS, SETTINGS
+from portal_pulse.counter.top import parse_dimension, parse_limit, read_tops, top_document
 
 READS: web.AppKey[SharedReads[Any]] = web.AppKey("statistics_reads")
 CACHE_HEADERS = {"Cache-Control": "private, max-age=1"}

@@ -16,17 +16,17 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from services.core.errors import bad_request
-from services.core.settings import SiteSettings
-from services.counter.calendar_keys import local_time, next_month
-from services.counter.dimensions import DIMENSIONS
-from services.counter.handlers import STATIC
-from services.counter.page_text import LANGS, TEXT, compact_format, number_format
-from services.counter.ranges import DateRange
-from services.counter.series import Unit
-from services.counter.state import CLOCK, METRICS, STATS
-from services.counter.stats_handlers import profile_for, readable_site, requested_range, series_for, tops_for
-from services.counter.svg_chart import chart
+from portal_pulse.core.errors import bad_request
+from portal_pulse.core.settings import SiteSettings
+from portal_pulse.counter.calendar_keys import local_time, next_month
+from portal_pulse.counter.dimensions import DIMENSIONS
+from portal_pulse.counter.handlers import STATIC
+from portal_pulse.counter.page_text import LANGS, TEXT, compact_format, number_format
+from portal_pulse.counter.ranges import DateRange
+from portal_pulse.counter.series import Unit
+from portal_pulse.counter.state import CLOCK, METRICS, STATS
+from portal_pulse.counter.stats_handlers import profile_for, readable_site, requested_range, series_for, tops_for
+from portal_pulse.counter.svg_chart import chart
 
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; "
        "frame-ancestors 'self'")

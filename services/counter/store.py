@@ -25,15 +25,15 @@ from importlib.resources import files
 
 from redis.exceptions import ResponseError
 
-from services.core.scripts import Call, Script, ScriptRunner
-from services.core.settings import CounterSettings
-from services.counter.dimensions import DIMENSIONS
-from services.counter.hit import CODES, CommitResult, Hit, Kind
-from services.counter.keys import AUDIENCES, SiteKeys
+from portal_pulse.core.scripts import Call, Script, ScriptRunner
+from portal_pulse.core.settings import CounterSettings
+from portal_pulse.counter.dimensions import DIMENSIONS
+from portal_pulse.counter.hit import CODES, CommitResult, Hit, Kind
+from portal_pulse.counter.keys import AUDIENCES, SiteKeys
 
 log = logging.getLogger(__name__)
 
-HIT_SCRIPT = files("services.counter").joinpath("hit.lua").read_text(encoding="utf-8")
+HIT_SCRIPT = files("portal_pulse.counter").joinpath("hit.lua").read_text(encoding="utf-8")
 HIT = Script("hit", HIT_SCRIPT)
 #: How hit.lua's error starts when it builds a key the call did not declare.
 UNDECLARED = "undeclared key "

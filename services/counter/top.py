@@ -12,10 +12,10 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from services.core.errors import bad_request
-from services.counter.dimensions import DIMENSIONS
-from services.counter.keys import SiteKeys
-from services.counter.ranges import Cover, DateRange, day_keys
+from portal_pulse.core.errors import bad_request
+from portal_pulse.counter.dimensions import DIMENSIONS
+from portal_pulse.counter.keys import SiteKeys
+from portal_pulse.counter.ranges import Cover, DateRange, day_keys
 
 Row = dict[str, Any]
 MAX_LIMIT = 1000

@@ -12,9 +12,9 @@ from functools import lru_cache
 
 import ua_parser
 
-from services.counter.bots import HEADLESS_MARKERS, MAX_USER_AGENT
-from services.counter.crawlers import crawler_matcher
-from services.counter.dimensions import clean
+from portal_pulse.counter.bots import HEADLESS_MARKERS, MAX_USER_AGENT
+from portal_pulse.counter.crawlers import crawler_matcher
+from portal_pulse.counter.dimensions import clean
 
 OTHER = "Other"
 DESKTOP, MOBILE, TABLET = "desktop", "mobile", "tablet"

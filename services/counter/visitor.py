@@ -16,8 +16,8 @@ import logging
 import secrets
 from functools import lru_cache
 
-from services.core.keys import digest
-from services.core.secret import Secret
+from portal_pulse.core.keys import digest
+from portal_pulse.core.secret import Secret
 
 log = logging.getLogger(__name__)
 DIGEST_CHARS = 32

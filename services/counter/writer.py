@@ -12,14 +12,14 @@ from collections.abc import Sequence
 
 from redis.asyncio import Redis
 
-from services.core.batch_metrics import BatchMetrics
-from services.core.batcher import Batcher
-from services.core.redis_conn import key_router
-from services.core.settings import CounterSettings
-from services.counter.hit import CommitResult, Hit
-from services.counter.keys import SiteKeys
-from services.counter.metrics import CounterMetrics
-from services.counter.store import HitStore
+from portal_pulse.core.batch_metrics import BatchMetrics
+from portal_pulse.core.batcher import Batcher
+from portal_pulse.core.redis_conn import key_router
+from portal_pulse.core.settings import CounterSettings
+from portal_pulse.counter.hit import CommitResult, Hit
+from portal_pulse.counter.keys import SiteKeys
+from portal_pulse.counter.metrics import CounterMetrics
+from portal_pulse.counter.store import HitStore
 
 HitWriter = Batcher[Hit, CommitResult]
 

@@ -15,8 +15,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from services.core.secret import Secret
-from services.demo import pages
+from portal_pulse.core.secret import Secret
+from portal_pulse.demo import pages
 
 COOKIE = "pulse_demo_session"
 HTTP_CLIENT = web.AppKey("http_client", aiohttp.ClientSession)

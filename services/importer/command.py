@@ -14,15 +14,22 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from services.core.redis_conn import STORAGE_ERRORS, redis_client
-from services.core.settings import ConfigError, Settings, load_settings
-from services.importer.dump_reader import read_dump
-from services.importer.errors import ImportFailure
-from services.importer.mysql_reader import MysqlUrl, read_mysql
-from services.importer.nukeviet_schema import LegacyData, Schema, SourceTables, check_tables, spec_columns, to_legacy
-from services.importer.plan import Plan, check_article_path, make_plan
-from services.importer.report import render
-from services.importer.writer import Written, write_plan
+from portal_pulse.core.redis_conn import STORAGE_ERRORS, redis_client
+from portal_pulse.core.settings import ConfigError, Settings, load_settings
+from portal_pulse.importer.dump_reader import read_dump
+from portal_pulse.importer.errors import ImportFailure
+from portal_pulse.importer.mysql_reader import MysqlUrl, read_mysql
+from portal_pulse.importer.nukeviet_schema import (
+    LegacyData,
+    Schema,
+    SourceTables,
+    check_tables,
+    spec_columns,
+    to_legacy,
+)
+from portal_pulse.importer.plan import Plan, check_article_path, make_plan
+from portal_pulse.importer.report import render
+from portal_pulse.importer.writer import Written, write_plan
 
 
 def add_import_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], env: Mapping[str, str]) -> None:

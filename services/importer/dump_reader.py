@@ -19,8 +19,8 @@ import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from services.importer.errors import ImportFailure
-from services.importer.nukeviet_schema import Row, SourceTables, Value
+from portal_pulse.importer.errors import ImportFailure
+from portal_pulse.importer.nukeviet_schema import Row, SourceTables, Value
 
 CREATE = re.compile(rb"^CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?`?([^`\s(]+)`?\s*\(", re.I)
 INSERT = re.compile(

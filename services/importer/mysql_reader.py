@@ -9,8 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from services.importer.errors import ImportFailure
-from services.importer.nukeviet_schema import Row, SourceTables
+from portal_pulse.importer.errors import ImportFailure
+from portal_pulse.importer.nukeviet_schema import Row, SourceTables
 
 SCHEMES = ("mysql", "mariadb")
 

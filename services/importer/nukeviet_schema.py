@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from services.importer.errors import ImportFailure
+from portal_pulse.importer.errors import ImportFailure
 
 Value = str | int | None
 Row = tuple[Value, ...]

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from services.counter.baseline import Baseline
-from services.counter.calendar_keys import day_key, month_key, previous_month
-from services.importer.errors import ImportFailure
-from services.importer.nukeviet_schema import LegacyData
+from portal_pulse.counter.baseline import Baseline
+from portal_pulse.counter.calendar_keys import day_key, month_key, previous_month
+from portal_pulse.importer.errors import ImportFailure
+from portal_pulse.importer.nukeviet_schema import LegacyData
 
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 TOP_TYPES = {"browser": "browsers", "os": "os", "country": "countries", "bot": "bots"}

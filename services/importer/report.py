@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from services.importer.plan import Plan
-from services.importer.writer import Written
+from portal_pulse.importer.plan import Plan
+from portal_pulse.importer.writer import Written
 
 MAX_UNDATED_LINES = 40
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
-from services.counter.baseline import replace_baseline
-from services.counter.keys import (
+from portal_pulse.counter.baseline import replace_baseline
+from portal_pulse.counter.keys import (
     BASELINE_DAY,
     BASELINE_MONTH,
     BASELINE_PAGEVIEWS_TOTAL,
@@ -20,9 +20,9 @@ from services.counter.keys import (
     PAGE_LEGACY_VIEWS,
     SiteKeys,
 )
-from services.counter.visitor import path_digest
-from services.importer.errors import ImportFailure
-from services.importer.plan import Plan
+from portal_pulse.counter.visitor import path_digest
+from portal_pulse.importer.errors import ImportFailure
+from portal_pulse.importer.plan import Plan
 
 PAGE_CHUNK = 500
 

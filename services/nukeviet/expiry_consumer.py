@@ -1,5 +1,5 @@
 """Sign NukeViet users out when their session expires: a consumer of the session event
-streams (one per session bucket: ``services.session.keys.SESSION_EVENTS_STREAMS``, the
+streams (one per session bucket: ``portal_pulse.session.keys.SESSION_EVENTS_STREAMS``, the
 one place their names are kept; one blocking ``XREADGROUP`` reads them all, which needs
 a single Redis server, not a cluster) in a consumer group, so several copies share the
 work and a restart resumes where it stopped (entries are acknowledged only after the
@@ -10,7 +10,7 @@ in ``{prefix}_users`` (NukeViet checks it on every request, so every signed-in b
 of that user is signed out; this needs ``allowuserloginmulti`` off, NukeViet's default)
 and removes the user's rows from ``{prefix}_sessions`` (the online list).
 
-    python -m services.nukeviet.expiry_consumer --redis-url URL --mysql-url URL [--prefix nv4]
+    python -m portal_pulse.nukeviet.expiry_consumer --redis-url URL --mysql-url URL [--prefix nv4]
 """
 
 from __future__ import annotations
@@ -28,10 +28,10 @@ from typing import Any
 
 import redis
 
-from services.importer.errors import ImportFailure
-from services.importer.mysql_reader import MysqlUrl
-from services.importer.nukeviet_schema import NAME
-from services.session.keys import SESSION_EVENTS_STREAMS
+from portal_pulse.importer.errors import ImportFailure
+from portal_pulse.importer.mysql_reader import MysqlUrl
+from portal_pulse.importer.nukeviet_schema import NAME
+from portal_pulse.session.keys import SESSION_EVENTS_STREAMS
 
 log = logging.getLogger("portal_pulse.nukeviet.expiry")
 GROUP = "nukeviet"
@@ -136,7 +136,7 @@ def consume(client: redis.Redis, target: NukeVietSignOut, options: Options, once
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     env = dict(os.environ if env is None else env)
-    parser = argparse.ArgumentParser(prog="python -m services.nukeviet.expiry_consumer", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m portal_pulse.nukeviet.expiry_consumer", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--redis-url", default=env.get("PULSE_REDIS_URL"), required="PULSE_REDIS_URL" not in env)
     parser.add_argument("--mysql-url", required=True, help="NukeViet's database (password: URL or MYSQL_PWD)")

@@ -13,25 +13,25 @@ from importlib.resources import files
 
 from aiohttp import web
 
-from services.core.app_keys import SERVICE_METRICS
-from services.core.batch_metrics import BatchMetrics
-from services.core.clock import Clock, SystemClock
-from services.core.edge import edge_middleware
-from services.core.health import add_ops_routes
-from services.core.metrics import ServiceMetrics
-from services.core.redis_conn import STORAGE_ERRORS, redis_client
-from services.core.scripts import ScriptRunner
-from services.core.settings import Settings
-from services.core.supervise import Beat, Supervisor, beating_while
-from services.session import handlers
-from services.session.app_state import BUS, CLOCK, METRICS, REDIS, SCHEDULER, SETTINGS, STORE, SUPERVISOR
-from services.session.event_bus import RESYNC, SHUTDOWN, EventBus
-from services.session.keys import SESSION_EVENTS_CHANNEL
-from services.session.metrics import SessionMetrics
-from services.session.openapi import openapi_document
-from services.session.scheduler import Scheduler
-from services.session.sse import METHODS, session_events
-from services.session.store import SessionStore
+from portal_pulse.core.app_keys import SERVICE_METRICS
+from portal_pulse.core.batch_metrics import BatchMetrics
+from portal_pulse.core.clock import Clock, SystemClock
+from portal_pulse.core.edge import edge_middleware
+from portal_pulse.core.health import add_ops_routes
+from portal_pulse.core.metrics import ServiceMetrics
+from portal_pulse.core.redis_conn import STORAGE_ERRORS, redis_client
+from portal_pulse.core.scripts import ScriptRunner
+from portal_pulse.core.settings import Settings
+from portal_pulse.core.supervise import Beat, Supervisor, beating_while
+from portal_pulse.session import handlers
+from portal_pulse.session.app_state import BUS, CLOCK, METRICS, REDIS, SCHEDULER, SETTINGS, STORE, SUPERVISOR
+from portal_pulse.session.event_bus import RESYNC, SHUTDOWN, EventBus
+from portal_pulse.session.keys import SESSION_EVENTS_CHANNEL
+from portal_pulse.session.metrics import SessionMetrics
+from portal_pulse.session.openapi import openapi_document
+from portal_pulse.session.scheduler import Scheduler
+from portal_pulse.session.sse import METHODS, session_events
+from portal_pulse.session.store import SessionStore
 
 BUS_READY_TIMEOUT_SECONDS = 2.0
 #: How often a subscribed event bus counts as a success for its staleness check.
@@ -115,7 +115,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     app.cleanup_ctx.extend([_redis_ctx, _bus_ctx, _scheduler_ctx])
     app.on_shutdown.append(_close_streams)
 
-    static = files("services.session") / "static"
+    static = files("portal_pulse.session") / "static"
     client_js = (static / "session.js").read_bytes()
     client_css = (static / "session.css").read_bytes()
     asset_headers = {"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"}

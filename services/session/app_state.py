@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.core.app_keys import CLOCK, REDIS, SETTINGS
-from services.core.supervise import Supervisor
-from services.session.event_bus import EventBus
-from services.session.metrics import SessionMetrics
-from services.session.scheduler import Scheduler
-from services.session.store import SessionStore
+from portal_pulse.core.app_keys import CLOCK, REDIS, SETTINGS
+from portal_pulse.core.supervise import Supervisor
+from portal_pulse.session.event_bus import EventBus
+from portal_pulse.session.metrics import SessionMetrics
+from portal_pulse.session.scheduler import Scheduler
+from portal_pulse.session.store import SessionStore
 
 METRICS = web.AppKey("metrics", SessionMetrics)
 STORE = web.AppKey("store", SessionStore)

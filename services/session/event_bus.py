@@ -26,7 +26,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.asyncio.cluster import ClusterPubSub, RedisCluster
 
-from services.core.redis_conn import STORAGE_ERRORS
+from portal_pulse.core.redis_conn import STORAGE_ERRORS
 
 log = logging.getLogger(__name__)
 

@@ -7,13 +7,13 @@ from typing import Literal
 
 from aiohttp import web
 
-from services.core.errors import ApiError, not_found
-from services.core.web import decode_json, json_response, read_body, require_json_type, require_token
-from services.session.app_state import METRICS, SETTINGS, STORE, now_ms
-from services.session.keys import is_well_formed, new_session_id, session_digest
-from services.session.payloads import CREATE_DECODER, CreateSession, session_object, subject_of, timing_for
-from services.session.state_machine import State
-from services.session.store import Outcome, Result
+from portal_pulse.core.errors import ApiError, not_found
+from portal_pulse.core.web import decode_json, json_response, read_body, require_json_type, require_token
+from portal_pulse.session.app_state import METRICS, SETTINGS, STORE, now_ms
+from portal_pulse.session.keys import is_well_formed, new_session_id, session_digest
+from portal_pulse.session.payloads import CREATE_DECODER, CreateSession, session_object, subject_of, timing_for
+from portal_pulse.session.state_machine import State
+from portal_pulse.session.store import Outcome, Result
 
 NO_STORE = {"Cache-Control": "no-store"}
 

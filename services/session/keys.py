@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import secrets
 
-from services.core.keys import (
+from portal_pulse.core.keys import (
     SESSION_BUCKETS,
     SESSION_EVENTS_CHANNEL,
     SESSION_EVENTS_STREAMS,

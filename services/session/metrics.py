@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from services.core.metrics import ServiceMetrics
+from portal_pulse.core.metrics import ServiceMetrics
 
 TRANSITIONS = ("created", "prompt", "extended", "expired", "ended")
 LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)

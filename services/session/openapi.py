@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.session.payloads import (
+from portal_pulse.session.payloads import (
     MAX_IDLE_SECONDS,
     MAX_LIFETIME_SECONDS,
     MAX_PROMPT_SECONDS,

@@ -7,9 +7,9 @@ from typing import Annotated, Any
 
 import msgspec
 
-from services.core.errors import bad_request
-from services.core.settings import SessionSettings
-from services.session.state_machine import State, Timing
+from portal_pulse.core.errors import bad_request
+from portal_pulse.core.settings import SessionSettings
+from portal_pulse.session.state_machine import State, Timing
 
 MIN_IDLE_SECONDS = 2
 MAX_IDLE_SECONDS = 7 * 24 * 3600

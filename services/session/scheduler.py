@@ -17,10 +17,10 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from services.core.clock import Clock
-from services.core.redis_conn import STORAGE_ERRORS
-from services.session.metrics import SessionMetrics
-from services.session.store import SessionStore
+from portal_pulse.core.clock import Clock
+from portal_pulse.core.redis_conn import STORAGE_ERRORS
+from portal_pulse.session.metrics import SessionMetrics
+from portal_pulse.session.store import SessionStore
 
 log = logging.getLogger(__name__)
 

@@ -17,14 +17,14 @@ from typing import Any
 from aiohttp import web
 from aiohttp_sse import EventSourceResponse, sse_response
 
-from services.core.errors import ApiError
-from services.core.redis_conn import STORAGE_ERRORS
-from services.core.web import cors_headers
-from services.session.app_state import BUS, METRICS, SETTINGS, STORE, now_ms
-from services.session.event_bus import RESYNC, SHUTDOWN, Event
-from services.session.handlers import session_ref, unknown_session
-from services.session.payloads import session_object
-from services.session.state_machine import State
+from portal_pulse.core.errors import ApiError
+from portal_pulse.core.redis_conn import STORAGE_ERRORS
+from portal_pulse.core.web import cors_headers
+from portal_pulse.session.app_state import BUS, METRICS, SETTINGS, STORE, now_ms
+from portal_pulse.session.event_bus import RESYNC, SHUTDOWN, Event
+from portal_pulse.session.handlers import session_ref, unknown_session
+from portal_pulse.session.payloads import session_object
+from portal_pulse.session.state_machine import State
 
 PING_SECONDS = 15.0
 SEND_TIMEOUT_SECONDS = 10.0

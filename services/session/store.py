@@ -28,12 +28,12 @@ from typing import Any, Literal, TypeVar
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
-from services.core.batch_metrics import BatchMetrics
-from services.core.batcher import Batcher
-from services.core.redis_conn import key_router
-from services.core.scripts import Call, Script, ScriptRunner
-from services.core.settings import SessionSettings
-from services.session.keys import (
+from portal_pulse.core.batch_metrics import BatchMetrics
+from portal_pulse.core.batcher import Batcher
+from portal_pulse.core.redis_conn import key_router
+from portal_pulse.core.scripts import Call, Script, ScriptRunner
+from portal_pulse.core.settings import SessionSettings
+from portal_pulse.session.keys import (
     DUE_INDEXES,
     SESSION_EVENTS_CHANNEL,
     bucket_of,
@@ -41,7 +41,7 @@ from services.session.keys import (
     session_events_stream,
     session_key,
 )
-from services.session.state_machine import Evaluation, State, Timing, evaluate
+from portal_pulse.session.state_machine import Evaluation, State, Timing, evaluate
 
 T = TypeVar("T")
 
@@ -88,7 +88,7 @@ class StoredSession:
 
 
 def _source(name: str) -> str:
-    return (files("services.session") / name).read_text(encoding="utf-8")
+    return (files("portal_pulse.session") / name).read_text(encoding="utf-8")
 
 
 def script_source(name: str) -> str:

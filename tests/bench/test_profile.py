@@ -7,10 +7,10 @@ from pathlib import Path
 from bench.profile import Profile, render, summarise
 
 RAW = """\
-run (services/core/runner.py:98);post_hit (services/counter/handlers.py:57);digest (services/core/keys.py:32) 30
-run (services/core/runner.py:98);Runner.run (asyncio/runners.py:118) 20
-run (services/core/runner.py:98);RequestHandler.start (aiohttp/web_protocol.py:666) 40
-<module> (services/cli.py:92);post_hit (services/counter/h.py:5);MutexValue.inc (prometheus_client/values.py:28) 10
+run (portal_pulse/core/runner.py:98);post_hit (portal_pulse/counter/h.py:57);digest (portal_pulse/core/k.py:32) 30
+run (portal_pulse/core/runner.py:98);Runner.run (asyncio/runners.py:118) 20
+run (portal_pulse/core/runner.py:98);RequestHandler.start (aiohttp/web_protocol.py:666) 40
+<module> (portal_pulse/cli.py:92);post_hit (portal_pulse/counter/h.py:5);MutexValue.inc (prometheus_client/v.py:28) 10
 """
 
 
@@ -20,7 +20,7 @@ def test_samples_are_grouped_by_the_innermost_frame(tmp_path: Path) -> None:
     profile = summarise("counter hit", 1000.0, raw)
     assert profile.samples == 100
     assert profile.by_category == {
-        "aiohttp": 40.0, "service code (services/)": 30.0, "event loop (asyncio, uvloop)": 20.0,
+        "aiohttp": 40.0, "service code (portal_pulse/)": 30.0, "event loop (asyncio, uvloop)": 20.0,
         "prometheus-client": 10.0,
     }
     # every stack above starts in the service's runner or CLI

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from services.core.embedded import EmbeddedServer
+from portal_pulse.core.embedded import EmbeddedServer
 
 
 @pytest.fixture

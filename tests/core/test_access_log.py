@@ -9,10 +9,10 @@ import pytest
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.metrics_core import Metric
 
-from services.core.clock import ManualClock
-from services.core.request_tally import RequestTally
-from services.core.settings import ConfigError, load_settings
-from services.counter.app import create_app
+from portal_pulse.core.clock import ManualClock
+from portal_pulse.core.request_tally import RequestTally
+from portal_pulse.core.settings import ConfigError, load_settings
+from portal_pulse.counter.app import create_app
 from tests.conftest import ClientFactory
 from tests.counter.conftest import BROWSER_UA, counter_settings
 

@@ -9,11 +9,11 @@ from collections.abc import Sequence
 
 import pytest
 
-from services.core.batch_metrics import BatchMetrics
-from services.core.batcher import Batcher
-from services.core.breaker import BreakerState, CircuitBreaker
-from services.core.errors import StorageUnavailable
-from services.core.metrics import ServiceMetrics
+from portal_pulse.core.batch_metrics import BatchMetrics
+from portal_pulse.core.batcher import Batcher
+from portal_pulse.core.breaker import BreakerState, CircuitBreaker
+from portal_pulse.core.errors import StorageUnavailable
+from portal_pulse.core.metrics import ServiceMetrics
 
 
 class Storage:

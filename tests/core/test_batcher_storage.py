@@ -20,22 +20,22 @@ import pytest
 from prometheus_client import generate_latest
 from redis.asyncio import Redis
 
-from services.core.batch_metrics import BatchMetrics
-from services.core.batcher import BREAKER_OPEN_SECONDS
-from services.core.embedded import EmbeddedServer
-from services.core.errors import StorageUnavailable
-from services.core.keys import digest
-from services.core.metrics import ServiceMetrics
-from services.core.redis_conn import build_client
-from services.core.scripts import ScriptRunner
-from services.core.settings import CounterSettings, RedisSettings, SessionSettings, Settings
-from services.counter.calendar_keys import calendar_keys
-from services.counter.hit import CommitResult, Hit, Kind
-from services.counter.metrics import CounterMetrics
-from services.counter.store import HitStore
-from services.counter.writer import HitWriter, hit_writer
-from services.session.state_machine import Timing
-from services.session.store import SessionStore
+from portal_pulse.core.batch_metrics import BatchMetrics
+from portal_pulse.core.batcher import BREAKER_OPEN_SECONDS
+from portal_pulse.core.embedded import EmbeddedServer
+from portal_pulse.core.errors import StorageUnavailable
+from portal_pulse.core.keys import digest
+from portal_pulse.core.metrics import ServiceMetrics
+from portal_pulse.core.redis_conn import build_client
+from portal_pulse.core.scripts import ScriptRunner
+from portal_pulse.core.settings import CounterSettings, RedisSettings, SessionSettings, Settings
+from portal_pulse.counter.calendar_keys import calendar_keys
+from portal_pulse.counter.hit import CommitResult, Hit, Kind
+from portal_pulse.counter.metrics import CounterMetrics
+from portal_pulse.counter.store import HitStore
+from portal_pulse.counter.writer import HitWriter, hit_writer
+from portal_pulse.session.state_machine import Timing
+from portal_pulse.session.store import SessionStore
 from tests.metric_samples import sample
 
 CONCURRENT = 2_000

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from services.cli import build_parser, main, settings_from_args
-from services.up import embedded_secret
+from portal_pulse.cli import build_parser, main, settings_from_args
+from portal_pulse.up import embedded_secret
 
 
 def test_every_option_has_an_environment_variable() -> None:
@@ -45,7 +45,7 @@ def test_configuration_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None
 @pytest.mark.parametrize("command", [[], ["up"], ["counter"], ["session"]])
 def test_help(command: list[str]) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "services.cli", *command, "--help"], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "portal_pulse.cli", *command, "--help"], capture_output=True, text=True, check=True
     )
     assert "usage: portal-pulse" in result.stdout
 

@@ -14,9 +14,9 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 
-from services.core.embedded import EmbeddedServer
-from services.core.redis_conn import BoundedRedisCluster, CheckedConnection, build_client
-from services.core.settings import RedisSettings
+from portal_pulse.core.embedded import EmbeddedServer
+from portal_pulse.core.redis_conn import BoundedRedisCluster, CheckedConnection, build_client
+from portal_pulse.core.settings import RedisSettings
 
 
 @pytest.fixture(params=["standalone", "cluster"])

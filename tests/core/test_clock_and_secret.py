@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import time
 
-from services.core.clock import ManualClock, SystemClock
-from services.core.keys import digest, site_prefix
-from services.core.secret import Secret
+from portal_pulse.core.clock import ManualClock, SystemClock
+from portal_pulse.core.keys import digest, site_prefix
+from portal_pulse.core.secret import Secret
 
 
 def test_manual_clock_moves_only_when_told() -> None:

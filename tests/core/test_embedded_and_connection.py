@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from services.core.embedded import EmbeddedServer
-from services.core.redis_conn import connect, is_reachable, redis_client
-from services.core.settings import RedisSettings
+from portal_pulse.core.embedded import EmbeddedServer
+from portal_pulse.core.redis_conn import connect, is_reachable, redis_client
+from portal_pulse.core.settings import RedisSettings
 
 
 def test_embedded_valkey_persists_across_restarts(tmp_path: Path) -> None:
@@ -68,7 +68,7 @@ async def test_a_busy_pool_waits_instead_of_failing(redis_url: str) -> None:
     command timeout) rather than failing with MaxConnectionsError."""
     import asyncio
 
-    from services.core.redis_conn import build_client
+    from portal_pulse.core.redis_conn import build_client
 
     client = build_client(RedisSettings(url=redis_url, max_connections=4))
     try:

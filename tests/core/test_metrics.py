@@ -14,8 +14,8 @@ import pytest
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge
 
-from services.core.edge import edge_middleware
-from services.core.metrics import ServiceMetrics, package_version
+from portal_pulse.core.edge import edge_middleware
+from portal_pulse.core.metrics import ServiceMetrics, package_version
 from tests.conftest import ClientFactory
 from tests.metric_samples import sample
 
@@ -62,11 +62,11 @@ async def test_a_failing_or_hanging_refresher_does_not_fail_the_scrape(caplog: p
 
     for refresher in (failing, hanging, working):
         metrics.add_refresher(refresher)
-    with caplog.at_level(logging.WARNING, "services.core.metrics"):
+    with caplog.at_level(logging.WARNING, "portal_pulse.core.metrics"):
         text = await scrape(metrics)
     assert sample(text, "test_fresh") == 7  # the refreshers after the failed ones still ran
     assert sample(text, "pulse_scrape_refresh_errors_total", service="svc") == 2
-    assert [r.getMessage() for r in caplog.records if r.name == "services.core.metrics"] == [
+    assert [r.getMessage() for r in caplog.records if r.name == "portal_pulse.core.metrics"] == [
         "metrics refresh failed: RuntimeError", "metrics refresh failed: TimeoutError"]
 
 

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from services.core.clock import ManualClock
-from services.core.embedded import EmbeddedServer
-from services.core.settings import Settings
-from services.counter.app import create_app as create_counter
-from services.session.app import create_app as create_session
-from services.session.app_state import SCHEDULER
+from portal_pulse.core.clock import ManualClock
+from portal_pulse.core.embedded import EmbeddedServer
+from portal_pulse.core.settings import Settings
+from portal_pulse.counter.app import create_app as create_counter
+from portal_pulse.session.app import create_app as create_session
+from portal_pulse.session.app_state import SCHEDULER
 from tests.conftest import SERVICE_TOKEN, ClientFactory, make_settings
 from tests.session.session_support import next_event
 
@@ -75,7 +75,7 @@ async def test_session_on_a_cluster(cluster_settings: Settings, make_client: Cli
 
 
 def test_cluster_flag_from_the_environment(tmp_path: Path) -> None:
-    from services.core.settings import load_settings
+    from portal_pulse.core.settings import load_settings
 
     settings = load_settings(env={"PULSE_REDIS_URL": "redis://10.0.0.5:7000/0", "PULSE_REDIS_CLUSTER": "true"})
     assert settings.redis.cluster is True

@@ -12,11 +12,11 @@ import pytest
 import redis
 from redis.asyncio import Redis
 
-from services.core.embedded import EmbeddedServer
-from services.core.errors import StorageUnavailable
-from services.core.redis_conn import build_client
-from services.core.scripts import ReplicasBehind, Script, ScriptRunner
-from services.core.settings import ConfigError, RedisSettings, load_settings
+from portal_pulse.core.embedded import EmbeddedServer
+from portal_pulse.core.errors import StorageUnavailable
+from portal_pulse.core.redis_conn import build_client
+from portal_pulse.core.scripts import ReplicasBehind, Script, ScriptRunner
+from portal_pulse.core.settings import ConfigError, RedisSettings, load_settings
 from tests.command_stats import command_calls
 
 INCR = Script("incr", "return redis.call('INCR', KEYS[1])")

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from services.core.origins import masked_url
-from services.core.secret import Secret
-from services.core.settings import (
+from portal_pulse.core.origins import masked_url
+from portal_pulse.core.secret import Secret
+from portal_pulse.core.settings import (
     ConfigError,
     CounterSettings,
     RedisSettings,
@@ -17,8 +17,8 @@ from services.core.settings import (
     load_settings,
     require_secret,
 )
-from services.counter.app import create_app as create_counter
-from services.session.app import create_app as create_session
+from portal_pulse.counter.app import create_app as create_counter
+from portal_pulse.session.app import create_app as create_session
 
 
 def test_defaults_are_sane() -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from services.core.secret import Secret
-from services.core.settings import ConfigError, load_settings
+from portal_pulse.core.secret import Secret
+from portal_pulse.core.settings import ConfigError, load_settings
 
 
 @pytest.mark.parametrize(

@@ -6,9 +6,9 @@ import asyncio
 
 from prometheus_client import generate_latest
 
-from services.core.clock import ManualClock
-from services.core.metrics import ServiceMetrics
-from services.core.supervise import Beat, Supervisor
+from portal_pulse.core.clock import ManualClock
+from portal_pulse.core.metrics import ServiceMetrics
+from portal_pulse.core.supervise import Beat, Supervisor
 from tests.conftest import T0
 from tests.metric_samples import sample
 

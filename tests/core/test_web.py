@@ -17,11 +17,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from services.core.edge import edge_middleware
-from services.core.errors import ApiError
-from services.core.metrics import ServiceMetrics
-from services.core.secret import Secret
-from services.core.web import (
+from portal_pulse.core.edge import edge_middleware
+from portal_pulse.core.errors import ApiError
+from portal_pulse.core.metrics import ServiceMetrics
+from portal_pulse.core.secret import Secret
+from portal_pulse.core.web import (
     MalformedRequestLogFilter,
     RouteAccessLogger,
     TrustedNetworks,
@@ -152,12 +152,12 @@ async def test_failures_are_logged_by_route_with_the_traceback_of_a_bug(
     make_client: ClientFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     client = await make_client(_app())
-    with caplog.at_level(logging.WARNING, "services.core.web"):
+    with caplog.at_level(logging.WARNING, "portal_pulse.core.web"):
         crash = await client.get("/crash")
         storage = await client.get("/storage")
     assert await crash.json() == {"error": {"code": "internal", "message": "internal error"}}
     assert storage.status == 503
-    records = [r for r in caplog.records if r.name == "services.core.web"]
+    records = [r for r in caplog.records if r.name == "portal_pulse.core.web"]
     assert [(r.levelno, r.getMessage()) for r in records] == [
         (logging.ERROR, "unexpected failure on GET /crash"),
         (logging.WARNING, "storage unavailable on GET /storage: ConnectionError"),

@@ -11,10 +11,10 @@ from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
-from services.core.clock import ManualClock
-from services.core.settings import Settings
-from services.counter.app import create_app
-from services.counter.state import REDIS
+from portal_pulse.core.clock import ManualClock
+from portal_pulse.core.settings import Settings
+from portal_pulse.counter.app import create_app
+from portal_pulse.counter.state import REDIS
 from tests.conftest import ClientFactory, make_settings
 
 BROWSER_UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"

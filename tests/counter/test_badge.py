@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from services.core.embedded import EmbeddedServer
-from services.counter.badge import render_badge
+from portal_pulse.core.embedded import EmbeddedServer
+from portal_pulse.counter.badge import render_badge
 from tests.command_stats import command_calls
 from tests.conftest import ADMIN_TOKEN
 from tests.counter.conftest import Counter, CounterFactory

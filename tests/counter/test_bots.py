@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.counter.bots import BotDetector
+from portal_pulse.counter.bots import BotDetector
 from tests.counter.conftest import BROWSER_UA, GOOGLEBOT
 
 

@@ -10,9 +10,9 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from services.counter.dimensions import DIMENSIONS
-from services.counter.keys import SiteKeys
-from services.counter.visitor import path_digest, visitor_from_id
+from portal_pulse.counter.dimensions import DIMENSIONS
+from portal_pulse.counter.keys import SiteKeys
+from portal_pulse.counter.visitor import path_digest, visitor_from_id
 from tests.counter.conftest import GOOGLEBOT, Counter, CounterFactory
 
 KEYS = SiteKeys("default")

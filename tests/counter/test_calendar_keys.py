@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.counter.calendar_keys import calendar_keys, last_month_key, next_month, previous_month
+from portal_pulse.counter.calendar_keys import calendar_keys, last_month_key, next_month, previous_month
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 BERLIN = ZoneInfo("Europe/Berlin")

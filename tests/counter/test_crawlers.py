@@ -7,7 +7,7 @@ import re
 
 import crawleruseragents
 
-from services.counter.crawlers import CrawlerMatcher, crawler_matcher, required_literal
+from portal_pulse.counter.crawlers import CrawlerMatcher, crawler_matcher, required_literal
 
 BROWSERS = (
     "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from services.counter.keys import SiteKeys
+from portal_pulse.counter.keys import SiteKeys
 from tests.counter.conftest import BROWSER_UA, GOOGLEBOT, Counter, CounterFactory
 
 IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from services.counter.campaigns import campaign_of
-from services.counter.dimensions import record_field
-from services.counter.geo import country_of
-from services.counter.referrers import DIRECT, EXCLUDED, INTERNAL, ReferrerClassifier, spam_hosts
-from services.counter.useragent import UserAgentParser
+from portal_pulse.counter.campaigns import campaign_of
+from portal_pulse.counter.dimensions import record_field
+from portal_pulse.counter.geo import country_of
+from portal_pulse.counter.referrers import DIRECT, EXCLUDED, INTERNAL, ReferrerClassifier, spam_hosts
+from portal_pulse.counter.useragent import UserAgentParser
 from tests.counter.test_dimensions import IPAD, IPHONE
 
 ANDROID_TABLET = ("Mozilla/5.0 (Linux; Android 14; SM-X710) AppleWebKit/537.36 (KHTML, like Gecko) "

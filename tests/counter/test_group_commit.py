@@ -7,10 +7,10 @@ from zoneinfo import ZoneInfo
 
 from prometheus_client import generate_latest
 
-from services.counter.calendar_keys import calendar_keys
-from services.counter.hit import Hit, Kind, Outcome
-from services.counter.state import METRICS, WRITER
-from services.counter.visitor import path_digest, visitor_from_id
+from portal_pulse.counter.calendar_keys import calendar_keys
+from portal_pulse.counter.hit import Hit, Kind, Outcome
+from portal_pulse.counter.state import METRICS, WRITER
+from portal_pulse.counter.visitor import path_digest, visitor_from_id
 from tests.command_stats import command_calls
 from tests.counter.conftest import Counter
 from tests.metric_samples import sample

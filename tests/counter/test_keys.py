@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from services.counter import store
-from services.counter.keys import SiteKeys
-from services.counter.store import batch_keys
-from services.counter.visitor import path_digest, visitor_from_id
+from portal_pulse.counter import store
+from portal_pulse.counter.keys import SiteKeys
+from portal_pulse.counter.store import batch_keys
+from portal_pulse.counter.visitor import path_digest, visitor_from_id
 from tests.counter.conftest import GOOGLEBOT, Counter
 
 

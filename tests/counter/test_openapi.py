@@ -56,5 +56,5 @@ async def test_widget_is_served_and_the_demo_page_is_not(vcounter: Counter) -> N
     assert widget.status == 200
     assert widget.content_type == "text/javascript"
     assert widget.headers["Cache-Control"] == "public, max-age=300"
-    assert await widget.read() == files("services.counter").joinpath("static", "widget.js").read_bytes()
+    assert await widget.read() == files("portal_pulse.counter").joinpath("static", "widget.js").read_bytes()
     assert (await vcounter.client.get("/demo.html")).status == 404  # the demo app serves the demo pages

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from aiohttp import ClientResponse
 
-from services.counter.hit import Outcome
-from services.counter.keys import SiteKeys
-from services.counter.pipeline import MAX_SEQ
-from services.counter.state import PIPELINE
+from portal_pulse.counter.hit import Outcome
+from portal_pulse.counter.keys import SiteKeys
+from portal_pulse.counter.pipeline import MAX_SEQ
+from portal_pulse.counter.state import PIPELINE
 from tests.counter.conftest import BROWSER_UA, GOOGLEBOT, Counter, CounterFactory, counter_settings
 from tests.counter.test_dimensions import table, top
 from tests.metric_samples import sample

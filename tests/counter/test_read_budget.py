@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.counter.read_budget import ReadBudget
+from portal_pulse.counter.read_budget import ReadBudget
 
 
 def test_a_burst_passes_then_reads_wait_their_turn_then_are_refused() -> None:

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from aiohttp import ClientResponse
 
-from services.core.batcher import BREAKER_OPEN_SECONDS
-from services.core.embedded import EmbeddedServer
+from portal_pulse.core.batcher import BREAKER_OPEN_SECONDS
+from portal_pulse.core.embedded import EmbeddedServer
 from tests.conftest import make_settings
 from tests.counter.conftest import CounterFactory
 from tests.metric_samples import sample

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.core.errors import ApiError
-from services.counter.series import Unit, buckets, parse_moment, resolve_range
+from portal_pulse.core.errors import ApiError
+from portal_pulse.counter.series import Unit, buckets, parse_moment, resolve_range
 from tests.counter.conftest import Counter, CounterFactory
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from services.core.secret import Secret
-from services.counter.keys import SiteKeys
+from portal_pulse.core.secret import Secret
+from portal_pulse.counter.keys import SiteKeys
 from tests.command_stats import command_calls
 from tests.conftest import ADMIN_TOKEN
 from tests.counter.conftest import Counter, CounterFactory, counter_settings

@@ -8,8 +8,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from services.core.clock import ManualClock
-from services.counter.shared_reads import SharedReads
+from portal_pulse.core.clock import ManualClock
+from portal_pulse.counter.shared_reads import SharedReads
 from tests.command_stats import command_calls
 from tests.conftest import T0
 from tests.counter.conftest import Counter, CounterFactory

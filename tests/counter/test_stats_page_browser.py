@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page
 
-from services.counter.keys import SiteKeys
+from portal_pulse.counter.keys import SiteKeys
 from tests.conftest import ADMIN_TOKEN
 from tests.counter.conftest import GOOGLEBOT, Counter, CounterFactory
 from tests.counter.test_dimensions import IPHONE, VN_ADDRESS
@@ -138,7 +138,7 @@ async def test_page_behind_a_read_token(
 ) -> None:
     import dataclasses
 
-    from services.core.secret import Secret
+    from portal_pulse.core.secret import Secret
     from tests.counter.conftest import counter_settings
 
     settings = counter_settings(valkey_url)

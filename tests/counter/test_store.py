@@ -10,13 +10,13 @@ from zoneinfo import ZoneInfo
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from services.core.scripts import ScriptRunner
-from services.core.settings import CounterSettings
-from services.counter.calendar_keys import calendar_keys
-from services.counter.hit import CommitResult, Hit, Kind, Outcome
-from services.counter.keys import SiteKeys
-from services.counter.store import HitStore
-from services.counter.visitor import path_digest, visitor_from_id
+from portal_pulse.core.scripts import ScriptRunner
+from portal_pulse.core.settings import CounterSettings
+from portal_pulse.counter.calendar_keys import calendar_keys
+from portal_pulse.counter.hit import CommitResult, Hit, Kind, Outcome
+from portal_pulse.counter.keys import SiteKeys
+from portal_pulse.counter.store import HitStore
+from portal_pulse.counter.visitor import path_digest, visitor_from_id
 from tests.conftest import T0
 from tests.counter.conftest import Counter
 

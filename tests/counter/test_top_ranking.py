@@ -14,15 +14,15 @@ from zoneinfo import ZoneInfo
 import pytest
 from redis.asyncio import Redis
 
-from services.core.keys import digest
-from services.core.scripts import ScriptRunner
-from services.core.settings import CounterSettings
-from services.counter.calendar_keys import calendar_keys
-from services.counter.dimensions import DIMENSIONS, record_field
-from services.counter.hit import Hit, Kind
-from services.counter.keys import SiteKeys
-from services.counter.store import HitStore
-from services.counter.top import top_row
+from portal_pulse.core.keys import digest
+from portal_pulse.core.scripts import ScriptRunner
+from portal_pulse.core.settings import CounterSettings
+from portal_pulse.counter.calendar_keys import calendar_keys
+from portal_pulse.counter.dimensions import DIMENSIONS, record_field
+from portal_pulse.counter.hit import Hit, Kind
+from portal_pulse.counter.keys import SiteKeys
+from portal_pulse.counter.store import HitStore
+from portal_pulse.counter.top import top_row
 
 NOW = 1795660000.0  # 2026-11-26, 09:26 in Asia/Ho_Chi_Minh
 CAL = calendar_keys(NOW, ZoneInfo("Asia/Ho_Chi_Minh"))

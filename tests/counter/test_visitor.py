@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from services.core.secret import Secret
-from services.counter.visitor import (
+from portal_pulse.core.secret import Secret
+from portal_pulse.counter.visitor import (
     daily_salt,
     hashing_secret,
     ip_digest,

@@ -144,6 +144,6 @@ async def test_a_visitor_is_one_key_holding_its_visit_paths(counter: Counter) ->
 
 
 def _digest(visitor: str) -> str:
-    from services.counter.visitor import visitor_from_id
+    from portal_pulse.counter.visitor import visitor_from_id
 
     return visitor_from_id("default", visitor)

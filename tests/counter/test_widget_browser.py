@@ -11,9 +11,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, Page, Route
 
-from services.core.settings import SiteSettings
-from services.counter.keys import SiteKeys
-from services.counter.visitor import visitor_from_id
+from portal_pulse.core.settings import SiteSettings
+from portal_pulse.counter.keys import SiteKeys
+from portal_pulse.counter.visitor import visitor_from_id
 from tests.browser import browser
 from tests.conftest import ADMIN_TOKEN, make_settings
 from tests.counter.conftest import BROWSER_UA, Counter, CounterFactory

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from services.core.embedded import free_port
-from services.core.secret import Secret
-from services.core.settings import SiteSettings
-from services.counter.app import create_app as create_counter
-from services.demo.app import create_app as create_demo
-from services.session.app import create_app as create_session
+from portal_pulse.core.embedded import free_port
+from portal_pulse.core.secret import Secret
+from portal_pulse.core.settings import SiteSettings
+from portal_pulse.counter.app import create_app as create_counter
+from portal_pulse.demo.app import create_app as create_demo
+from portal_pulse.session.app import create_app as create_session
 from tests.conftest import SERVICE_TOKEN, ClientFactory, make_settings
 
 Client = TestClient[web.Request, web.Application]

@@ -118,7 +118,7 @@ def test_configmap_and_secret_hold_what_the_deployments_reference() -> None:
 
 
 def test_configmap_config_file_loads_as_settings(tmp_path: Path) -> None:
-    from services.core.settings import load_settings
+    from portal_pulse.core.settings import load_settings
 
     config = tmp_path / "config.toml"
     config.write_text(find("ConfigMap", "portal-pulse")["data"]["config.toml"], encoding="utf-8")

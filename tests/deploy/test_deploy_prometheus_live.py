@@ -17,9 +17,9 @@ import pytest
 import yaml
 from aiohttp import web
 
-from services.core.embedded import free_port
-from services.counter.app import create_app as create_counter
-from services.session.app import create_app as create_session
+from portal_pulse.core.embedded import free_port
+from portal_pulse.counter.app import create_app as create_counter
+from portal_pulse.session.app import create_app as create_session
 from tests.conftest import make_settings
 from tests.deploy.artefacts import JOBS, PROMETHEUS_DIR, all_expressions, load_yaml, tool
 from tests.deploy.services_under_test import exercise_session, send_hits

@@ -8,9 +8,9 @@ import subprocess
 import aiohttp
 import pytest
 
-from services.core.settings import Settings
-from services.counter.app import create_app as create_counter
-from services.session.app import create_app as create_session
+from portal_pulse.core.settings import Settings
+from portal_pulse.counter.app import create_app as create_counter
+from portal_pulse.session.app import create_app as create_session
 from tests.conftest import ClientFactory, make_settings
 from tests.deploy.artefacts import tool
 from tests.deploy.services_under_test import exercise_counter, exercise_session

@@ -10,7 +10,7 @@ from typing import Any
 
 import redis
 
-from services.cli import main
+from portal_pulse.cli import main
 
 TEMPLATE = "/news/{cat}/{alias}-{id}.html"
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from services.importer.dump_reader import read_dump
-from services.importer.errors import ImportFailure
+from portal_pulse.importer.dump_reader import read_dump
+from portal_pulse.importer.errors import ImportFailure
 
 CREATE = """CREATE TABLE `nv4_counter` (
   `c_type` varchar(100) NOT NULL,

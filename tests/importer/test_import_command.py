@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from services.cli import main
-from services.importer.errors import ImportFailure
-from services.importer.mysql_reader import MysqlUrl
+from portal_pulse.cli import main
+from portal_pulse.importer.errors import ImportFailure
+from portal_pulse.importer.mysql_reader import MysqlUrl
 
 
 def test_help_names_every_option() -> None:
-    result = subprocess.run([sys.executable, "-m", "services.cli", "import", "nukeviet", "--help"],
+    result = subprocess.run([sys.executable, "-m", "portal_pulse.cli", "import", "nukeviet", "--help"],
                             capture_output=True, text=True, check=True)
     for option in ("--mysql-url", "--dump", "--prefix", "--lang", "--site", "--redis-url", "--dry-run", "--force",
                    "--article-path"):
@@ -23,7 +23,7 @@ def test_help_names_every_option() -> None:
 
 @pytest.mark.parametrize("args", [[], ["--dump", "a.sql", "--mysql-url", "mysql://u@h/db"]])
 def test_exactly_one_source_is_required(args: list[str]) -> None:
-    result = subprocess.run([sys.executable, "-m", "services.cli", "import", "nukeviet", *args],
+    result = subprocess.run([sys.executable, "-m", "portal_pulse.cli", "import", "nukeviet", *args],
                             capture_output=True, text=True)
     assert result.returncode == 2 and "--mysql-url" in result.stderr
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import redis
 
-from services.counter.keys import LEGACY_TOP_DIMENSIONS, SiteKeys
+from portal_pulse.counter.keys import LEGACY_TOP_DIMENSIONS, SiteKeys
 from tests.counter.conftest import CounterFactory
 from tests.importer.importing import TEMPLATE, run_import, snapshot
 from tests.importer.mariadb_server import MariaDB

@@ -15,11 +15,11 @@ import pymysql
 import pytest
 import redis
 
-from services.core.clock import ManualClock
-from services.nukeviet.expiry_consumer import NukeVietSignOut, Options, consume
-from services.nukeviet.expiry_consumer import main as expiry_main
-from services.session.app_state import SCHEDULER
-from services.session.keys import SESSION_EVENTS_STREAMS
+from portal_pulse.core.clock import ManualClock
+from portal_pulse.nukeviet.expiry_consumer import NukeVietSignOut, Options, consume
+from portal_pulse.nukeviet.expiry_consumer import main as expiry_main
+from portal_pulse.session.app_state import SCHEDULER
+from portal_pulse.session.keys import SESSION_EVENTS_STREAMS
 from tests.importer.mariadb_server import MariaDB
 from tests.importer.nukeviet_portal import USERS, Portal
 from tests.session.session_support import SERVICE_TOKEN, Client, ClientFactory, session_settings, start

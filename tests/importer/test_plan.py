@@ -7,9 +7,9 @@ from datetime import datetime
 
 import pytest
 
-from services.importer.errors import ImportFailure
-from services.importer.nukeviet_schema import Article, CounterRow, LegacyData
-from services.importer.plan import Plan, check_article_path, make_plan
+from portal_pulse.importer.errors import ImportFailure
+from portal_pulse.importer.nukeviet_schema import Article, CounterRow, LegacyData
+from portal_pulse.importer.plan import Plan, check_article_path, make_plan
 from tests.importer.nukeviet_portal import ZONE, Portal
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 import redis
 
-from services.session.keys import DUE_INDEXES, SESSION_EVENTS_STREAMS
+from portal_pulse.session.keys import DUE_INDEXES, SESSION_EVENTS_STREAMS
 from tests.reliability.load import BROWSER_UA
 
 

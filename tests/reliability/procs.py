@@ -1,6 +1,6 @@
 """Real service processes for the reliability suite.
 
-Each service runs as ``python -m services.cli counter|session --redis-url URL --port P``
+Each service runs as ``python -m portal_pulse.cli counter|session --redis-url URL --port P``
 with its settings in ``PULSE_*`` environment variables, its log (stdout and stderr) in a
 file, and its own process group, so a test can SIGTERM or SIGKILL exactly that process.
 """
@@ -24,7 +24,7 @@ from typing import IO, Literal
 
 import aiohttp
 
-from services.core.embedded import EmbeddedServer, free_port
+from portal_pulse.core.embedded import EmbeddedServer, free_port
 from tests.conftest import ADMIN_TOKEN, SERVICE_TOKEN
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -81,7 +81,7 @@ class ServiceProcess:
         return self.process.pid
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "services.cli", self.kind, "--redis-url", self.redis_url,
+        return [sys.executable, "-m", "portal_pulse.cli", self.kind, "--redis-url", self.redis_url,
                 "--port", str(self.port)]
 
     def launch(self) -> None:

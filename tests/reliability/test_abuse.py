@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from services.core import web as core_web
-from services.core.secret import Secret
+from portal_pulse.core import web as core_web
+from portal_pulse.core.secret import Secret
 from tests.conftest import ADMIN_TOKEN, SERVICE_TOKEN
 from tests.metric_samples import total as metric_total
 from tests.reliability.load import Call, LoadResult, reason, run_load

@@ -20,14 +20,14 @@ import redis
 from aiohttp.test_utils import TestClient
 from redis.crc import key_slot
 
-from services.core.clock import ManualClock
-from services.core.embedded import EmbeddedServer
-from services.core.embedded_cluster import EmbeddedCluster, slot_ranges
-from services.core.keys import SESSION_EVENTS_CHANNEL
-from services.core.settings import Settings, SiteSettings
-from services.counter.app import create_app as create_counter
-from services.session.app import create_app as create_session
-from services.session.app_state import BUS
+from portal_pulse.core.clock import ManualClock
+from portal_pulse.core.embedded import EmbeddedServer
+from portal_pulse.core.embedded_cluster import EmbeddedCluster, slot_ranges
+from portal_pulse.core.keys import SESSION_EVENTS_CHANNEL
+from portal_pulse.core.settings import Settings, SiteSettings
+from portal_pulse.counter.app import create_app as create_counter
+from portal_pulse.session.app import create_app as create_session
+from portal_pulse.session.app_state import BUS
 from tests.conftest import SERVICE_TOKEN, ClientFactory, cluster_settings
 from tests.session.session_support import next_event
 

@@ -12,7 +12,7 @@ import pytest
 import redis
 from redis.asyncio import Redis as AsyncRedis
 
-from services.core.embedded import EmbeddedServer
+from portal_pulse.core.embedded import EmbeddedServer
 
 
 @pytest.mark.slow

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from services.core.connection_limits import RESERVED_DESCRIPTORS, connection_cap
+from portal_pulse.core.connection_limits import RESERVED_DESCRIPTORS, connection_cap
 from tests.reliability.probe import get_text, request
 from tests.reliability.procs import Cluster
 

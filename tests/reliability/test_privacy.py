@@ -18,9 +18,9 @@ from zoneinfo import ZoneInfo
 import aiohttp
 import redis
 
-from services.core.keys import SESSION_EVENTS_STREAMS
-from services.counter.calendar_keys import day_key
-from services.counter.visitor import daily_salt, ip_digest
+from portal_pulse.core.keys import SESSION_EVENTS_STREAMS
+from portal_pulse.counter.calendar_keys import day_key
+from portal_pulse.counter.visitor import daily_salt, ip_digest
 from tests.conftest import SERVICE_TOKEN
 from tests.reliability.probe import create_session, dump_redis, get_text, request, until
 from tests.reliability.procs import Cluster, ServiceProcess

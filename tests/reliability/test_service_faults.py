@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from services.session.keys import session_digest
+from portal_pulse.session.keys import session_digest
 from tests.conftest import SERVICE_TOKEN
 from tests.reliability.conftest import NO_LIMITS
 from tests.reliability.load import Call, LoadResult, hit_call, run_load

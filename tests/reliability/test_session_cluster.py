@@ -17,12 +17,12 @@ from aiohttp.test_utils import TestClient
 from redis.cluster import RedisCluster
 from redis.crc import key_slot
 
-from services.core.clock import ManualClock
-from services.core.embedded_cluster import EmbeddedCluster, MoveWay
-from services.core.redis_conn import STORAGE_ERRORS
-from services.session.app import create_app as create_session
-from services.session.app_state import SCHEDULER
-from services.session.keys import (
+from portal_pulse.core.clock import ManualClock
+from portal_pulse.core.embedded_cluster import EmbeddedCluster, MoveWay
+from portal_pulse.core.redis_conn import STORAGE_ERRORS
+from portal_pulse.session.app import create_app as create_session
+from portal_pulse.session.app_state import SCHEDULER
+from portal_pulse.session.keys import (
     SESSION_BUCKETS,
     SESSION_EVENTS_STREAMS,
     bucket_of,

@@ -17,16 +17,16 @@ import pytest
 import redis
 from redis.crc import key_slot
 
-from services.core.clock import ManualClock
-from services.core.embedded import poll_until
-from services.core.embedded_cluster import EmbeddedCluster, MoveWay
-from services.core.keys import digest
-from services.core.redis_conn import build_client
-from services.core.scripts import Script, ScriptRunner, not_run
-from services.counter.app import create_app as create_counter
-from services.counter.hit import CommitResult, Hit, Kind, Outcome
-from services.counter.keys import SiteKeys
-from services.counter.store import HitStore, batch_keys
+from portal_pulse.core.clock import ManualClock
+from portal_pulse.core.embedded import poll_until
+from portal_pulse.core.embedded_cluster import EmbeddedCluster, MoveWay
+from portal_pulse.core.keys import digest
+from portal_pulse.core.redis_conn import build_client
+from portal_pulse.core.scripts import Script, ScriptRunner, not_run
+from portal_pulse.counter.app import create_app as create_counter
+from portal_pulse.counter.hit import CommitResult, Hit, Kind, Outcome
+from portal_pulse.counter.keys import SiteKeys
+from portal_pulse.counter.store import HitStore, batch_keys
 from tests.conftest import T0, ClientFactory, cluster_settings
 from tests.reliability.test_cluster_failover import GROUPS, SITES, HitLoad, settings_for, slot_of_site, stats, until
 

@@ -18,7 +18,7 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from services.core.embedded import free_port
+from portal_pulse.core.embedded import free_port
 from tests.conftest import SERVICE_TOKEN
 from tests.reliability.conftest import NO_LIMITS
 from tests.reliability.load import BROWSER_UA

@@ -14,7 +14,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, Page
 
-from services.core.clock import Clock, ManualClock
+from portal_pulse.core.clock import Clock, ManualClock
 from tests.browser import until
 from tests.session.session_support import Client, ClientFactory, create, session_settings, start
 

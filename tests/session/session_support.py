@@ -10,11 +10,11 @@ from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
-from services.core.clock import Clock
-from services.core.keys import SESSION_EVENTS_STREAMS
-from services.core.settings import Settings
-from services.session.app import create_app
-from services.session.keys import DUE_INDEXES
+from portal_pulse.core.clock import Clock
+from portal_pulse.core.keys import SESSION_EVENTS_STREAMS
+from portal_pulse.core.settings import Settings
+from portal_pulse.session.app import create_app
+from portal_pulse.session.keys import DUE_INDEXES
 from tests.conftest import SERVICE_TOKEN, T0, ClientFactory, make_settings
 
 __all__ = [

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from services.core.clock import ManualClock
-from services.session.app_state import SCHEDULER, STORE
-from services.session.keys import session_events_stream
-from services.session.state_machine import Timing
+from portal_pulse.core.clock import ManualClock
+from portal_pulse.session.app_state import SCHEDULER, STORE
+from portal_pulse.session.keys import session_events_stream
+from portal_pulse.session.state_machine import Timing
 from tests.metric_samples import sample
 from tests.session.session_support import (
     AUTH,

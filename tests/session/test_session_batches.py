@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
-from services.core.clock import ManualClock
+from portal_pulse.core.clock import ManualClock
 from tests.session.session_support import ClientFactory, create, session_settings, start
 
 

@@ -10,7 +10,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser
 
-from services.core.clock import ManualClock
+from portal_pulse.core.clock import ManualClock
 from tests.browser import browser
 from tests.session.browser_support import (
     DIALOG,

@@ -8,7 +8,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser
 
-from services.core.clock import ManualClock
+from portal_pulse.core.clock import ManualClock
 from tests.browser import axe_violations, browser, screenshot_dir, until
 from tests.session.browser_support import DIALOG, PAGES, Lockstep, install_paused, portal, sign_in
 from tests.session.session_support import ClientFactory

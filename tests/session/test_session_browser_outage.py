@@ -12,7 +12,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, Page
 
-from services.core.embedded import EmbeddedServer
+from portal_pulse.core.embedded import EmbeddedServer
 from tests.browser import browser
 from tests.session.browser_support import DIALOG, portal, sign_in
 from tests.session.session_support import ClientFactory

@@ -11,10 +11,10 @@ from redis.asyncio import Redis
 from redis.crc import key_slot
 from redis.exceptions import ResponseError
 
-from services.core.clock import ManualClock
-from services.core.scripts import Script, ScriptRunner
-from services.session.app_state import SCHEDULER
-from services.session.keys import (
+from portal_pulse.core.clock import ManualClock
+from portal_pulse.core.scripts import Script, ScriptRunner
+from portal_pulse.session.app_state import SCHEDULER
+from portal_pulse.session.keys import (
     DUE_INDEXES,
     SESSION_BUCKETS,
     SESSION_EVENTS_CHANNEL,
@@ -24,7 +24,7 @@ from services.session.keys import (
     session_events_stream,
     session_key,
 )
-from services.session.store import ANNOUNCE, TOMBSTONE_MS, TOUCH, _source
+from portal_pulse.session.store import ANNOUNCE, TOMBSTONE_MS, TOUCH, _source
 from tests.session.session_support import Client, ClientFactory, create, session_settings, start, stream_events
 
 SCRIPTS = ("session_prelude.lua", "create.lua", "end_session.lua", "touch.lua", "read_many.lua", "announce_due.lua")
@@ -63,7 +63,7 @@ async def test_sessions_spread_over_every_bucket(client: Client, redis_client: R
 
 def test_no_session_script_calls_redis_but_through_the_guard() -> None:
     for name in SCRIPTS:
-        source = (files("services.session") / name).read_text(encoding="utf-8")
+        source = (files("portal_pulse.session") / name).read_text(encoding="utf-8")
         code = "\n".join(line.split("--", 1)[0] for line in source.splitlines())
         assert not re.search(r"redis\s*\.\s*p?call", code), name
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from services.core.clock import ManualClock
-from services.session.app_state import SCHEDULER
+from portal_pulse.core.clock import ManualClock
+from portal_pulse.session.app_state import SCHEDULER
 from tests.metric_samples import sample
 from tests.session.session_support import ClientFactory, create, next_event, session_settings, start
 

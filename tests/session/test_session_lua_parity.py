@@ -6,8 +6,8 @@ import random
 
 from redis.asyncio import Redis
 
-from services.session.state_machine import State, Timing, evaluate
-from services.session.store import script_source
+from portal_pulse.session.state_machine import State, Timing, evaluate
+from portal_pulse.session.store import script_source
 
 PROBE = script_source("end_session.lua").split("local key, digest = KEYS[3]")[0] + """
 local state, remaining, prompt_in, due = evaluate(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from services.core.embedded import EmbeddedServer
+from portal_pulse.core.embedded import EmbeddedServer
 from tests.session.session_support import ClientFactory, create, session_settings, start
 
 

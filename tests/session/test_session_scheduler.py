@@ -7,9 +7,9 @@ from collections import Counter
 
 from redis.asyncio import Redis
 
-from services.core.clock import ManualClock
-from services.session.app_state import SCHEDULER
-from services.session.keys import SESSION_BUCKETS
+from portal_pulse.core.clock import ManualClock
+from portal_pulse.session.app_state import SCHEDULER
+from portal_pulse.session.keys import SESSION_BUCKETS
 from tests.metric_samples import sample
 from tests.session.session_support import (
     AUTH,

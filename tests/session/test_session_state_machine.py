@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.session.state_machine import Evaluation, State, Timing, evaluate
+from portal_pulse.session.state_machine import Evaluation, State, Timing, evaluate
 
 T = 1_795_687_200_000  # ms
 IDLE, PROMPT, GRACE = 1_800_000, 60_000, 3_000

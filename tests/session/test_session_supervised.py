@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from services.core.clock import ManualClock
-from services.core.supervise import MAX_BACKOFF_SECONDS, backoff_seconds
-from services.session.app_state import BUS, STORE
-from services.session.store import DueStep
+from portal_pulse.core.clock import ManualClock
+from portal_pulse.core.supervise import MAX_BACKOFF_SECONDS, backoff_seconds
+from portal_pulse.session.app_state import BUS, STORE
+from portal_pulse.session.store import DueStep
 from tests.metric_samples import sample
 from tests.session.session_support import T0, Client, ClientFactory, create, session_settings, start
 
