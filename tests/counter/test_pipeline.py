@@ -200,10 +200,14 @@ async def visitor_digests(counter: Counter, site: str) -> set[str]:
 
 
 async def address_digests(counter: Counter, site: str) -> set[str]:
-    """The digests of client addresses in the per-address rate-limit counters."""
-    prefix = SiteKeys(site).prefix + "rate:ip:"
-    return {key.decode()[len(prefix):].split(":")[0]
-            async for key in counter.app_redis().scan_iter(match=prefix + "*")}
+    """The digests of client addresses in the per-address rate-limit counters (fields
+    ``i:<digest>`` of the minutes' hashes)."""
+    redis = counter.app_redis()
+    found: set[str] = set()
+    async for key in redis.scan_iter(match=SiteKeys(site).prefix + "rate:minute:*"):
+        fields = [field.decode() if isinstance(field, bytes) else field for field in await redis.hkeys(key)]
+        found |= {field[2:] for field in fields if field.startswith("i:")}
+    return found
 
 
 @pytest.mark.parametrize("limits", [True, False])
