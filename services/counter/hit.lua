@@ -683,15 +683,8 @@ for _, key in ipairs(incr_keys) do
   end
 end
 
-local function in_chunks(command, key, items, width)
-  local step = CHUNK * width
-  for first = 1, #items, step do
-    redis.call(command, key, unpack(items, first, math.min(first + step - 1, #items)))
-  end
-end
-
 for _, key in ipairs(uv_keys) do
-  in_chunks('PFADD', key, uv[key], 1)
+  call_in_chunks('PFADD', key, uv[key], 1)
 end
 
 -- Each visitor's last hit decides its audience and score, as one by one.
@@ -718,10 +711,10 @@ for _, id in ipairs(final_order) do
   end
 end
 for _, audience in ipairs({'members', 'guests', 'bots'}) do
-  in_chunks('ZADD', site_key('online:' .. audience), adds[audience], 2)
+  call_in_chunks('ZADD', site_key('online:' .. audience), adds[audience], 2)
 end
 for _, audience in ipairs({'members', 'guests'}) do
-  in_chunks('ZREM', site_key('online:' .. audience), removes[audience], 1)
+  call_in_chunks('ZREM', site_key('online:' .. audience), removes[audience], 1)
 end
 if #adds.bots > 0 then cap_online_bots() end
 write_retry_state()
