@@ -29,9 +29,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from redis.asyncio import Redis
 from redis.asyncio.cluster import PipelineCommand, RedisCluster
@@ -57,6 +58,18 @@ REDIRECTIONS = 16
 
 #: One call of a script: its keys (one slot on a cluster) and its arguments.
 Call = tuple[Sequence[str], Sequence[Any]]
+
+K = TypeVar("K", bound=Hashable)
+
+
+def indexes_by(groups: Iterable[K]) -> dict[K, list[int]]:
+    """The positions of a batch's items grouped by what they share one call for (a
+    site, a session bucket: one slot), in first-seen order: a batch of items becomes one
+    call per group (``run_many``), and each group's reply goes back to its items."""
+    found: dict[K, list[int]] = defaultdict(list)
+    for index, group in enumerate(groups):
+        found[group].append(index)
+    return found
 
 
 class ReplicasBehind(StorageUnavailable):

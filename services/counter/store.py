@@ -18,14 +18,13 @@ resent by the ScriptRunner) instead of running it on a half-moved slot."""
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from collections.abc import Sequence
 from functools import lru_cache
 from importlib.resources import files
 
 from redis.exceptions import ResponseError
 
-from portal_pulse.core.scripts import Call, Script, ScriptRunner
+from portal_pulse.core.scripts import Call, Script, ScriptRunner, indexes_by
 from portal_pulse.core.settings import CounterSettings
 from portal_pulse.counter.dimensions import DIMENSIONS
 from portal_pulse.counter.hit import CODES, CommitResult, Hit, Kind
@@ -155,9 +154,7 @@ class HitStore:
         A site whose script failed gets the exception for each of its hits; other sites
         of the batch are still recorded and acknowledged.
         """
-        by_site: dict[str, list[int]] = defaultdict(list)
-        for index, hit in enumerate(hits):
-            by_site[hit.site].append(index)
+        by_site = indexes_by(hit.site for hit in hits)
         calls: list[Call] = []
         for site, indexes in by_site.items():
             keys = SiteKeys(site)

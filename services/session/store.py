@@ -18,7 +18,6 @@ circuit breaker; on a cluster each node is a lane of its own.
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -31,7 +30,7 @@ from redis.asyncio.cluster import RedisCluster
 from portal_pulse.core.batch_metrics import BatchMetrics
 from portal_pulse.core.batcher import Batcher
 from portal_pulse.core.redis_conn import key_router
-from portal_pulse.core.scripts import Call, Script, ScriptRunner
+from portal_pulse.core.scripts import Call, Script, ScriptRunner, indexes_by
 from portal_pulse.core.settings import SessionSettings
 from portal_pulse.session.keys import (
     DUE_INDEXES,
@@ -131,10 +130,7 @@ class DueStep:
 
 def _by_bucket(digests: Sequence[str]) -> dict[int, list[int]]:
     """Item indexes grouped by their session's bucket."""
-    groups: dict[int, list[int]] = defaultdict(list)
-    for index, digest in enumerate(digests):
-        groups[bucket_of(digest)].append(index)
-    return groups
+    return indexes_by(bucket_of(digest) for digest in digests)
 
 
 def _spread(groups: dict[int, list[int]], replies: Sequence[Any], size: int) -> list[Any]:
