@@ -126,11 +126,14 @@ local written, written_order = {}, {}
 -- minute. A hit of weight 0 (a pageview inside a visit) of a key not listed in a full
 -- bucket counts in '(other)'. So the rows of a bucket, '(other)' included, add up to
 -- what the bucket counted.
--- Hits are decided in order; the hash is read lazily (the first key with '(other)' in
--- one HMGET, then HGET per key, or HGETALL once a batch looks up more than LOOKUPS
--- keys), the ranking's lowest members only when an eviction needs them, and both are
--- written once per batch (one HSET, one ZADD). An eviction within the batch carries the
--- evicted key's pending counts to '(other)'.
+-- The batch's hits are decided first (visits, duplicates, limits); then each bucket's
+-- dimension reads the rows of the batch's keys and '(other)' in one HMGET. Where no key
+-- of the batch can be evicted (each is listed, or there is room for every new one), its
+-- sums per key are added at once: each only adds to its own row and rank, so the rows
+-- are those of the hits one by one. Otherwise the bucket's hits are counted one by one,
+-- in order, reading the ranking's lowest members only when an eviction needs them. Both
+-- are written once per batch (one HSET, one ZADD). An eviction within the batch carries
+-- the evicted key's pending counts to '(other)'.
 -- Referrer '=' is the site's own host: a visit it starts counts as '(direct)', its
 -- pageview in no referrer row. Bots count (pageviews only) in the 'bots' dimension.
 -- Visits by local hour of day and weekday: hash profile:month:<M>, fields hHH, wN, and
@@ -142,14 +145,14 @@ local COUNTS = '^(%d+):(%d+):(%d+)$'
 local COUNTS_SCORE = ':(%d+)$'
 local load_all  -- defined below
 local OTHER = '(other)'
-local LOOKUPS = 16
 local NONE = {}
 
 -- Per (bucket, dimension), the ranking as the batch so far left it:
 --   entries: key -> entry {key, listed, stored (listed when the batch began), gone
 --            (stored, then evicted), score, v, p (the row's counts now), at (index in
 --            live)}, or false: neither listed nor stored
---   live:    a binary min-heap, by (score, key), of the listed entries the batch looked at
+--   live:    the listed entries the batch looked at; a binary min-heap by (score, key)
+--            (heapify) when the bucket's hits are counted one by one
 --   the stored ranks the batch did not look at keep their order (nothing is written
 --   before the end): the two lowest are read first, all of them if more are needed.
 --   unread:  stored keys evicted without being looked at: their counts are read at the end
@@ -160,7 +163,7 @@ local function top_of(bucket, dimension)
   if not top then
     local base = 'top:' .. id
     -- (absent until needed, i.e. false: gone, unread, count, chunk, read_all, all, ranked, other)
-    top = {h = site_key(base .. ':c'), r = site_key(base .. ':r'), entries = {}, live = {}, at = 1, lookups = 0, ov = 0, op = 0}
+    top = {h = site_key(base .. ':c'), r = site_key(base .. ':r'), entries = {}, live = {}, at = 1, ov = 0, op = 0}
     tops[id] = top
     top_order[#top_order + 1] = top
   end
@@ -275,44 +278,55 @@ load_all = function(top)
   if not top.count then top.count = #flat / 2 - (top.ranked and 1 or 0) end
 end
 
--- a key's stored row: its visits, pageviews and score (nil: not listed). The first
--- look-up of a batch also reads '(other)': it exists once the bucket overflowed, and
--- only then does the bucket keep a ranking (a dimension with few keys never needs one).
-local function stored_row(top, key)
-  local value
-  if not top.all then
-    top.lookups = top.lookups + 1
-    if top.lookups == 1 then
-      local both = redis.call('HMGET', top.h, key, OTHER)
-      value, top.other, top.ranked = both[1], both[2] or '', both[2] ~= false
-    elseif top.lookups <= LOOKUPS then
-      value = redis.call('HGET', top.h, key)
-    else
-      load_all(top)
-    end
+-- The stored rows of the batch's keys (each once, '(other)' excepted) and '(other)', in
+-- one HMGET, before the bucket counts anything: '(other)' exists once the bucket
+-- overflowed, and only then does the bucket keep a ranking (a dimension with few keys
+-- never needs one). Each key gets its entry: listed (appended to live) or false.
+local function read_rows(top, keys)
+  local names = {}
+  for _, key in ipairs(keys) do
+    if key ~= OTHER then names[#names + 1] = key end
   end
-  if top.all then value = top.all[key] end
-  if not value then return nil end
-  local v, p, score = string.match(value, COUNTS)
-  return tonumber(v), tonumber(p), tonumber(score)
-end
-
-local function count_top(top, key, visits, pageviews, weight)
-  local entry = top.entries[key]
-  if entry == nil then
-    local v, p, score = stored_row(top, key)
-    if v then
-      entry = {key = key, listed = true, stored = true, gone = false, score = score, v = v, p = p, at = 0}
-      heap_push(top.live, entry)
-    else
-      entry = false
+  names[#names + 1] = OTHER
+  local values = {}
+  for at = 1, #names, CHUNK do
+    local part = redis.call('HMGET', top.h, unpack(names, at, math.min(at + CHUNK - 1, #names)))
+    for index = 1, #part do values[at + index - 1] = part[index] end
+  end
+  local count = #names
+  top.other, top.ranked = values[count] or '', values[count] ~= false
+  local live = top.live
+  for index = 1, count - 1 do
+    local key, value, entry = names[index], values[index], false
+    if value then
+      local v, p, score = string.match(value, COUNTS)
+      entry = {key = key, listed = true, stored = true, gone = false, score = tonumber(score), v = tonumber(v), p = tonumber(p)}
+      live[#live + 1] = entry
     end
     top.entries[key] = entry
   end
+end
+
+local function heapify(heap)
+  for index, entry in ipairs(heap) do entry.at = index end
+  for index = math.floor(#heap / 2), 1, -1 do heap_down(heap, index) end
+end
+
+local function listed_count(top)
+  if not top.count then  -- without a ranking, the rows are the listed keys
+    top.count = top.ranked and redis.call('ZCARD', top.r) or redis.call('HLEN', top.h)
+  end
+  return top.count
+end
+
+local function count_top(top, key, visits, pageviews, weight)
+  if key == OTHER then  -- a key that names the row of the rest is counted there
+    top.ov, top.op = top.ov + visits, top.op + pageviews
+    return
+  end
+  local entry = top.entries[key]  -- read_rows gave every key of the batch its entry
   if not entry or not entry.listed then
-    if not top.count then  -- without a ranking, the rows are the listed keys
-      top.count = top.ranked and redis.call('ZCARD', top.r) or redis.call('HLEN', top.h)
-    end
+    listed_count(top)
     local floor = 0
     if top.count < top_entries then
       top.count = top.count + 1
@@ -337,17 +351,24 @@ local function count_top(top, key, visits, pageviews, weight)
   end
 end
 
-local function dim_count(dimension, key, visits, pageviews, day, month)
-  if key == '' then return end
-  local weight = dimension == 'bots' and pageviews or visits
-  for pass = 1, 2 do
-    local top = top_of(pass == 1 and ('day:' .. day) or ('month:' .. month), dimension)
-    if key == OTHER then  -- a key that names the row of the rest is counted there
-      top.ov, top.op = top.ov + visits, top.op + pageviews
-    else
-      count_top(top, key, visits, pageviews, weight)
-    end
+-- a key's sums, where apply_sums made sure nothing is evicted: no heap to keep
+local function add_sums(top, key, visits, pageviews, weight)
+  if key == OTHER then
+    top.ov, top.op = top.ov + visits, top.op + pageviews
+    return
   end
+  local entry = top.entries[key]
+  if not entry or not entry.listed then  -- admitted: apply_sums counted the room
+    top.count = top.count + 1
+    if not entry then
+      entry = {key = key, stored = false, gone = false}
+      top.entries[key] = entry
+    end
+    entry.listed, entry.score, entry.v, entry.p, entry.moved = true, 0, 0, 0, true
+    top.live[#top.live + 1] = entry
+  end
+  entry.v, entry.p, entry.changed = entry.v + visits, entry.p + pageviews, true
+  if weight > 0 then entry.score, entry.moved = entry.score + weight, true end
 end
 
 local function call_in_chunks(command, key, items, width)
@@ -418,29 +439,144 @@ local function split_dims(dims)
   return f
 end
 
+-- What one noted hit counts in DIMENSIONS[index]: the key ('' for nothing), its visits
+-- and pageviews. ``visit`` is 1 for a pageview that started a visit, 0 for another
+-- pageview of a person, -1 for a bot's pageview (counted in 'bots' only).
+local function stat_of(index, f, visit)
+  if visit < 0 then
+    if index == 8 then return f[8], 0, 1 end
+    return '', 0, 0
+  end
+  if index == 8 then return '', 0, 0 end
+  local key = f[index]
+  if index == 2 and key == '=' then
+    if visit == 1 then return '(direct)', 1, 0 end
+    return '', 0, 0
+  end
+  return key, visit, 1
+end
+
+-- The batch's noted hits, in hit order (replayed one by one for a bucket that must
+-- evict), and their sums per day, dimension and key (applied at once where nothing can
+-- be evicted, which gives the same rows as one by one: see stats_apply).
+local noted_f, noted_visit, noted_day, noted_month, noted = {}, {}, {}, {}, 0
+local sums, sum_days = {}, {}  -- day -> {month, [index] = {order = {key...}, [key] = {v, p}}}
+
+local function stats_note(f, day, month, visit)
+  noted = noted + 1
+  noted_f[noted], noted_visit[noted], noted_day[noted], noted_month[noted] = f, visit, day, month
+  local group = sums[day]
+  if not group then
+    group = {month = month}
+    for index = 1, #DIMENSIONS do group[index] = {order = {}} end
+    sums[day] = group
+    sum_days[#sum_days + 1] = day
+  end
+  for index = 1, #DIMENSIONS do
+    local key, visits, pageviews = stat_of(index, f, visit)
+    if key ~= '' then
+      local per_key = group[index]
+      local counts = per_key[key]
+      if not counts then
+        counts = {0, 0}
+        per_key[key] = counts
+        per_key.order[#per_key.order + 1] = key
+      end
+      counts[1], counts[2] = counts[1] + visits, counts[2] + pageviews
+    end
+  end
+end
+
 -- a counted pageview of a person
+local profile_keys = {}
 local function stats_pageview(dims, day, month, hour, starts_visit)
   local f = split_dims(dims)
   if not f then return end
-  local v = starts_visit and 1 or 0
-  for index = 1, 7 do
-    local key, pageviews = f[index], 1
-    if index == 2 and key == '=' then key, pageviews = (v == 1) and '(direct)' or '', 0 end
-    dim_count(DIMENSIONS[index], key, v, pageviews, day, month)
-  end
+  stats_note(f, day, month, starts_visit and 1 or 0)
   if starts_visit then
+    local keys = profile_keys[day]
+    if not keys then
+      keys = {site_key('profile:month:' .. month), site_key('profile:day:' .. day)}
+      profile_keys[day] = keys
+    end
     local hh = 'h' .. string.sub(hour, 12, 13)
-    local profile = site_key('profile:month:' .. month)
-    add_by(profile, hh, 1)
-    add_by(profile, 'w' .. f[9], 1)
-    add_by(site_key('profile:day:' .. day), hh, 1)
+    add_by(keys[1], hh, 1)
+    add_by(keys[1], 'w' .. f[9], 1)
+    add_by(keys[2], hh, 1)
   end
 end
 
 -- a bot's pageview
 local function stats_bot(dims, day, month)
   local f = split_dims(dims)
-  if f then dim_count('bots', f[8], 0, 1, day, month) end
+  if f then stats_note(f, day, month, -1) end
+end
+
+-- One bucket's dimension: its keys' sums at once when no key of the batch can be
+-- evicted (every key already listed, or room for all the new ones): each count then only
+-- adds to its own row and rank, in any order, exactly as one by one. Otherwise the
+-- batch's hits one by one, in order (an eviction depends on what came before).
+local function apply_sums(top, per_key, index, unit, bucket)
+  local weight_of_pageviews = DIMENSIONS[index] == 'bots'
+  read_rows(top, per_key.order)
+  local new = 0
+  for _, key in ipairs(per_key.order) do
+    if key ~= OTHER and not top.entries[key] then new = new + 1 end
+  end
+  if new == 0 or listed_count(top) + new <= top_entries then
+    for _, key in ipairs(per_key.order) do
+      local counts = per_key[key]
+      add_sums(top, key, counts[1], counts[2], weight_of_pageviews and counts[2] or counts[1])
+    end
+    return
+  end
+  heapify(top.live)
+  local of_bucket = unit == 'day' and noted_day or noted_month
+  for n = 1, noted do
+    if of_bucket[n] == bucket then
+      local key, visits, pageviews = stat_of(index, noted_f[n], noted_visit[n])
+      if key ~= '' then count_top(top, key, visits, pageviews, weight_of_pageviews and pageviews or visits) end
+    end
+  end
+end
+
+-- Once per batch, before stats_flush: the noted hits into each bucket's ranking.
+local function stats_apply()
+  local months, month_order = {}, {}
+  for _, day in ipairs(sum_days) do
+    local group = sums[day]
+    for index, dimension in ipairs(DIMENSIONS) do
+      if #group[index].order > 0 then apply_sums(top_of('day:' .. day, dimension), group[index], index, 'day', day) end
+    end
+    local days = months[group.month]
+    if not days then
+      days = {}
+      months[group.month] = days
+      month_order[#month_order + 1] = group.month
+    end
+    days[#days + 1] = group
+  end
+  for _, month in ipairs(month_order) do
+    local groups = months[month]
+    for index, dimension in ipairs(DIMENSIONS) do
+      local per_key = groups[1][index]
+      if #groups > 1 then  -- the batch crossed midnight within the month: the days' sums added
+        per_key = {order = {}}
+        for _, group in ipairs(groups) do
+          for _, key in ipairs(group[index].order) do
+            local counts, into = group[index][key], per_key[key]
+            if not into then
+              into = {0, 0}
+              per_key[key] = into
+              per_key.order[#per_key.order + 1] = key
+            end
+            into[1], into[2] = into[1] + counts[1], into[2] + counts[2]
+          end
+        end
+      end
+      if #per_key.order > 0 then apply_sums(top_of('month:' .. month, dimension), per_key, index, 'month', month) end
+    end
+  end
 end
 -- ---- end of STATISTICS ------------------------------------------------------------
 
@@ -450,11 +586,20 @@ end
 -- and expires two or three keys, not a few per hit; each hash expires its TTL after the
 -- batch that last wrote it (it is written only during its own minute or hour).
 local rate_ttl, rate_order = {}, {}
-local function limited_counter(unit, bucket, field, ttl_s)
-  local key = site_key('rate:' .. unit .. ':' .. bucket)
-  if not rate_ttl[key] then
-    rate_ttl[key] = ttl_s
-    rate_order[#rate_order + 1] = key
+local RATE_UNITS = {minute = {60000, 120}, hour = {3600000, 7200}}  -- ms per bucket, TTL (s)
+local rate_keys = {minute = {}, hour = {}}  -- unit -> bucket number -> key (this batch)
+-- the hit's count of ``field`` in its UTC minute or hour, this hit included
+local function limited_counter(unit, now, field)
+  local ms, ttl_s = RATE_UNITS[unit][1], RATE_UNITS[unit][2]
+  local bucket = math.floor(now / ms)
+  local key = rate_keys[unit][bucket]
+  if not key then
+    key = site_key('rate:' .. unit .. ':' .. string.format('%d', bucket))
+    rate_keys[unit][bucket] = key
+    if not rate_ttl[key] then
+      rate_ttl[key] = ttl_s
+      rate_order[#rate_order + 1] = key
+    end
   end
   return redis.call('HINCRBY', key, field, 1)
 end
@@ -487,8 +632,7 @@ local function path_record_allowed(pd, ipd, now)
   if state == nil then
     if redis.call('EXISTS', site_key('page:' .. pd)) == 1 then
       state = 'known'
-    elseif limits_on and ipd ~= '' and limited_counter('hour', string.format('%d', math.floor(now / 3600000)),
-        'np:' .. ipd, 7200) > max_new_paths_hour then
+    elseif limits_on and ipd ~= '' and limited_counter('hour', now, 'np:' .. ipd) > max_new_paths_hour then
       state = 'refused'
     else
       state = 'new'
@@ -565,8 +709,7 @@ end
 
 local function bot_limited(ipd, now)
   if not limits_on or ipd == '' then return false end
-  local minute = string.format('%d', math.floor(now / 60000))
-  return limited_counter('minute', minute, 'b:' .. ipd, 120) > max_bot_ip_minute
+  return limited_counter('minute', now, 'b:' .. ipd) > max_bot_ip_minute
 end
 
 local function cap_online_bots()
@@ -578,6 +721,18 @@ local function cap_online_bots()
 end
 -- ---- end of bounded growth -------------------------------------------------------------
 
+-- a local hour's calendar keys (the hour names its day and month), built once a batch
+local calendars = {}
+local function calendar_of(day, month, hour)
+  local cal = calendars[hour]
+  if not cal then
+    cal = {day = site_key('day:' .. day), month = site_key('month:' .. month), hour = site_key('hour:' .. hour),
+           uv_day = site_key('uv:day:' .. day), uv_month = site_key('uv:month:' .. month)}
+    calendars[hour] = cal
+  end
+  return cal
+end
+
 local results = {}
 local latest = 0
 for rec in string.gmatch(ARGV[11], '[^\n]+') do
@@ -585,8 +740,8 @@ for rec in string.gmatch(ARGV[11], '[^\n]+') do
   local now = tonumber(now_s)
   if now > latest then latest = now end
 
-  local day_key = site_key('day:' .. day)
-  local month_key = site_key('month:' .. month)
+  local cal = calendar_of(day, month, hour)
+  local day_key, month_key = cal.day, cal.month
   local code
 
   if bot == '1' and bot_limited(ipd, now) then
@@ -611,16 +766,14 @@ for rec in string.gmatch(ARGV[11], '[^\n]+') do
     local starts_visit = idle and kind == 'p'
     local limited = false
     if limits_on then
-      local minute = string.format('%d', math.floor(now / 60000))
-      if limited_counter('minute', minute, 'v:' .. vd, 120) > max_visitor_minute then
+      if limited_counter('minute', now, 'v:' .. vd) > max_visitor_minute then
         limited = true
       end
-      if ipd ~= '' and limited_counter('minute', minute, 'i:' .. ipd, 120) > max_ip_minute then
+      if ipd ~= '' and limited_counter('minute', now, 'i:' .. ipd) > max_ip_minute then
         limited = true
       end
       if not limited and starts_visit and ipd ~= '' then
-        local hour_bucket = string.format('%d', math.floor(now / 3600000))
-        if limited_counter('hour', hour_bucket, 'nv:' .. ipd, 7200) > max_new_visits_hour then
+        if limited_counter('hour', now, 'nv:' .. ipd) > max_new_visits_hour then
           limited = true
         end
       end
@@ -638,11 +791,11 @@ for rec in string.gmatch(ARGV[11], '[^\n]+') do
         redis.call('DEL', visitor_key)
       end
       seen_online(member == '1' and 'members' or 'guests', vd, now_s)
-      uv_add(site_key('uv:day:' .. day), vd)
-      uv_add(site_key('uv:month:' .. month), vd)
+      uv_add(cal.uv_day, vd)
+      uv_add(cal.uv_month, vd)
       code = 0
       if kind == 'p' then
-        local hour_key = site_key('hour:' .. hour)
+        local hour_key = cal.hour
         bump(day_key, 'pageviews')
         bump(month_key, 'pageviews')
         bump(hour_key, 'pageviews')
@@ -674,7 +827,8 @@ for rec in string.gmatch(ARGV[11], '[^\n]+') do
   results[#results + 1] = code
 end
 
-stats_flush()  -- STATISTICS: evictions, rows and rankings, once per batch
+stats_apply()  -- STATISTICS: the batch's hits into the rankings, then
+stats_flush()  -- evictions, rows and rankings written, once per batch
 
 -- Apply the merged writes.
 for _, key in ipairs(incr_keys) do
