@@ -278,32 +278,32 @@ load_all = function(top)
   if not top.count then top.count = #flat / 2 - (top.ranked and 1 or 0) end
 end
 
--- The stored rows of the batch's keys (each once, '(other)' excepted) and '(other)', in
--- one HMGET, before the bucket counts anything: '(other)' exists once the bucket
+-- The stored rows of the batch's keys (each once) and of '(other)', in one HMGET, before the bucket counts anything: '(other)' exists once the bucket
 -- overflowed, and only then does the bucket keep a ranking (a dimension with few keys
 -- never needs one). Each key gets its entry: listed (appended to live) or false.
 local function read_rows(top, keys)
-  local names = {}
-  for _, key in ipairs(keys) do
-    if key ~= OTHER then names[#names + 1] = key end
-  end
-  names[#names + 1] = OTHER
-  local values = {}
-  for at = 1, #names, CHUNK do
-    local part = redis.call('HMGET', top.h, unpack(names, at, math.min(at + CHUNK - 1, #names)))
-    for index = 1, #part do values[at + index - 1] = part[index] end
-  end
-  local count = #names
-  top.other, top.ranked = values[count] or '', values[count] ~= false
-  local live = top.live
-  for index = 1, count - 1 do
-    local key, value, entry = names[index], values[index], false
-    if value then
-      local v, p, score = string.match(value, COUNTS)
-      entry = {key = key, listed = true, stored = true, gone = false, score = tonumber(score), v = tonumber(v), p = tonumber(p)}
-      live[#live + 1] = entry
+  local values
+  if #keys < CHUNK then
+    values = redis.call('HMGET', top.h, OTHER, unpack(keys))
+  else
+    values = redis.call('HMGET', top.h, OTHER, unpack(keys, 1, CHUNK - 1))
+    for at = CHUNK, #keys, CHUNK do
+      local part = redis.call('HMGET', top.h, unpack(keys, at, math.min(at + CHUNK - 1, #keys)))
+      for index = 1, #part do values[at + index] = part[index] end
     end
-    top.entries[key] = entry
+  end
+  top.other, top.ranked = values[1] or '', values[1] ~= false
+  local live, entries = top.live, top.entries
+  for index, key in ipairs(keys) do
+    local value, entry = values[index + 1], false
+    if key ~= OTHER then
+      if value then
+        local v, p, score = string.match(value, COUNTS)
+        entry = {key = key, listed = true, stored = true, gone = false, score = tonumber(score), v = tonumber(v), p = tonumber(p)}
+        live[#live + 1] = entry
+      end
+      entries[key] = entry
+    end
   end
 end
 
@@ -460,7 +460,8 @@ end
 -- evict), and their sums per day, dimension and key (applied at once where nothing can
 -- be evicted, which gives the same rows as one by one: see stats_apply).
 local noted_f, noted_visit, noted_day, noted_month, noted = {}, {}, {}, {}, 0
-local sums, sum_days = {}, {}  -- day -> {month, [index] = {order = {key...}, [key] = {v, p}}}
+-- day -> {month = M, [index] = per_key}; per_key: the keys in order (1..n), and per key {v, p}
+local sums, sum_days = {}, {}
 
 local function stats_note(f, day, month, visit)
   noted = noted + 1
@@ -468,7 +469,6 @@ local function stats_note(f, day, month, visit)
   local group = sums[day]
   if not group then
     group = {month = month}
-    for index = 1, #DIMENSIONS do group[index] = {order = {}} end
     sums[day] = group
     sum_days[#sum_days + 1] = day
   end
@@ -476,11 +476,15 @@ local function stats_note(f, day, month, visit)
     local key, visits, pageviews = stat_of(index, f, visit)
     if key ~= '' then
       local per_key = group[index]
+      if not per_key then
+        per_key = {}
+        group[index] = per_key
+      end
       local counts = per_key[key]
       if not counts then
         counts = {0, 0}
         per_key[key] = counts
-        per_key.order[#per_key.order + 1] = key
+        per_key[#per_key + 1] = key
       end
       counts[1], counts[2] = counts[1] + visits, counts[2] + pageviews
     end
@@ -518,13 +522,13 @@ end
 -- batch's hits one by one, in order (an eviction depends on what came before).
 local function apply_sums(top, per_key, index, unit, bucket)
   local weight_of_pageviews = DIMENSIONS[index] == 'bots'
-  read_rows(top, per_key.order)
+  read_rows(top, per_key)
   local new = 0
-  for _, key in ipairs(per_key.order) do
+  for _, key in ipairs(per_key) do
     if key ~= OTHER and not top.entries[key] then new = new + 1 end
   end
   if new == 0 or listed_count(top) + new <= top_entries then
-    for _, key in ipairs(per_key.order) do
+    for _, key in ipairs(per_key) do
       local counts = per_key[key]
       add_sums(top, key, counts[1], counts[2], weight_of_pageviews and counts[2] or counts[1])
     end
@@ -546,7 +550,7 @@ local function stats_apply()
   for _, day in ipairs(sum_days) do
     local group = sums[day]
     for index, dimension in ipairs(DIMENSIONS) do
-      if #group[index].order > 0 then apply_sums(top_of('day:' .. day, dimension), group[index], index, 'day', day) end
+      if group[index] then apply_sums(top_of('day:' .. day, dimension), group[index], index, 'day', day) end
     end
     local days = months[group.month]
     if not days then
@@ -561,20 +565,20 @@ local function stats_apply()
     for index, dimension in ipairs(DIMENSIONS) do
       local per_key = groups[1][index]
       if #groups > 1 then  -- the batch crossed midnight within the month: the days' sums added
-        per_key = {order = {}}
+        per_key = {}
         for _, group in ipairs(groups) do
-          for _, key in ipairs(group[index].order) do
+          for _, key in ipairs(group[index] or NONE) do
             local counts, into = group[index][key], per_key[key]
             if not into then
               into = {0, 0}
               per_key[key] = into
-              per_key.order[#per_key.order + 1] = key
+              per_key[#per_key + 1] = key
             end
             into[1], into[2] = into[1] + counts[1], into[2] + counts[2]
           end
         end
       end
-      if #per_key.order > 0 then apply_sums(top_of('month:' .. month, dimension), per_key, index, 'month', month) end
+      if per_key and #per_key > 0 then apply_sums(top_of('month:' .. month, dimension), per_key, index, 'month', month) end
     end
   end
 end
@@ -586,16 +590,16 @@ end
 -- and expires two or three keys, not a few per hit; each hash expires its TTL after the
 -- batch that last wrote it (it is written only during its own minute or hour).
 local rate_ttl, rate_order = {}, {}
-local RATE_UNITS = {minute = {60000, 120}, hour = {3600000, 7200}}  -- ms per bucket, TTL (s)
-local rate_keys = {minute = {}, hour = {}}  -- unit -> bucket number -> key (this batch)
+local rate_keys = {}  -- unit .. bucket number -> key (this batch)
 -- the hit's count of ``field`` in its UTC minute or hour, this hit included
 local function limited_counter(unit, now, field)
-  local ms, ttl_s = RATE_UNITS[unit][1], RATE_UNITS[unit][2]
-  local bucket = math.floor(now / ms)
-  local key = rate_keys[unit][bucket]
+  local minutes = unit == 'minute'
+  local bucket = math.floor(now / (minutes and 60000 or 3600000))
+  local ttl_s = minutes and 120 or 7200
+  local key = rate_keys[unit .. bucket]
   if not key then
     key = site_key('rate:' .. unit .. ':' .. string.format('%d', bucket))
-    rate_keys[unit][bucket] = key
+    rate_keys[unit .. bucket] = key
     if not rate_ttl[key] then
       rate_ttl[key] = ttl_s
       rate_order[#rate_order + 1] = key
