@@ -3,9 +3,9 @@ alone (one process, one embedded Valkey, ~1 minute; not part of ``python -m benc
 
 - Python CPU per hit of the ``enrich_dimensions`` step (timeit over a realistic mix:
   a few dozen User-Agents, so the parse cache holds them; varied paths and referrers).
-- Valkey CPU per hit of ``hit.lua`` with and without dimensions: the same synthetic day
-  of hits committed in batches, ``INFO commandstats`` ``usec_per_call`` of EVALSHA
-  divided by the hits per call.
+- Valkey CPU per hit of ``hit.lua`` (and, with dimensions, of ``stats_fold.lua``, which
+  counts the statistics log every few batches): the same synthetic day of hits
+  committed in batches, ``INFO commandstats`` EVALSHA microseconds divided by the hits.
 - Bytes per day and per month per site of the statistics keys (``MEMORY USAGE``) after
   that day.
 """
@@ -29,6 +29,7 @@ from portal_pulse.counter.enrich import DimensionEnricher
 from portal_pulse.counter.hit import Hit, Kind
 from portal_pulse.counter.keys import SiteKeys
 from portal_pulse.counter.pipeline import HitContext, ParsedHit
+from portal_pulse.counter.stats_fold import StatisticsFolder
 from portal_pulse.counter.store import HitStore
 from portal_pulse.counter.visitor import path_digest, visitor_from_id
 
@@ -36,6 +37,9 @@ DAY_START = 1795626000.0  # 2026-11-26 00:00 in Asia/Ho_Chi_Minh
 VISITORS = 10_000
 PAGEVIEWS_PER_VISIT = 3
 BATCH = 100
+#: Batches between two folds of the statistics log: about a fold interval (0.25 s) of a
+#: busy site's hits.
+FOLD_EVERY = 10
 SITE = SiteSettings("default", "Asia/Ho_Chi_Minh", ("https://portal.gov.vn",))
 BROWSERS = [f"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/13{n}.0.0.0 "
             "Safari/537.36" for n in range(10)] + [
@@ -99,14 +103,20 @@ async def valkey_cost(server: EmbeddedServer, with_dimensions: bool) -> tuple[fl
     client = Redis(host=server.host, port=server.port)
     try:
         await client.flushall()
-        store = HitStore(ScriptRunner(client), CounterSettings(rate_limits_enabled=False))
+        settings = CounterSettings(rate_limits_enabled=False)
+        store = HitStore(ScriptRunner(client), settings)
+        folder = StatisticsFolder(client, ScriptRunner(client), store, (SITE.name,), settings.top_entries, 1)
         await store.load_script()
+        await folder.load_script()
         hits = day_of_hits(with_dimensions)
         await client.config_resetstat()
-        for first in range(0, len(hits), BATCH):
+        for number, first in enumerate(range(0, len(hits), BATCH), start=1):
             await store.commit(hits[first:first + BATCH])
+            if number % FOLD_EVERY == 0:
+                await folder.fold(SITE.name)
+        await folder.fold(SITE.name)
         stats = await client.info("commandstats")
-        per_call = float(stats["cmdstat_evalsha"]["usec_per_call"])
+        usec = float(stats["cmdstat_evalsha"]["usec"])  # hit.lua and stats_fold.lua
         keys = SiteKeys(SITE.name)
         sizes = {"day": 0, "month": 0}
         async for key in client.scan_iter(match=f"{keys.prefix}top:*", count=1000):
@@ -114,7 +124,7 @@ async def valkey_cost(server: EmbeddedServer, with_dimensions: bool) -> tuple[fl
             sizes[unit] += int(await client.memory_usage(key, samples=0) or 0)
         sizes["month"] += int(await client.memory_usage(keys.profile_month("2026-11"), samples=0) or 0)
         sizes["day"] += int(await client.memory_usage(keys.profile_day("2026-11-26"), samples=0) or 0)
-        return per_call / BATCH, sizes
+        return usec / len(hits), sizes
     finally:
         await client.aclose()
 
@@ -129,7 +139,8 @@ async def main() -> None:
         finally:
             server.stop()
     hits = VISITORS * PAGEVIEWS_PER_VISIT
-    print(f"hit.lua, batches of {BATCH}, {hits} pageviews of {VISITORS} visits over one day:")
+    print(f"hit.lua, batches of {BATCH}, and stats_fold.lua every {FOLD_EVERY} batches,"
+          f" {hits} pageviews of {VISITORS} visits over one day:")
     print(f"  Valkey CPU per hit: {without:.1f} µs without dimensions, {with_dims:.1f} µs with"
           f" (+{with_dims - without:.1f} µs)")
     print(f"  statistics keys: {sizes['day']} bytes for the day, {sizes['month']} bytes for the month so far")

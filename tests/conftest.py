@@ -22,7 +22,7 @@ from portal_pulse.core.clock import ManualClock
 from portal_pulse.core.embedded import EmbeddedServer, system_redis_binary
 from portal_pulse.core.embedded_cluster import EmbeddedCluster
 from portal_pulse.core.secret import Secret
-from portal_pulse.core.settings import RedisSettings, Settings, SiteSettings
+from portal_pulse.core.settings import CounterSettings, RedisSettings, Settings, SiteSettings
 
 SERVER_KINDS = ["valkey"] + (["redis-server"] if system_redis_binary() else [])
 
@@ -92,6 +92,10 @@ def make_settings(redis_url: str, **sections: Any) -> Settings:
     e.g. ``make_settings(url, counter={"visit_window_seconds": 60})``."""
     base = Settings(
         redis=RedisSettings(url=redis_url),
+        # the statistics are folded by reads of them and by the tests; the background fold
+        # (tests/counter/test_stats_fold.py) only at start, so a test reading Redis
+        # directly sees the log as the hits left it
+        counter=CounterSettings(statistics_fold_seconds=60),
         sites=(
             SiteSettings("default", "Asia/Ho_Chi_Minh", ("http://portal.test",)),
             SiteSettings("news", "Europe/Berlin", ("http://news.test",)),

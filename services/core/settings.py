@@ -132,6 +132,7 @@ class CounterSettings:
     metrics_port: int = 0  # worker i also answers on metrics_port + i; 0: only on port
     statistics_enabled: bool = True  # count the statistics dimensions (pages, referrers, ...)
     top_entries: int = 100  # rows kept per dimension and day/month: the top by visits; the rest is (other)
+    statistics_fold_seconds: float = 0.25  # how often the statistics log is counted into the top lists
     user_agent_cache_size: int = 4096  # parsed User-Agents kept (LRU)
     # bounded growth (hit.lua): what a client can make Redis keep
     max_new_paths_per_ip_per_hour: int = 100  # new per-path records; past it a pageview counts for the site only
@@ -152,12 +153,15 @@ class CounterSettings:
             "max_hits_per_ip_per_minute", "max_new_visits_per_ip_per_hour",
             "batch_max_hits", "max_pending_hits", "commit_timeout_seconds", "commits_in_flight",
             "max_series_buckets", "top_entries", "user_agent_cache_size", "max_series_per_second",
+            "statistics_fold_seconds",
             "max_new_paths_per_ip_per_hour", "path_retention_seconds", "path_keep_views", "event_ids_per_visitor",
             "max_bot_hits_per_ip_per_minute", "max_online_bots",
         ):
             positive(where, name, getattr(self, name))
         if self.top_entries > 10_000:
             raise ConfigError(f"{where}.top_entries: at most 10000, got {self.top_entries!r}")
+        if self.statistics_fold_seconds > 60:
+            raise ConfigError(f"{where}.statistics_fold_seconds: at most 60, got {self.statistics_fold_seconds!r}")
         if self.stats_cache_seconds < 0:
             raise ConfigError(f"{where}.stats_cache_seconds: must be >= 0")
         for proxy in self.trusted_proxies:

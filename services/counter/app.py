@@ -3,6 +3,7 @@ the stats cache, the ingest pipeline, metrics and routes. No module globals."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
@@ -16,6 +17,7 @@ from portal_pulse.core.metrics import ServiceMetrics
 from portal_pulse.core.redis_conn import STORAGE_ERRORS, connect
 from portal_pulse.core.scripts import ScriptRunner
 from portal_pulse.core.settings import Settings
+from portal_pulse.core.supervise import Supervisor
 from portal_pulse.counter import admin_handlers, badge, handlers
 from portal_pulse.counter.bots import BotDetector
 from portal_pulse.counter.metrics import CounterMetrics, online_refresher
@@ -25,6 +27,7 @@ from portal_pulse.counter.read_budget import ReadBudget
 from portal_pulse.counter.shared_reads import SharedReads
 from portal_pulse.counter.state import (
     CLOCK,
+    FOLDER,
     METRICS,
     PIPELINE,
     READS,
@@ -34,9 +37,11 @@ from portal_pulse.counter.state import (
     SETTINGS,
     STATS,
     STORE,
+    SUPERVISOR,
     WRITER,
 )
 from portal_pulse.counter.stats import StatsCache
+from portal_pulse.counter.stats_fold import StatisticsFolder
 from portal_pulse.counter.stats_handlers import add_statistics_routes
 from portal_pulse.counter.stats_page import get_stats_css, get_stats_page
 from portal_pulse.counter.store import HitStore
@@ -50,9 +55,14 @@ CORS_METHODS = "GET, POST, OPTIONS"
 async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     client = await connect(app[SETTINGS].redis)
     app[REDIS] = client
-    app[STORE] = HitStore(ScriptRunner.for_settings(client, app[SETTINGS].redis), app[SETTINGS].counter)
-    with contextlib.suppress(*STORAGE_ERRORS):  # Redis may come later: the writer reloads it
-        await app[STORE].load_script()
+    runner = ScriptRunner.for_settings(client, app[SETTINGS].redis)
+    counter = app[SETTINGS].counter
+    app[STORE] = store = HitStore(runner, counter)
+    app[FOLDER] = folder = StatisticsFolder(client, runner, store, (site.name for site in app[SETTINGS].sites),
+                                            counter.top_entries, counter.statistics_fold_seconds)
+    with contextlib.suppress(*STORAGE_ERRORS):  # Redis may come later: the runner reloads them
+        await store.load_script()
+        await folder.load_script()
     yield
     await client.aclose()
 
@@ -65,8 +75,14 @@ async def writer_ctx(app: web.Application) -> AsyncIterator[None]:
         app[SETTINGS], app[CLOCK], BotDetector(), hashing_secret(app[SETTINGS].secret), writer,
         app[METRICS],
     )
+    fold = app[SUPERVISOR].start("statistics_fold", app[FOLDER].run)
     yield
     await writer.close()  # commits everything already queued: nothing acknowledged is lost
+    fold.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await fold
+    with contextlib.suppress(*STORAGE_ERRORS):  # the log keeps what is left for the next fold
+        await app[FOLDER].fold_all(sorted(app[STORE].take_logged_sites()))
 
 
 async def stats_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -92,6 +108,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     app[CLOCK] = clock or SystemClock()
     app[SERVICE_METRICS] = service
     app[METRICS] = CounterMetrics(service, settings)
+    # a fold that has not succeeded for this long (Redis down, or a bug) fails /readyz
+    app[SUPERVISOR] = Supervisor(service, app[CLOCK], max(30.0, 20 * settings.counter.statistics_fold_seconds))
     rate = settings.counter.max_series_per_second
     app[SERIES_BUDGET] = ReadBudget(rate, max(1, int(rate)))
     app.cleanup_ctx.extend([redis_ctx, writer_ctx, stats_ctx])
@@ -111,5 +129,6 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     app.router.add_get("/stats", get_stats_page)
     app.router.add_get("/stats.css", get_stats_css)
     add_ops_routes(app, service, openapi_document(settings),
-                   refusing=lambda pinged: WRITER in app and app[WRITER].refusing(pinged))
+                   refusing=lambda pinged: WRITER in app and app[WRITER].refusing(pinged),
+                   stale_tasks=app[SUPERVISOR].stale)
     return app

@@ -3,10 +3,9 @@
 -- KEYS[1]  the site's totals key: routes the call to the site's slot ({site} hash tag).
 -- KEYS[2..] every other key the script may touch for these hits, each once (a superset:
 --          services/counter/store.py batch_keys, names from services/counter/keys.py):
---          calendar, uv, online, visitor, retry, page, rate, top and profile keys, and
---          the never-written 'absent' key. The script builds each key from ARGV[1]
---          through site_key(), which raises "undeclared key ..." for a key not in KEYS,
---          so servers and proxies that route or check by KEYS see every key. While the
+--          calendar, uv, online, visitor, retry, page, rate, profile and statistics-log
+--          keys, and the never-written 'absent' key (site_key() in site_keys.lua, which
+--          is prepended, refuses any key not declared). While the
 --          slot is half moved (classic MIGRATING/IMPORTING) the server answers TRYAGAIN
 --          to a call whose keys are not all on one side, which the 'absent' key makes
 --          every call: the script never runs on a half-moved slot (the caller resends).
@@ -22,12 +21,11 @@
 --   bot ("1"/"0"), now (epoch ms, from the service's clock), day, month, hour,
 --   path digest, event digest ("" if none), IP digest ("" if none),
 --   the visitor's sequence number ("" if none),
---   statistics dimensions ("" for none; see the STATISTICS block below)
+--   statistics dimensions ("" for none; see the STATISTICS part below)
 --   (one argument for the whole batch: the client encodes one string, not 13 per hit)
 -- ARGV[12] the growth bounds, joined by "|" (see "Bounded growth" below): new per-path
 --   records per IP and hour, path retention (s), views that keep a path, event ids
 --   remembered per visitor, bot hits per IP and minute, bots in the online window
--- ARGV[13] statistics: rows kept per dimension and bucket (counter.top_entries)
 --
 -- Returns one code per hit: 0 counted, 4 counted and started a visit,
 -- 1 bot, 2 duplicate, 3 rate limited.
@@ -42,7 +40,6 @@
 -- last hit wins, as it would one by one) and the visitor state (last hit time, TTLs).
 -- The script is atomic, so no reader sees the batch half applied.
 
-local P = ARGV[1]
 local visit_ms = tonumber(ARGV[2])
 local online_ms = tonumber(ARGV[3])
 local dedupe_s = tonumber(ARGV[4])
@@ -53,17 +50,6 @@ local max_new_visits_hour = tonumber(ARGV[8])
 local visitor_ttl_ms = tonumber(ARGV[9])
 local cleanup = ARGV[10] == '1'
 local RECORD = '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$'
-local CHUNK = 500
-
--- Every key is built here, from the prefix, and must be one the caller declared in KEYS:
--- a key built but not declared is a bug in services/counter/store.py (batch_keys).
-local declared = {}
-for i = 1, #KEYS do declared[KEYS[i]] = true end
-local function site_key(name)
-  local k = P .. name
-  if not declared[k] then error('undeclared key ' .. k) end
-  return k
-end
 
 local totals_key = site_key('totals')
 
@@ -106,397 +92,25 @@ local written, written_order = {}, {}
 
 -- ---- STATISTICS (issue 14): dimensions, bounded top lists, hour/weekday profile ----
 -- The record's last field holds the hit's dimension keys joined by tabs, in the order
--- of DIMENSIONS (services/counter/dimensions.py), then the local weekday (1-7).
--- Per bucket (day:<D>, month:<M>) and dimension, named by SiteKeys.top_counts/top_rank:
---   top:<bucket>:<dimension>:c  hash, field = key, value '<visits>:<pageviews>:<rank>'
---                               (exact counts since the key was admitted, and its rank
---                               score), plus field '(other)' = '<visits>:<pageviews>:0'
---   top:<bucket>:<dimension>:r  ZSET of the same keys ('(other)' excepted) by rank score,
---                               kept once the bucket overflowed (when '(other)' exists):
---                               a dimension with few keys (devices...) never needs one
--- Top N, not first N (Space-Saving, Metwally et al. 2005): at most ARGV[13] keys are
--- listed. A key not listed, arriving when the bucket is full, evicts the lowest-ranked
--- key (ties: the lowest key by byte order, as the ZSET orders them): the evicted key's
--- exact visits and pageviews move into '(other)' and the new key is ranked at the
--- evicted key's score plus its weight, its counts exact from admission. Every key whose
--- weight in the bucket exceeds 1/N of the bucket's weight is listed, whatever arrived
--- before or between its hits. The weight is the visit (pageviews for 'bots', which has
--- no visits): the API and the page sort by visits, and a visit is what the per-address
--- limit on new visits bounds, where one visitor can reload pages a hundred times a
--- minute. A hit of weight 0 (a pageview inside a visit) of a key not listed in a full
--- bucket counts in '(other)'. So the rows of a bucket, '(other)' included, add up to
--- what the bucket counted.
--- The batch's hits are decided first (visits, duplicates, limits); then each bucket's
--- dimension reads the rows of the batch's keys and '(other)' in one HMGET. Where no key
--- of the batch can be evicted (each is listed, or there is room for every new one), its
--- sums per key are added at once: each only adds to its own row and rank, so the rows
--- are those of the hits one by one. Otherwise the bucket's hits are counted one by one,
--- in order, reading the ranking's lowest members only when an eviction needs them. Both
--- are written once per batch (one HSET, one ZADD). An eviction within the batch carries
--- the evicted key's pending counts to '(other)'.
--- Referrer '=' is the site's own host: a visit it starts counts as '(direct)', its
--- pageview in no referrer row. Bots count (pageviews only) in the 'bots' dimension.
--- Visits by local hour of day and weekday: hash profile:month:<M>, fields hHH, wN, and
--- by hour of day per day: hash profile:day:<D>, fields hHH.
-local top_entries = tonumber(ARGV[13]) or 0
-local DIMENSIONS = {'pages', 'referrers', 'campaigns', 'browsers', 'os', 'devices', 'countries', 'bots'}
-local DIM_FIELDS = '^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)$'
-local COUNTS = '^(%d+):(%d+):(%d+)$'
-local COUNTS_SCORE = ':(%d+)$'
-local load_all  -- defined below
-local OTHER = '(other)'
-local NONE = {}
-
--- Per (bucket, dimension), the ranking as the batch so far left it:
---   entries: key -> entry {key, listed, stored (listed when the batch began), gone
---            (stored, then evicted), score, v, p (the row's counts now), at (index in
---            live)}, or false: neither listed nor stored
---   live:    the listed entries the batch looked at; a binary min-heap by (score, key)
---            (heapify) when the bucket's hits are counted one by one
---   the stored ranks the batch did not look at keep their order (nothing is written
---   before the end): the two lowest are read first, all of them if more are needed.
---   unread:  stored keys evicted without being looked at: their counts are read at the end
-local tops, top_order = {}, {}
-local function top_of(bucket, dimension)
-  local id = bucket .. ':' .. dimension
-  local top = tops[id]
-  if not top then
-    local base = 'top:' .. id
-    -- (absent until needed, i.e. false: gone, unread, count, chunk, read_all, all, ranked, other)
-    top = {h = site_key(base .. ':c'), r = site_key(base .. ':r'), entries = {}, live = {}, at = 1, ov = 0, op = 0}
-    tops[id] = top
-    top_order[#top_order + 1] = top
-  end
-  return top
-end
-
-local function lower(a, b)
-  return a.score < b.score or (a.score == b.score and a.key < b.key)
-end
-
-local function heap_swap(heap, i, j)
-  heap[i], heap[j] = heap[j], heap[i]
-  heap[i].at, heap[j].at = i, j
-end
-
-local function heap_down(heap, i)  -- after the entry at i ranked higher
-  local n = #heap
-  while true do
-    local low, left = i, 2 * i
-    if left <= n and lower(heap[left], heap[low]) then low = left end
-    if left + 1 <= n and lower(heap[left + 1], heap[low]) then low = left + 1 end
-    if low == i then return end
-    heap_swap(heap, i, low)
-    i = low
-  end
-end
-
-local function heap_push(heap, entry)
-  local i = #heap + 1
-  heap[i], entry.at = entry, i
-  while i > 1 and lower(heap[i], heap[math.floor(i / 2)]) do
-    heap_swap(heap, i, math.floor(i / 2))
-    i = math.floor(i / 2)
-  end
-end
-
-local function heap_pop(heap)
-  local n = #heap
-  heap_swap(heap, 1, n)
-  local entry = heap[n]
-  heap[n] = nil
-  heap_down(heap, 1)
-  return entry
-end
-
-local function push(top, list, key)
-  local items = top[list] or {}
-  top[list] = items
-  items[#items + 1] = key
-end
-
--- the lowest stored key the batch has not looked at, and its score (nil: none left)
-local function stored_lowest(top)
-  while true do
-    local chunk = top.chunk
-    if chunk then
-      while top.at < #chunk do
-        local key = chunk[top.at]
-        if top.entries[key] == nil then return key, tonumber(chunk[top.at + 1]) end
-        top.at = top.at + 2
-      end
-    end
-    if top.read_all then return nil end
-    if not top.ranked then  -- no ranking yet: the rows, sorted as the ranking would be
-      load_all(top)
-      local keys = {}
-      for key, value in pairs(top.all) do
-        if key ~= OTHER then keys[#keys + 1] = {key, tonumber(string.match(value, COUNTS_SCORE))} end
-      end
-      table.sort(keys, function(a, b) return a[2] < b[2] or (a[2] == b[2] and a[1] < b[1]) end)
-      chunk = {}
-      for index, pair in ipairs(keys) do chunk[2 * index - 1], chunk[2 * index] = pair[1], pair[2] end
-      top.chunk, top.read_all = chunk, true
-    elseif chunk then  -- past the two lowest: all of them (at most top_entries)
-      top.chunk, top.read_all = redis.call('ZRANGE', top.r, 0, -1, 'WITHSCORES'), true
-    else
-      top.chunk = redis.call('ZRANGE', top.r, 0, 1, 'WITHSCORES')
-      top.read_all = #top.chunk < 4
-    end
-    top.at = 1
-  end
-end
-
--- evict the lowest-ranked key; its score (nil: nothing listed)
-local function evict_lowest(top)
-  local key, score = stored_lowest(top)
-  local low = top.live[1]
-  if low and (key == nil or low.score < score or (low.score == score and low.key < key)) then
-    heap_pop(top.live)
-    low.listed = false
-    top.ov, top.op = top.ov + low.v, top.op + low.p
-    if low.stored and not low.gone then
-      low.gone = true
-      push(top, 'gone', low.key)
-    end
-    return low.score
-  end
-  if key == nil then return nil end
-  top.entries[key] = {key = key, listed = false, stored = true, gone = true}
-  push(top, 'gone', key)
-  push(top, 'unread', key)
-  return score
-end
-
--- every stored row, once (at most top_entries + 1)
-load_all = function(top)
-  if top.all then return end
-  local flat = redis.call('HGETALL', top.h)
-  local all = {}
-  for index = 1, #flat, 2 do all[flat[index]] = flat[index + 1] end
-  top.all, top.other, top.ranked = all, all[OTHER] or '', all[OTHER] ~= nil
-  if not top.count then top.count = #flat / 2 - (top.ranked and 1 or 0) end
-end
-
--- The stored rows of the batch's keys (each once) and of '(other)', in one HMGET, before the bucket counts anything: '(other)' exists once the bucket
--- overflowed, and only then does the bucket keep a ranking (a dimension with few keys
--- never needs one). Each key gets its entry: listed (appended to live) or false.
-local function read_rows(top, keys)
-  local values
-  if #keys < CHUNK then
-    values = redis.call('HMGET', top.h, OTHER, unpack(keys))
-  else
-    values = redis.call('HMGET', top.h, OTHER, unpack(keys, 1, CHUNK - 1))
-    for at = CHUNK, #keys, CHUNK do
-      local part = redis.call('HMGET', top.h, unpack(keys, at, math.min(at + CHUNK - 1, #keys)))
-      for index = 1, #part do values[at + index] = part[index] end
-    end
-  end
-  top.other, top.ranked = values[1] or '', values[1] ~= false
-  local live, entries = top.live, top.entries
-  for index, key in ipairs(keys) do
-    local value, entry = values[index + 1], false
-    if key ~= OTHER then
-      if value then
-        local v, p, score = string.match(value, COUNTS)
-        entry = {key = key, listed = true, stored = true, gone = false, score = tonumber(score), v = tonumber(v), p = tonumber(p)}
-        live[#live + 1] = entry
-      end
-      entries[key] = entry
-    end
-  end
-end
-
-local function heapify(heap)
-  for index, entry in ipairs(heap) do entry.at = index end
-  for index = math.floor(#heap / 2), 1, -1 do heap_down(heap, index) end
-end
-
-local function listed_count(top)
-  if not top.count then  -- without a ranking, the rows are the listed keys
-    top.count = top.ranked and redis.call('ZCARD', top.r) or redis.call('HLEN', top.h)
-  end
-  return top.count
-end
-
-local function count_top(top, key, visits, pageviews, weight)
-  if key == OTHER then  -- a key that names the row of the rest is counted there
-    top.ov, top.op = top.ov + visits, top.op + pageviews
-    return
-  end
-  local entry = top.entries[key]  -- read_rows gave every key of the batch its entry
-  if not entry or not entry.listed then
-    listed_count(top)
-    local floor = 0
-    if top.count < top_entries then
-      top.count = top.count + 1
-    else
-      floor = weight > 0 and evict_lowest(top) or nil
-      if floor == nil then  -- nothing to rank it by, or nothing to evict
-        top.ov, top.op = top.ov + visits, top.op + pageviews
-        return
-      end
-    end
-    if not entry then
-      entry = {key = key, stored = false, gone = false}
-      top.entries[key] = entry
-    end
-    entry.listed, entry.score, entry.v, entry.p, entry.moved = true, floor, 0, 0, true
-    heap_push(top.live, entry)
-  end
-  entry.v, entry.p, entry.changed = entry.v + visits, entry.p + pageviews, true
-  if weight > 0 then
-    entry.score, entry.moved = entry.score + weight, true
-    heap_down(top.live, entry.at)
-  end
-end
-
--- a key's sums, where apply_sums made sure nothing is evicted: no heap to keep
-local function add_sums(top, key, visits, pageviews, weight)
-  if key == OTHER then
-    top.ov, top.op = top.ov + visits, top.op + pageviews
-    return
-  end
-  local entry = top.entries[key]
-  if not entry or not entry.listed then  -- admitted: apply_sums counted the room
-    top.count = top.count + 1
-    if not entry then
-      entry = {key = key, stored = false, gone = false}
-      top.entries[key] = entry
-    end
-    entry.listed, entry.score, entry.v, entry.p, entry.moved = true, 0, 0, 0, true
-    top.live[#top.live + 1] = entry
-  end
-  entry.v, entry.p, entry.changed = entry.v + visits, entry.p + pageviews, true
-  if weight > 0 then entry.score, entry.moved = entry.score + weight, true end
-end
-
-local function call_in_chunks(command, key, items, width)
-  local step = CHUNK * width
-  for first = 1, #items, step do
-    redis.call(command, key, unpack(items, first, math.min(first + step - 1, #items)))
-  end
-end
-
-local function row(v, p, score)
-  return string.format('%d:%d:%d', v, p, score)
-end
-
--- Once per batch: evictions out, the rows and '(other)' written, the ranking updated
--- (or, the batch a bucket first overflows, built from its rows).
-local function stats_flush()
-  for _, top in ipairs(top_order) do
-    local unread = top.unread or NONE
-    if top.ov > 0 or top.op > 0 or #unread > 0 then
-      local values
-      if top.all then
-        values = {top.all[OTHER] or false}
-        for index = 1, #unread do values[index + 1] = top.all[unread[index]] end
-      else
-        local names = {OTHER}
-        for index = 1, #unread do names[index + 1] = unread[index] end
-        values = {}
-        for first = 1, #names, CHUNK do
-          local part = redis.call('HMGET', top.h, unpack(names, first, math.min(first + CHUNK - 1, #names)))
-          for index = 1, #part do values[first + index - 1] = part[index] end
-        end
-        if top.other then values[1] = top.other end
-      end
-      for index = 1, #values do
-        local v, p = string.match(values[index] or '', COUNTS)
-        if v then top.ov, top.op = top.ov + tonumber(v), top.op + tonumber(p) end
-      end
-    end
-    -- the evicted keys out (one re-admitted since is written again just below)
-    call_in_chunks('HDEL', top.h, top.gone or NONE, 1)
-    local rows, scores = {}, {}
-    for _, entry in ipairs(top.live) do
-      if entry.changed then rows[#rows + 1], rows[#rows + 2] = entry.key, row(entry.v, entry.p, entry.score) end
-      if entry.moved then scores[#scores + 1], scores[#scores + 2] = entry.score, entry.key end
-    end
-    local overflowed = top.ov > 0 or top.op > 0
-    if overflowed then rows[#rows + 1], rows[#rows + 2] = OTHER, row(top.ov, top.op, 0) end
-    call_in_chunks('HSET', top.h, rows, 2)
-    if top.ranked then
-      call_in_chunks('ZREM', top.r, top.gone or NONE, 1)
-      call_in_chunks('ZADD', top.r, scores, 2)
-    elseif overflowed then  -- the first overflow: rank every row
-      local flat, ranking = redis.call('HGETALL', top.h), {}
-      for index = 1, #flat, 2 do
-        if flat[index] ~= OTHER then
-          ranking[#ranking + 1], ranking[#ranking + 2] = tonumber(string.match(flat[index + 1], COUNTS_SCORE)), flat[index]
-        end
-      end
-      call_in_chunks('ZADD', top.r, ranking, 2)
-    end
-  end
-end
-
-local function split_dims(dims)
-  if dims == '' then return nil end
-  local f = {string.match(dims, DIM_FIELDS)}
-  if #f ~= 9 then return nil end
-  return f
-end
-
--- What one noted hit counts in DIMENSIONS[index]: the key ('' for nothing), its visits
--- and pageviews. ``visit`` is 1 for a pageview that started a visit, 0 for another
--- pageview of a person, -1 for a bot's pageview (counted in 'bots' only).
-local function stat_of(index, f, visit)
-  if visit < 0 then
-    if index == 8 then return f[8], 0, 1 end
-    return '', 0, 0
-  end
-  if index == 8 then return '', 0, 0 end
-  local key = f[index]
-  if index == 2 and key == '=' then
-    if visit == 1 then return '(direct)', 1, 0 end
-    return '', 0, 0
-  end
-  return key, visit, 1
-end
-
--- The batch's noted hits, in hit order (replayed one by one for a bucket that must
--- evict), and their sums per day, dimension and key (applied at once where nothing can
--- be evicted, which gives the same rows as one by one: see stats_apply).
-local noted_f, noted_visit, noted_day, noted_month, noted = {}, {}, {}, {}, 0
--- day -> {month = M, [index] = per_key}; per_key: the keys in order (1..n), and per key {v, p}
-local sums, sum_days = {}, {}
-
-local function stats_note(f, day, month, visit)
-  noted = noted + 1
-  noted_f[noted], noted_visit[noted], noted_day[noted], noted_month[noted] = f, visit, day, month
-  local group = sums[day]
-  if not group then
-    group = {month = month}
-    sums[day] = group
-    sum_days[#sum_days + 1] = day
-  end
-  for index = 1, #DIMENSIONS do
-    local key, visits, pageviews = stat_of(index, f, visit)
-    if key ~= '' then
-      local per_key = group[index]
-      if not per_key then
-        per_key = {}
-        group[index] = per_key
-      end
-      local counts = per_key[key]
-      if not counts then
-        counts = {0, 0}
-        per_key[key] = counts
-        per_key[#per_key + 1] = key
-      end
-      counts[1], counts[2] = counts[1] + visits, counts[2] + pageviews
-    end
-  end
-end
+-- of services/counter/dimensions.py DIMENSIONS, then the local weekday (1-7).
+-- Visits by local hour of day and weekday are counted here (merged increments): hash
+-- profile:month:<M>, fields hHH, wN, and by hour of day per day: hash profile:day:<D>,
+-- fields hHH. The top lists are counted by stats_fold.lua, later, from the site's
+-- statistics log (stats:log, a list): this script appends one entry per batch, the
+-- batch's statistics records joined by "\n", each '<visit>|<day>|<month>|<dimensions>'
+-- with visit 1 (the pageview started a visit), 0 (another pageview of a person) or -1
+-- (a bot's pageview). The log is in Redis before the hits are acknowledged, and folded
+-- in its order, so the top lists are those of the hits one by one.
+local WEEKDAY = '^[^\t]*\t[^\t]*\t[^\t]*\t[^\t]*\t[^\t]*\t[^\t]*\t[^\t]*\t[^\t]*\t([^\t]*)$'
+local stat_records = {}
+local profile_keys = {}
 
 -- a counted pageview of a person
-local profile_keys = {}
 local function stats_pageview(dims, day, month, hour, starts_visit)
-  local f = split_dims(dims)
-  if not f then return end
-  stats_note(f, day, month, starts_visit and 1 or 0)
+  if dims == '' then return end
+  local weekday = string.match(dims, WEEKDAY)
+  if not weekday then return end
+  stat_records[#stat_records + 1] = (starts_visit and '1|' or '0|') .. day .. '|' .. month .. '|' .. dims
   if starts_visit then
     local keys = profile_keys[day]
     if not keys then
@@ -505,81 +119,15 @@ local function stats_pageview(dims, day, month, hour, starts_visit)
     end
     local hh = 'h' .. string.sub(hour, 12, 13)
     add_by(keys[1], hh, 1)
-    add_by(keys[1], 'w' .. f[9], 1)
+    add_by(keys[1], 'w' .. weekday, 1)
     add_by(keys[2], hh, 1)
   end
 end
 
 -- a bot's pageview
 local function stats_bot(dims, day, month)
-  local f = split_dims(dims)
-  if f then stats_note(f, day, month, -1) end
-end
-
--- One bucket's dimension: its keys' sums at once when no key of the batch can be
--- evicted (every key already listed, or room for all the new ones): each count then only
--- adds to its own row and rank, in any order, exactly as one by one. Otherwise the
--- batch's hits one by one, in order (an eviction depends on what came before).
-local function apply_sums(top, per_key, index, unit, bucket)
-  local weight_of_pageviews = DIMENSIONS[index] == 'bots'
-  read_rows(top, per_key)
-  local new = 0
-  for _, key in ipairs(per_key) do
-    if key ~= OTHER and not top.entries[key] then new = new + 1 end
-  end
-  if new == 0 or listed_count(top) + new <= top_entries then
-    for _, key in ipairs(per_key) do
-      local counts = per_key[key]
-      add_sums(top, key, counts[1], counts[2], weight_of_pageviews and counts[2] or counts[1])
-    end
-    return
-  end
-  heapify(top.live)
-  local of_bucket = unit == 'day' and noted_day or noted_month
-  for n = 1, noted do
-    if of_bucket[n] == bucket then
-      local key, visits, pageviews = stat_of(index, noted_f[n], noted_visit[n])
-      if key ~= '' then count_top(top, key, visits, pageviews, weight_of_pageviews and pageviews or visits) end
-    end
-  end
-end
-
--- Once per batch, before stats_flush: the noted hits into each bucket's ranking.
-local function stats_apply()
-  local months, month_order = {}, {}
-  for _, day in ipairs(sum_days) do
-    local group = sums[day]
-    for index, dimension in ipairs(DIMENSIONS) do
-      if group[index] then apply_sums(top_of('day:' .. day, dimension), group[index], index, 'day', day) end
-    end
-    local days = months[group.month]
-    if not days then
-      days = {}
-      months[group.month] = days
-      month_order[#month_order + 1] = group.month
-    end
-    days[#days + 1] = group
-  end
-  for _, month in ipairs(month_order) do
-    local groups = months[month]
-    for index, dimension in ipairs(DIMENSIONS) do
-      local per_key = groups[1][index]
-      if #groups > 1 then  -- the batch crossed midnight within the month: the days' sums added
-        per_key = {}
-        for _, group in ipairs(groups) do
-          for _, key in ipairs(group[index] or NONE) do
-            local counts, into = group[index][key], per_key[key]
-            if not into then
-              into = {0, 0}
-              per_key[key] = into
-              per_key[#per_key + 1] = key
-            end
-            into[1], into[2] = into[1] + counts[1], into[2] + counts[2]
-          end
-        end
-      end
-      if per_key and #per_key > 0 then apply_sums(top_of('month:' .. month, dimension), per_key, index, 'month', month) end
-    end
+  if dims ~= '' and string.match(dims, WEEKDAY) then
+    stat_records[#stat_records + 1] = '-1|' .. day .. '|' .. month .. '|' .. dims
   end
 end
 -- ---- end of STATISTICS ------------------------------------------------------------
@@ -831,8 +379,9 @@ for rec in string.gmatch(ARGV[11], '[^\n]+') do
   results[#results + 1] = code
 end
 
-stats_apply()  -- STATISTICS: the batch's hits into the rankings, then
-stats_flush()  -- evictions, rows and rankings written, once per batch
+if #stat_records > 0 then  -- STATISTICS: the batch's records, for stats_fold.lua
+  redis.call('RPUSH', site_key('stats:log'), table.concat(stat_records, '\n'))
+end
 
 -- Apply the merged writes.
 for _, key in ipairs(incr_keys) do

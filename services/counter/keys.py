@@ -97,8 +97,14 @@ class SiteKeys:
         (some keys missing) instead of running the script on either side."""
         return f"{self.prefix}absent"
 
+    @property
+    def stats_log(self) -> str:
+        """List of the statistics records ``hit.lua`` appended (one entry per batch) and
+        ``stats_fold.lua`` has not counted into the top lists yet (``counter.stats_fold``)."""
+        return f"{self.prefix}stats:log"
+
     def top_keys(self, unit: str, bucket: str, dimension: str) -> tuple[str, ...]:
-        """Every key of one statistics dimension in one day or month: what ``hit.lua``
+        """Every key of one statistics dimension in one day or month: what ``stats_fold.lua``
         may touch to count it (the rows' hash, then the ranking, which exists only once
         the bucket overflowed)."""
         return (self.top_counts(unit, bucket, dimension), self.top_rank(unit, bucket, dimension))

@@ -22,7 +22,7 @@ from portal_pulse.counter.profile import profile_document, read_profile
 from portal_pulse.counter.ranges import DateRange, cover, parse_range
 from portal_pulse.counter.series import Unit, buckets, parse_moment, read_series, resolve_range
 from portal_pulse.counter.shared_reads import SharedReads
-from portal_pulse.counter.state import CLOCK, METRICS, REDIS, SETTINGS
+from portal_pulse.counter.state import CLOCK, FOLDER, METRICS, REDIS, SETTINGS
 from portal_pulse.counter.top import parse_dimension, parse_limit, read_tops, top_document
 
 READS: web.AppKey[SharedReads[Any]] = web.AppKey("statistics_reads")
@@ -55,6 +55,8 @@ async def tops_for(app: web.Application, site: SiteSettings, dimensions: tuple[s
     found = None if period is None else cover(period, app[SETTINGS].counter.max_series_buckets)
 
     async def load() -> dict[str, dict[str, Any]]:
+        if found is not None:  # every acknowledged hit counted first (the legacy figures are imported)
+            await app[FOLDER].fold(site.name)
         tops = await read_tops(client, site.name, dimensions, found, limit)
         return {dimension: top_document(site.name, dimension, period, rows) for dimension, rows in tops.items()}
 

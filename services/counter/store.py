@@ -26,15 +26,20 @@ from redis.exceptions import ResponseError
 
 from portal_pulse.core.scripts import Call, Script, ScriptRunner, indexes_by
 from portal_pulse.core.settings import CounterSettings
-from portal_pulse.counter.dimensions import DIMENSIONS
 from portal_pulse.counter.hit import CODES, CommitResult, Hit, Kind
 from portal_pulse.counter.keys import AUDIENCES, SiteKeys
 
 log = logging.getLogger(__name__)
 
-HIT_SCRIPT = files("portal_pulse.counter").joinpath("hit.lua").read_text(encoding="utf-8")
+def counter_script(name: str) -> str:
+    """A counter script with the key guard (``site_keys.lua``) in front of it."""
+    folder = files("portal_pulse.counter")
+    return "\n".join(folder.joinpath(part).read_text(encoding="utf-8") for part in ("site_keys.lua", name))
+
+
+HIT_SCRIPT = counter_script("hit.lua")
 HIT = Script("hit", HIT_SCRIPT)
-#: How hit.lua's error starts when it builds a key the call did not declare.
+#: How a counter script's error starts when it builds a key the call did not declare.
 UNDECLARED = "undeclared key "
 #: Margin on top of the visit window before a visitor's state is cleaned up.
 VISITOR_TTL_MARGIN_SECONDS = 600
@@ -60,7 +65,7 @@ def batch_keys(keys: SiteKeys, hits: Sequence[Hit], indexes: Sequence[int], limi
     declared = set(_site_keys(site))
     add = declared.add
     calendars: set[tuple[str, str, str]] = set()
-    statistics: set[tuple[str, str]] = set()
+    statistics: set[tuple[str, str]] = set()  # the profile hashes and the statistics log
     minutes: set[int] = set()  # the rate-limit hashes (a superset: one per minute and hour)
     hours: set[int] = set()
     for index in indexes:
@@ -86,7 +91,9 @@ def batch_keys(keys: SiteKeys, hits: Sequence[Hit], indexes: Sequence[int], limi
     for day, month, hour in calendars:
         declared.update(_calendar_keys(site, day, month, hour))
     for day, month in statistics:
-        declared.update(_statistics_keys(site, day, month))
+        declared.update(_profile_keys(site, day, month))
+    if statistics:
+        add(keys.stats_log)
     return [keys.totals, *declared]
 
 
@@ -104,17 +111,22 @@ def _calendar_keys(site: str, day: str, month: str, hour: str) -> tuple[str, ...
 
 
 @lru_cache(maxsize=1024)
-def _statistics_keys(site: str, day: str, month: str) -> tuple[str, ...]:
+def _profile_keys(site: str, day: str, month: str) -> tuple[str, ...]:
     keys = SiteKeys(site)
-    found: list[str] = [keys.profile_month(month), keys.profile_day(day)]
-    for dimension in DIMENSIONS:
-        found += keys.top_keys("day", day, dimension)
-        found += keys.top_keys("month", month, dimension)
-    return tuple(found)
+    return keys.profile_month(month), keys.profile_day(day)
 
 
 class ScriptFailed(Exception):
     """The script answered with an error that is not a storage outage (a bug)."""
+
+
+def as_bug(reply: object) -> object:
+    """``reply``, or, when it is a script's refusal of a key its call did not declare,
+    that refusal as the bug it is (answered 500, not 503; it does not trip the breaker)."""
+    if isinstance(reply, ResponseError) and UNDECLARED in str(reply):
+        log.error("counter script refused a key: %s", reply)
+        return ScriptFailed(str(reply))
+    return reply
 
 
 class HitStore:
@@ -133,9 +145,9 @@ class HitStore:
             str((window + VISITOR_TTL_MARGIN_SECONDS) * 1000),
         ]
         self._bounds = growth_bounds(settings)
-        #: After the records: rows kept per statistics dimension and bucket.
-        self._tail = str(settings.top_entries)
         self._cleaned: dict[str, float] = {}
+        #: Sites whose batches appended to their statistics log since the last take.
+        self._logged: set[str] = set()
 
     def _cleanup_flag(self, site: str, hits: Sequence[Hit], indexes: Sequence[int]) -> str:
         latest = max(hits[index].now for index in indexes)
@@ -143,6 +155,11 @@ class HitStore:
             return "0"
         self._cleaned[site] = latest
         return "1"
+
+    def take_logged_sites(self) -> set[str]:
+        """The sites whose statistics log grew since the last call (for the folder)."""
+        logged, self._logged = self._logged, set()
+        return logged
 
     async def load_script(self) -> None:
         """Load ``hit.lua`` ahead of the first commit (NOSCRIPT is still handled later)."""
@@ -156,18 +173,18 @@ class HitStore:
         """
         by_site = indexes_by(hit.site for hit in hits)
         calls: list[Call] = []
+        logs: dict[str, bool] = {}  # site -> its call may append to the statistics log
         for site, indexes in by_site.items():
             keys = SiteKeys(site)
             records = "\n".join([hits[index].record() for index in indexes])
             cleanup = self._cleanup_flag(site, hits, indexes)
             declared = batch_keys(keys, hits, indexes, self._limits)
-            calls.append((declared, (keys.prefix, *self._head, cleanup, records, self._bounds, self._tail)))
+            logs[site] = keys.stats_log in declared
+            calls.append((declared, (keys.prefix, *self._head, cleanup, records, self._bounds)))
         replies = await self._runner.run_many(HIT, calls)
         results: list[CommitResult | BaseException] = [ScriptFailed("no reply")] * len(hits)
-        for indexes, reply in zip(by_site.values(), replies, strict=True):
-            if isinstance(reply, ResponseError) and UNDECLARED in str(reply):
-                log.error("hit script refused a key: %s", reply)  # a bug in batch_keys, not an outage
-                reply = ScriptFailed(str(reply))
+        for (site, indexes), reply in zip(by_site.items(), replies, strict=True):
+            reply = as_bug(reply)  # a key missing from batch_keys
             if isinstance(reply, BaseException):
                 for index in indexes:
                     results[index] = reply
@@ -177,4 +194,6 @@ class HitStore:
                 continue
             for index, code in zip(indexes, reply, strict=True):
                 results[index] = CODES[int(code)]
+            if logs[site]:
+                self._logged.add(site)
         return results

@@ -1,6 +1,7 @@
 """Nothing raw is stored: no IP, User-Agent, visitor id or event id in Redis. Paths and
-referring hosts are stored only as statistics keys (``top:`` hashes, by design: the
-``pages`` and ``referrers`` dimensions), never next to a visitor."""
+referring hosts are stored only as statistics (the ``top:`` hashes and the statistics
+log they are counted from, by design: the ``pages`` and ``referrers`` dimensions), never
+next to a visitor."""
 
 from __future__ import annotations
 
@@ -36,7 +37,12 @@ async def test_redis_holds_only_digests(counter: Counter) -> None:
             value = await client.smembers(key)
         elif kind == b"zset":
             value = await client.zrange(key, 0, -1)
-        (statistics if key.startswith(b"pulse:{default}:top:") else dump).append(f"{key!r} {value!r}")
+        elif kind == b"list":
+            value = await client.lrange(key, 0, -1)
+        else:
+            assert kind == b"none", kind  # (expired meanwhile) every kind of key is read
+        is_statistics = key.startswith((b"pulse:{default}:top:", b"pulse:{default}:stats:log"))
+        (statistics if is_statistics else dump).append(f"{key!r} {value!r}")
     text = "\n".join(dump)
     for raw in (IP, "203.0.113", UA, "PrivacyProbe", VISITOR, EVENT, PATH, "ref.test"):
         assert raw not in text, raw

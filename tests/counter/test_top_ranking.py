@@ -1,8 +1,10 @@
-"""Top N per day/month and dimension by Space-Saving (hit.lua's STATISTICS block),
-through HitStore against a real server: hits count as a reference model of the
-algorithm says, one by one and in one batch alike (evictions inside a batch carry the
-evicted key's pending counts to ``(other)``); the rows, ``(other)`` included, add up to
-the day's visits and pageviews; the ranking never lists more than ``top_entries`` keys."""
+"""Top N per day/month and dimension by Space-Saving (stats_fold.lua, from the log
+hit.lua appends), through HitStore and StatisticsFolder against a real server: hits
+count as a reference model of the algorithm says, committed and folded one by one, in
+batches folded at once, or in batches folded one at a time alike (evictions inside a
+fold carry the evicted key's pending counts to ``(other)``); the rows, ``(other)``
+included, add up to the day's visits and pageviews; the ranking never lists more than
+``top_entries`` keys."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from portal_pulse.counter.calendar_keys import calendar_keys
 from portal_pulse.counter.dimensions import DIMENSIONS, record_field
 from portal_pulse.counter.hit import Hit, Kind
 from portal_pulse.counter.keys import SiteKeys
+from portal_pulse.counter.stats_fold import StatisticsFolder
 from portal_pulse.counter.store import HitStore
 from portal_pulse.counter.top import top_row
 
@@ -137,19 +140,27 @@ async def stored(client: Redis, site: str, dimension: str, unit: str, bucket: st
 @pytest.mark.parametrize(("size", "tail"), [(4, 4.0), (24, 40.0)])
 async def test_one_by_one_and_in_batches_as_the_model_says(redis_client: Redis, size: int, tail: float) -> None:
     store = HitStore(ScriptRunner(redis_client), CounterSettings(rate_limits_enabled=False, top_entries=size))
+    folder = StatisticsFolder(redis_client, ScriptRunner(redis_client), store, ("alone", "batched", "folded"), size, 1)
+    await folder.load_script()
     sent = traffic(600, seed=3, tail=tail)
     for index, one in enumerate(sent):
         await store.commit([hit("alone", index, one)])
+        await folder.fold("alone")
     # batches of every size, so that keys evicted, re-admitted and evicted again within one
-    # batch, and keys stored by an earlier batch, all occur
+    # fold, and keys stored by an earlier fold, all occur: folded all at once ("batched",
+    # 600 records in one call) and after each batch ("folded")
     first = 0
     for batch in (1, 2, 50, 3, 200, 7, 337):
-        await store.commit([hit("batched", first + index, one) for index, one in enumerate(sent[first:first + batch])])
+        for site in ("batched", "folded"):
+            await store.commit([hit(site, first + index, one) for index, one in enumerate(sent[first:first + batch])])
+        await folder.fold("folded")
         first += batch
     assert first == len(sent)
+    await folder.fold("batched")
+    assert not await redis_client.exists(SiteKeys("batched").stats_log)  # all counted, and trimmed
     models = expected(sent, size)
     assert all(models[dimension].other[0] > 0 for dimension in ("pages", "referrers"))  # evictions occur
-    for site in ("alone", "batched"):
+    for site in ("alone", "batched", "folded"):
         keys = SiteKeys(site)
         for unit, bucket in BUCKETS:
             figures = await redis_client.hgetall(keys.day(CAL.day) if unit == "day" else keys.month(CAL.month))
@@ -167,10 +178,13 @@ async def test_one_by_one_and_in_batches_as_the_model_says(redis_client: Redis, 
 
 async def test_every_dimension_keeps_its_bound(redis_client: Redis) -> None:
     store = HitStore(ScriptRunner(redis_client), CounterSettings(rate_limits_enabled=False, top_entries=3))
+    folder = StatisticsFolder(redis_client, ScriptRunner(redis_client), store, ("default",), 3, 1)
     sent = [Sent(f"v{index}", f"/junk/{index}", f"junk{index}.example", f"B{index}", "") for index in range(500)]
     await store.commit([hit("default", index, one) for index, one in enumerate(sent[:250])])
+    await folder.fold("default")
     for index, one in enumerate(sent[250:]):
         await store.commit([hit("default", index, one)])
+        await folder.fold("default")
     keys = SiteKeys("default")
     for unit, bucket in BUCKETS:
         for dimension in DIMENSIONS:

@@ -4,9 +4,7 @@ while it makes no progress; the event bus is supervised the same way."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -17,17 +15,9 @@ from portal_pulse.session.app_state import BUS, STORE
 from portal_pulse.session.store import DueStep
 from tests.metric_samples import sample
 from tests.session.session_support import T0, Client, ClientFactory, create, session_settings, start
+from tests.waiting import eventually
 
 STALE = 5.0
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], within: float = 5.0) -> None:
-    """Wait (in real time, for the service's own tasks to run) until ``check()`` holds."""
-    async with asyncio.timeout(within):
-        while True:
-            if await check():
-                return
-            await asyncio.sleep(0.01)
 
 
 async def metrics(client: Client) -> str:
