@@ -194,9 +194,16 @@ local function path_record_allowed(pd, ipd, now)
   return state ~= 'refused'
 end
 
+local page_of_key = {}  -- per-path record key -> its path digest (this batch's)
+local function bump_page(pd, field)
+  local key = site_key('page:' .. pd)
+  page_of_key[key] = pd
+  bump(key, field)
+end
+
 local function after_increment(key, field, total, n)
-  local pd = string.match(key, ':page:(.+)$')
-  if pd == nil or (field ~= 'views' and field ~= 'downloads') then return end
+  local pd = page_of_key[key]
+  if pd == nil then return end  -- (a per-path record's fields are views and downloads)
   if page_state[pd] == 'new' and total < path_keep_views then
     redis.call('EXPIRE', key, path_retention_s)
   elseif total >= path_keep_views and total - n < path_keep_views then
@@ -361,14 +368,14 @@ for rec in string.gmatch(ARGV[11], '[^\n]+') do
         end
         stats_pageview(dims, day, month, hour, starts_visit)  -- STATISTICS
         if path_record_allowed(pd, ipd, now) and redis.call('HSETNX', visitor_key, 'v:' .. pd, '1') == 1 then
-          bump(site_key('page:' .. pd), 'views')
+          bump_page(pd, 'views')
         end
       elseif kind == 'd' then
         -- past the address's path budget the download still counts for the site (no
         -- per-visit field is written for a path without a record: that bounds the hash)
         local allowed = path_record_allowed(pd, ipd, now)
         if not allowed or redis.call('HSETNX', visitor_key, 'd:' .. pd, '1') == 1 then
-          if allowed then bump(site_key('page:' .. pd), 'downloads') end
+          if allowed then bump_page(pd, 'downloads') end
           bump(day_key, 'downloads')
           bump(month_key, 'downloads')
           bump(totals_key, 'downloads')
