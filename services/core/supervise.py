@@ -51,7 +51,7 @@ class Supervisor:
         self._tasks: dict[str, _Task] = {}
         self._last_success = Gauge(
             "pulse_background_last_success_timestamp_seconds",
-            "When a background task (scheduler, event bus) last completed a unit of work, by task.",
+            "When a background task (scheduler, event bus, statistics fold) last completed a unit of work, by task.",
             ["task"], registry=metrics.registry,
         )
         self._restarts = Counter(

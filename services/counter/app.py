@@ -75,7 +75,7 @@ async def writer_ctx(app: web.Application) -> AsyncIterator[None]:
         app[SETTINGS], app[CLOCK], BotDetector(), hashing_secret(app[SETTINGS].secret), writer,
         app[METRICS],
     )
-    fold = app[SUPERVISOR].start("statistics_fold", app[FOLDER].run)
+    fold = app[SUPERVISOR].start("counter-statistics-fold", app[FOLDER].run)
     yield
     await writer.close()  # commits everything already queued: nothing acknowledged is lost
     fold.cancel()

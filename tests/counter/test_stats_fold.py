@@ -106,14 +106,14 @@ async def test_a_failing_fold_restarts_and_fails_readiness_while_stale(
 
     async def restarted() -> bool:
         text = await (await counter.client.get("/metrics")).text()
-        return sample(text, "pulse_background_restarts_total", task="statistics_fold") >= 2
+        return sample(text, "pulse_background_restarts_total", task="counter-statistics-fold") >= 2
 
     await eventually(restarted)
     assert (await counter.client.get("/readyz")).status == 200  # failing, but not stale yet
     clock.advance(31)  # the stale bound: max(30 s, 20 folds)
     response = await counter.client.get("/readyz")
     assert response.status == 503
-    assert "statistics_fold" in await response.text()
+    assert "counter-statistics-fold" in await response.text()
     broken = False
 
     async def ready() -> bool:
