@@ -120,6 +120,9 @@ async def test_hits_of_every_site_count_exactly_while_a_slot_moves(
             for name in ("totals", "month", "day"):
                 assert (found[name]["visits"], found[name]["pageviews"]) == (acked, acked), (site, name, found)
             assert (await stats(counter, site))["total"] == acked, site
+            # the statistics log, folded on its master (the read folds first): every hit once
+            top = await (await counter.get("/v1/stats/top", params={"site": site, "dimension": "pages"})).json()
+            assert top["rows"] == [{"key": "/", "visits": acked, "pageviews": acked}], (site, top)
         assert moved - started < RESEND_BUDGET, "the move took longer than the calls may wait for it"
     finally:
         await asyncio.to_thread(valkey_cluster.move_slot, slot, source, way="atomic")
