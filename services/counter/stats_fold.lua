@@ -246,12 +246,17 @@ local function count_top(top, key, visits, pageviews, weight)
         return
       end
     end
-    if not entry then
-      entry = {key = key, stored = false, gone = false}
+    -- admitted, ranked at the floor plus its weight (one table, one sift into the heap)
+    if entry then
+      entry.listed, entry.score, entry.v, entry.p, entry.moved, entry.changed =
+        true, floor + weight, visits, pageviews, true, true
+    else
+      entry = {key = key, stored = false, gone = false, listed = true, score = floor + weight, v = visits,
+               p = pageviews, moved = true, changed = true, at = 0}
       top.entries[key] = entry
     end
-    entry.listed, entry.score, entry.v, entry.p, entry.moved = true, floor, 0, 0, true
     heap_push(top.live, entry)
+    return
   end
   entry.v, entry.p, entry.changed = entry.v + visits, entry.p + pageviews, true
   if weight > 0 then
