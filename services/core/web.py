@@ -85,14 +85,25 @@ async def read_body(request: web.Request, max_bytes: int, timeout_seconds: float
     connection like slow headers do)."""
     if request.content_length is not None and request.content_length > max_bytes:
         raise ApiError(413, "body_too_large", f"request body is limited to {max_bytes} bytes")
+    content = request.content
     body = bytearray()
     try:
-        async with asyncio.timeout(timeout_seconds):
+        if content.is_eof():
+            # All of it has arrived (a small body comes in the packet of its headers, and
+            # the parser has fed it before the handler runs): nothing to wait for, so no
+            # timer to arm and cancel, which cost ~9 µs a hit. The same bytes and errors.
             while len(body) <= max_bytes:
-                chunk = await request.content.read(max_bytes + 1 - len(body))
+                chunk = content.read_nowait(max_bytes + 1 - len(body))
                 if not chunk:
                     break
                 body += chunk
+        else:
+            async with asyncio.timeout(timeout_seconds):
+                while len(body) <= max_bytes:
+                    chunk = await content.read(max_bytes + 1 - len(body))
+                    if not chunk:
+                        break
+                    body += chunk
     except TimeoutError as exc:
         raise ApiError(408, "timeout", f"the request body did not arrive within {timeout_seconds:g} s") from exc
     except (RequestPayloadError, HttpProcessingError) as exc:  # bad chunking, undecodable gzip/deflate...

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import re
@@ -433,3 +434,55 @@ async def test_an_undecodable_body_is_a_400_naming_the_cause(make_client: Client
                                  headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
     assert await response.json() == {"error": {"code": "invalid_body", "message":
                                                "request body could not be decoded (framing or Content-Encoding)"}}
+
+
+def _reading_app(timeout_seconds: float) -> web.Application:
+    async def size(request: web.Request) -> web.Response:
+        return web.json_response({"size": len(await read_body(request, 64, timeout_seconds))})
+
+    app = web.Application(middlewares=[edge_middleware(ServiceMetrics("test"), lambda: [])])
+    app.router.add_post("/size", size)
+    return app
+
+
+async def _raw_exchange(client: TestClient[web.Request, web.Application], *parts: bytes) -> tuple[int, bytes]:
+    """Send ``parts`` (each in one write) on a connection of its own; the status and body."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
+    try:
+        for part in parts:
+            writer.write(part)
+            await writer.drain()
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
+        return int(head.split()[1]), await reader.readexactly(length)
+    finally:
+        writer.close()
+
+
+def _chunked_bytes(data: bytes, size: int = 8) -> bytes:
+    chunks = [data[i:i + size] for i in range(0, len(data), size)]
+    return b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in chunks) + b"0\r\n\r\n"
+
+
+CHUNKED_HEAD = b"POST /size HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+
+
+@pytest.mark.parametrize("split", [False, True])
+async def test_a_body_is_read_whole_and_capped_however_it_arrives(make_client: ClientFactory, split: bool) -> None:
+    """A body complete when the handler runs (sent in the packet of its headers) is read
+    without a timer, one sent in pieces may still be arriving: the same bytes and cap."""
+    client = await make_client(_reading_app(5.0))
+    for data, expected in ((b"x" * 64, b'{"size": 64}'), (b"x" * 65, b"body_too_large")):
+        body = _chunked_bytes(data)
+        parts = (CHUNKED_HEAD, body[:5], body[5:]) if split else (CHUNKED_HEAD + body,)
+        status, answer = await _raw_exchange(client, *parts)
+        assert expected in answer, answer
+        assert status == (200 if len(data) == 64 else 413)
+
+
+async def test_a_body_that_stops_arriving_is_a_408(make_client: ClientFactory) -> None:
+    client = await make_client(_reading_app(0.05))
+    head = b"POST /size HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\nConnection: close\r\n\r\n"
+    status, answer = await _raw_exchange(client, head + b"12345")  # 5 of 10 bytes, then nothing
+    assert status == 408
+    assert b"did not arrive within 0.05 s" in answer
