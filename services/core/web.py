@@ -184,7 +184,12 @@ class TrustedNetworks:
 
     def __init__(self, networks: Iterable[IPNetwork], memo_size: int = 4096) -> None:
         self.networks = tuple(networks)
-        self._ranges = tuple((net.version, int(net.network_address), int(net.netmask)) for net in self.networks)
+        #: (network, mask) as integers, per IP version: an address is tested against its own.
+        self._ranges: dict[int, tuple[tuple[int, int], ...]] = {
+            version: tuple((int(net.network_address), int(net.netmask)) for net in self.networks
+                           if net.version == version)
+            for version in (4, 6)
+        }
         self._memo: dict[str, bool | None] = {}
         self._memo_size = memo_size
 
@@ -196,16 +201,22 @@ class TrustedNetworks:
 
     def classify(self, address: str) -> bool | None:
         """True for a trusted address, False for another address, None for no address."""
-        try:
-            return self._memo[address]
-        except KeyError:
-            pass
+        memo = self._memo
+        if address in memo:  # ``in`` and a look-up: cheaper than a missed ``memo[address]``'s KeyError
+            return memo[address]
+        decision: bool | None
         parsed = parse_ip(address)
-        decision = None if parsed is None else any(
-            version == parsed[0] and parsed[1] & mask == net for version, net, mask in self._ranges
-        )
-        if len(self._memo) < self._memo_size:
-            self._memo[address] = decision
+        if parsed is None:
+            decision = None
+        else:
+            version, value = parsed
+            decision = False
+            for net, mask in self._ranges[version]:
+                if value & mask == net:
+                    decision = True
+                    break
+        if len(memo) < self._memo_size:
+            memo[address] = decision
         return decision
 
 
@@ -216,11 +227,15 @@ def client_address(request: web.Request, trusted: TrustedNetworks) -> str:
     cannot forge its address by sending its own header through nginx.
     """
     peer = request.remote or ""
-    if not trusted or peer not in trusted:
+    if not trusted or trusted.classify(peer) is not True:
         return peer
     forwarded = request.headers.get("X-Forwarded-For")
     if not forwarded:
         return peer
+    if "," not in forwarded:  # one hop (one proxy in front): the walk below, unrolled
+        hop = forwarded.strip()
+        decision = trusted.classify(hop) if hop else None
+        return peer if decision is None else hop  # a trusted lone hop is the first one too
     chain = [part.strip() for part in forwarded.split(",")]
     for hop in reversed(chain):
         if not hop:

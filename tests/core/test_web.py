@@ -23,6 +23,7 @@ from portal_pulse.core.errors import ApiError
 from portal_pulse.core.metrics import ServiceMetrics
 from portal_pulse.core.secret import Secret
 from portal_pulse.core.web import (
+    IPNetwork,
     MalformedRequestLogFilter,
     RouteAccessLogger,
     TrustedNetworks,
@@ -271,12 +272,57 @@ async def test_request_metrics_use_route_templates(make_client: ClientFactory) -
         ("127.0.0.1", "010.1.2.3", "127.0.0.1"),  # leading zeros are no address
         ("127.0.0.1", "2001:db8::7", "2001:db8::7"),
         ("127.0.0.1", "198.51.100.7, 127.0.0.2", "127.0.0.2"),  # 127.0.0.2 is not in 127.0.0.1/32
+        ("127.0.0.1", " 198.51.100.7 ", "198.51.100.7"),  # one hop, spaced
+        ("127.0.0.1", "10.1.2.3", "10.1.2.3"),  # one hop, a proxy: the first one
+        ("127.0.0.1", " ", "127.0.0.1"),  # one empty hop
+        ("127.0.0.1", "::1", "::1"),  # an IPv6 hop is tested against IPv6 networks only
+        ("::1", "198.51.100.7", "::1"),  # ::1 is not trusted here
     ],
 )
 def test_client_address(peer: str, xff: str, expected: str) -> None:
     request = make_mocked_request("GET", "/", headers={"X-Forwarded-For": xff} if xff else {})
     request = request.clone(remote=peer)
     assert client_address(request, trusted()) == expected  # a fresh memo: the decision is computed
+
+
+def _reference_client_address(peer: str, forwarded: str | None, networks: list[IPNetwork]) -> str:
+    """The walk from the right, written plainly with ``ipaddress`` (what client_address's
+    memo, per-version ranges and one-hop shortcut must agree with)."""
+    def classify(text: str) -> bool | None:
+        try:
+            ip = ipaddress.ip_address(text)
+        except ValueError:
+            return None
+        return any(ip in net for net in networks)
+
+    if not networks or classify(peer) is not True or not forwarded:
+        return peer
+    chain = [part.strip() for part in forwarded.split(",")]
+    for hop in reversed(chain):
+        if hop:
+            decision = classify(hop)
+            if decision is not True:
+                return hop if decision is False else peer
+    first = next((hop for hop in chain if hop), "")
+    return first if first and classify(first) is not None else peer
+
+
+HOPS = st.sampled_from(["127.0.0.1", "10.1.2.3", "10.255.0.1", "11.0.0.1", "198.51.100.7", "::1", "2001:db8::7",
+                        "fd00::5", "garbage", "", " ", "010.1.2.3", "fe80::1%eth0"])
+
+
+@settings(max_examples=500, deadline=None)
+@given(peer=HOPS, hops=st.lists(HOPS, max_size=4), spaced=st.booleans())
+def test_client_address_agrees_with_the_plain_walk(peer: str, hops: list[str], spaced: bool) -> None:
+    networks: list[IPNetwork] = [ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("10.0.0.0/8"),
+                                 ipaddress.ip_network("fd00::/8")]
+    forwarded = (", " if spaced else ",").join(hops) if hops else None
+    request = make_mocked_request("GET", "/", headers={"X-Forwarded-For": forwarded} if forwarded else {})
+    request = request.clone(remote=peer)
+    expected = _reference_client_address(peer, forwarded, networks)
+    memo = TrustedNetworks(networks)
+    assert client_address(request, memo) == expected
+    assert client_address(request, memo) == expected  # again, from the memo
 
 
 @settings(max_examples=500, deadline=None)
