@@ -11,7 +11,9 @@ from collections.abc import AsyncIterator, Callable
 import msgspec
 import pytest
 from aiohttp import web
+from aiohttp.base_protocol import BaseProtocol
 from aiohttp.http_exceptions import BadHttpMessage
+from aiohttp.streams import StreamReader
 from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
 from aiohttp.web_protocol import RequestPayloadError
 from hypothesis import given, settings
@@ -33,6 +35,7 @@ from portal_pulse.core.web import (
     install_log_redaction,
     parse_ip,
     read_body,
+    require_json_type,
     require_token,
 )
 from tests.conftest import ClientFactory
@@ -532,3 +535,24 @@ async def test_a_body_that_stops_arriving_is_a_408(make_client: ClientFactory) -
     status, answer = await _raw_exchange(client, head + b"12345")  # 5 of 10 bytes, then nothing
     assert status == 408
     assert b"did not arrive within 0.05 s" in answer
+
+
+@pytest.mark.parametrize("content_type", [
+    None, "application/json", "Application/JSON", "application/json; charset=utf-8", " application/json",
+    "application/json;", "text/plain", "TEXT/PLAIN;charset=x", "json", "", "application/jsonx", "multipart/form-data",
+])
+async def test_the_media_type_is_the_one_aiohttp_parses(content_type: str | None) -> None:
+    """require_json_type reads the parsed media type without request.content_type's
+    bookkeeping: it must accept exactly what that property names."""
+    allowed = ("application/json", "text/plain")
+    payload = StreamReader(BaseProtocol(asyncio.get_running_loop()), 2**16, loop=asyncio.get_running_loop())
+    payload.feed_data(b"{}")
+    headers = {"Content-Type": content_type} if content_type is not None else {}
+    request = make_mocked_request("POST", "/", headers=headers, payload=payload)
+    if request.content_type in allowed:
+        require_json_type(request, allowed)
+    else:
+        with pytest.raises(ApiError) as raised:
+            require_json_type(request, allowed)
+        assert raised.value.status == 415
+    require_json_type(make_mocked_request("GET", "/", headers=headers), allowed)  # no body: nothing to check
