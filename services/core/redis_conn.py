@@ -35,6 +35,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import hiredis
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import ClusterPipeline, RedisCluster
 from redis.asyncio.connection import Connection
@@ -61,10 +62,28 @@ STORAGE_ERRORS: tuple[type[Exception], ...] = (
 )
 
 
+#: Argument types hiredis packs exactly as redis-py's encoder does (bool, float and the
+#: rest go through redis-py: it refuses bools, and formats floats its own way).
+_PACKABLE = frozenset({str, bytes, int})
+
+
 class CheckedConnection(Connection):
     """A connection that, before sending, notices that the server closed it while it
     sat in the pool (EOF or a reset seen by the event loop) and reconnects instead of
-    failing the command. It reads nothing, so pending pub/sub messages are kept."""
+    failing the command. It reads nothing, so pending pub/sub messages are kept.
+
+    Commands are packed by hiredis (C) when their arguments are str, bytes and int:
+    redis-py's asyncio connection packs in Python, argument by argument, which cost
+    ~75 us for a group commit of 5 hits (its ~60 declared keys and arguments)."""
+
+    def pack_command(self, *args: Any) -> list[bytes]:
+        encoder = self.encoder
+        name = args[0] if args else None
+        if (type(name) is str and name.isalpha()  # one word: redis-py would split "SCRIPT LOAD"
+                and encoder.encoding == "utf-8" and encoder.encoding_errors == "strict"
+                and _PACKABLE.issuperset(map(type, args))):
+            return [hiredis.pack_command(args)]
+        return super().pack_command(*args)
 
     def is_stale(self) -> bool:
         reader = self._reader

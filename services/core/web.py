@@ -11,8 +11,9 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 import msgspec
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.abc import AbstractAccessLogger
+from aiohttp.helpers import parse_content_type
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
@@ -85,14 +86,25 @@ async def read_body(request: web.Request, max_bytes: int, timeout_seconds: float
     connection like slow headers do)."""
     if request.content_length is not None and request.content_length > max_bytes:
         raise ApiError(413, "body_too_large", f"request body is limited to {max_bytes} bytes")
+    content = request.content
     body = bytearray()
     try:
-        async with asyncio.timeout(timeout_seconds):
+        if content.is_eof():
+            # All of it has arrived (a small body comes in the packet of its headers, and
+            # the parser has fed it before the handler runs): nothing to wait for, so no
+            # timer to arm and cancel, which cost ~9 µs a hit. The same bytes and errors.
             while len(body) <= max_bytes:
-                chunk = await request.content.read(max_bytes + 1 - len(body))
+                chunk = content.read_nowait(max_bytes + 1 - len(body))
                 if not chunk:
                     break
                 body += chunk
+        else:
+            async with asyncio.timeout(timeout_seconds):
+                while len(body) <= max_bytes:
+                    chunk = await content.read(max_bytes + 1 - len(body))
+                    if not chunk:
+                        break
+                    body += chunk
     except TimeoutError as exc:
         raise ApiError(408, "timeout", f"the request body did not arrive within {timeout_seconds:g} s") from exc
     except (RequestPayloadError, HttpProcessingError) as exc:  # bad chunking, undecodable gzip/deflate...
@@ -117,8 +129,13 @@ def decode_json(body: bytes, decoder: msgspec.json.Decoder[T]) -> T:
 
 
 def require_json_type(request: web.Request, allowed: Iterable[str] = (JSON_TYPE,)) -> None:
-    ctype = request.content_type
-    if request.can_read_body and ctype not in allowed:
+    if not request.can_read_body:
+        return
+    # What ``request.content_type`` answers, from aiohttp's own memoised parser, without
+    # the copy of the parameters that property makes for every request (~1 µs a hit).
+    raw = request.headers.get(hdrs.CONTENT_TYPE)
+    ctype = "application/octet-stream" if raw is None else parse_content_type(raw)[0]
+    if ctype not in allowed:
         raise ApiError(415, "unsupported_media_type", f"expected one of: {', '.join(allowed)}")
 
 
@@ -173,7 +190,12 @@ class TrustedNetworks:
 
     def __init__(self, networks: Iterable[IPNetwork], memo_size: int = 4096) -> None:
         self.networks = tuple(networks)
-        self._ranges = tuple((net.version, int(net.network_address), int(net.netmask)) for net in self.networks)
+        #: (network, mask) as integers, per IP version: an address is tested against its own.
+        self._ranges: dict[int, tuple[tuple[int, int], ...]] = {
+            version: tuple((int(net.network_address), int(net.netmask)) for net in self.networks
+                           if net.version == version)
+            for version in (4, 6)
+        }
         self._memo: dict[str, bool | None] = {}
         self._memo_size = memo_size
 
@@ -185,16 +207,22 @@ class TrustedNetworks:
 
     def classify(self, address: str) -> bool | None:
         """True for a trusted address, False for another address, None for no address."""
-        try:
-            return self._memo[address]
-        except KeyError:
-            pass
+        memo = self._memo
+        if address in memo:  # ``in`` and a look-up: cheaper than a missed ``memo[address]``'s KeyError
+            return memo[address]
+        decision: bool | None
         parsed = parse_ip(address)
-        decision = None if parsed is None else any(
-            version == parsed[0] and parsed[1] & mask == net for version, net, mask in self._ranges
-        )
-        if len(self._memo) < self._memo_size:
-            self._memo[address] = decision
+        if parsed is None:
+            decision = None
+        else:
+            version, value = parsed
+            decision = False
+            for net, mask in self._ranges[version]:
+                if value & mask == net:
+                    decision = True
+                    break
+        if len(memo) < self._memo_size:
+            memo[address] = decision
         return decision
 
 
@@ -205,11 +233,15 @@ def client_address(request: web.Request, trusted: TrustedNetworks) -> str:
     cannot forge its address by sending its own header through nginx.
     """
     peer = request.remote or ""
-    if not trusted or peer not in trusted:
+    if not trusted or trusted.classify(peer) is not True:
         return peer
     forwarded = request.headers.get("X-Forwarded-For")
     if not forwarded:
         return peer
+    if "," not in forwarded:  # one hop (one proxy in front): the walk below, unrolled
+        hop = forwarded.strip()
+        decision = trusted.classify(hop) if hop else None
+        return peer if decision is None else hop  # a trusted lone hop is the first one too
     chain = [part.strip() for part in forwarded.split(",")]
     for hop in reversed(chain):
         if not hop:

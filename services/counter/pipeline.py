@@ -79,10 +79,15 @@ def parse_site(settings: Settings, name: str | None) -> SiteSettings:
     return site
 
 
+#: A kind by its name: a dict look-up, where ``Kind(name)`` (EnumType.__call__) cost ~0.5 µs a hit.
+_KIND_BY_NAME: dict[str, Kind] = {kind.value: kind for kind in Kind}
+
+
 def parse_kind(name: str) -> Kind:
-    if name not in KINDS:
+    kind = _KIND_BY_NAME.get(name)
+    if kind is None:
         raise bad_request(f"kind: expected one of {', '.join(sorted(KINDS))}", "unknown_kind")
-    return Kind(name)
+    return kind
 
 
 def parse_body(settings: Settings, body: HitBody) -> ParsedHit:

@@ -38,8 +38,43 @@ def daily_salt(secret: bytes, local_day: str) -> bytes:
     return hmac.new(secret, f"salt:{local_day}".encode(), hashlib.sha256).digest()
 
 
+#: HMAC's pads (RFC 2104), as ``hmac`` applies them: the key's bytes XOR 0x36 and 0x5C.
+_IPAD = bytes(x ^ 0x36 for x in range(256))
+_OPAD = bytes(x ^ 0x5C for x in range(256))
+_BLOCK = 64  # SHA-256's block size
+
+
+class _KeyedSha256:
+    """HMAC-SHA256 under one key with the keyed inner and outer states hashed once.
+
+    ``hmac.new`` costs ~4.5 µs a message here: most of it is setting up the two keyed
+    OpenSSL contexts again for every message. Copying two ready states costs ~2 µs,
+    and the digest is the same bytes (checked against ``hmac`` in the tests)."""
+
+    __slots__ = ("_inner", "_outer")
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) > _BLOCK:
+            key = hashlib.sha256(key).digest()
+        key = key.ljust(_BLOCK, b"\0")
+        self._inner = hashlib.sha256(key.translate(_IPAD))
+        self._outer = hashlib.sha256(key.translate(_OPAD))
+
+    def hexdigest(self, message: bytes) -> str:
+        inner = self._inner.copy()
+        inner.update(message)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.hexdigest()
+
+
+@lru_cache(maxsize=16)  # a salt per secret and local day: a handful at a time
+def _keyed(salt: bytes) -> _KeyedSha256:
+    return _KeyedSha256(salt)
+
+
 def _mac(salt: bytes, text: str) -> str:
-    return hmac.new(salt, text.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:DIGEST_CHARS]
+    return _keyed(salt).hexdigest(text.encode("utf-8", "surrogatepass"))[:DIGEST_CHARS]
 
 
 def visitor_from_id(site: str, visitor: str) -> str:

@@ -10,9 +10,14 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.connection import Connection
 from redis.asyncio.retry import Retry
+from redis.typing import EncodableT
 
 from portal_pulse.core.embedded import EmbeddedServer
 from portal_pulse.core.redis_conn import BoundedRedisCluster, CheckedConnection, build_client
@@ -94,3 +99,25 @@ async def test_connections_are_checked_before_use(client: Redis, server: Embedde
     results = await asyncio.gather(*(client.set("pulse:{t}:after", "1") for _ in range(40)),
                                    return_exceptions=True)
     assert [r for r in results if r is not True] == []
+
+
+ARGUMENT = st.one_of(st.text(max_size=20), st.binary(max_size=20), st.integers(), st.booleans(),
+                     st.floats(allow_nan=False), st.integers().map(float), st.sampled_from(["\udc80", "é", " ", "a b"]))
+
+
+@hypothesis_settings(max_examples=400, deadline=None)
+@given(name=st.sampled_from(["EVALSHA", "get", "SCRIPT LOAD", "CLIENT\tSETNAME", "", b"GET", b"SCRIPT LOAD", 7]),
+       args=st.lists(ARGUMENT, max_size=6))
+def test_commands_are_packed_as_redis_py_packs_them(name: EncodableT, args: list[EncodableT]) -> None:
+    """CheckedConnection packs with hiredis where it can: the same bytes on the wire, the
+    same refusals (a bool, a lone surrogate) as redis-py's own packer."""
+    command: tuple[EncodableT, ...] = (name, *args)
+    ours, theirs = CheckedConnection(), Connection()
+    try:
+        expected = b"".join(theirs.pack_command(*command))
+    except Exception as exc:
+        with pytest.raises(type(exc)):
+            ours.pack_command(*command)
+        return
+    assert b"".join(ours.pack_command(*command)) == expected
+    assert b"".join(ours.pack_commands([command, command])) == b"".join(theirs.pack_commands([command, command]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import re
@@ -10,7 +11,9 @@ from collections.abc import AsyncIterator, Callable
 import msgspec
 import pytest
 from aiohttp import web
+from aiohttp.base_protocol import BaseProtocol
 from aiohttp.http_exceptions import BadHttpMessage
+from aiohttp.streams import StreamReader
 from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
 from aiohttp.web_protocol import RequestPayloadError
 from hypothesis import given, settings
@@ -22,6 +25,7 @@ from portal_pulse.core.errors import ApiError
 from portal_pulse.core.metrics import ServiceMetrics
 from portal_pulse.core.secret import Secret
 from portal_pulse.core.web import (
+    IPNetwork,
     MalformedRequestLogFilter,
     RouteAccessLogger,
     TrustedNetworks,
@@ -31,6 +35,7 @@ from portal_pulse.core.web import (
     install_log_redaction,
     parse_ip,
     read_body,
+    require_json_type,
     require_token,
 )
 from tests.conftest import ClientFactory
@@ -270,12 +275,57 @@ async def test_request_metrics_use_route_templates(make_client: ClientFactory) -
         ("127.0.0.1", "010.1.2.3", "127.0.0.1"),  # leading zeros are no address
         ("127.0.0.1", "2001:db8::7", "2001:db8::7"),
         ("127.0.0.1", "198.51.100.7, 127.0.0.2", "127.0.0.2"),  # 127.0.0.2 is not in 127.0.0.1/32
+        ("127.0.0.1", " 198.51.100.7 ", "198.51.100.7"),  # one hop, spaced
+        ("127.0.0.1", "10.1.2.3", "10.1.2.3"),  # one hop, a proxy: the first one
+        ("127.0.0.1", " ", "127.0.0.1"),  # one empty hop
+        ("127.0.0.1", "::1", "::1"),  # an IPv6 hop is tested against IPv6 networks only
+        ("::1", "198.51.100.7", "::1"),  # ::1 is not trusted here
     ],
 )
 def test_client_address(peer: str, xff: str, expected: str) -> None:
     request = make_mocked_request("GET", "/", headers={"X-Forwarded-For": xff} if xff else {})
     request = request.clone(remote=peer)
     assert client_address(request, trusted()) == expected  # a fresh memo: the decision is computed
+
+
+def _reference_client_address(peer: str, forwarded: str | None, networks: list[IPNetwork]) -> str:
+    """The walk from the right, written plainly with ``ipaddress`` (what client_address's
+    memo, per-version ranges and one-hop shortcut must agree with)."""
+    def classify(text: str) -> bool | None:
+        try:
+            ip = ipaddress.ip_address(text)
+        except ValueError:
+            return None
+        return any(ip in net for net in networks)
+
+    if not networks or classify(peer) is not True or not forwarded:
+        return peer
+    chain = [part.strip() for part in forwarded.split(",")]
+    for hop in reversed(chain):
+        if hop:
+            decision = classify(hop)
+            if decision is not True:
+                return hop if decision is False else peer
+    first = next((hop for hop in chain if hop), "")
+    return first if first and classify(first) is not None else peer
+
+
+HOPS = st.sampled_from(["127.0.0.1", "10.1.2.3", "10.255.0.1", "11.0.0.1", "198.51.100.7", "::1", "2001:db8::7",
+                        "fd00::5", "garbage", "", " ", "010.1.2.3", "fe80::1%eth0"])
+
+
+@settings(max_examples=500, deadline=None)
+@given(peer=HOPS, hops=st.lists(HOPS, max_size=4), spaced=st.booleans())
+def test_client_address_agrees_with_the_plain_walk(peer: str, hops: list[str], spaced: bool) -> None:
+    networks: list[IPNetwork] = [ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("10.0.0.0/8"),
+                                 ipaddress.ip_network("fd00::/8")]
+    forwarded = (", " if spaced else ",").join(hops) if hops else None
+    request = make_mocked_request("GET", "/", headers={"X-Forwarded-For": forwarded} if forwarded else {})
+    request = request.clone(remote=peer)
+    expected = _reference_client_address(peer, forwarded, networks)
+    memo = TrustedNetworks(networks)
+    assert client_address(request, memo) == expected
+    assert client_address(request, memo) == expected  # again, from the memo
 
 
 @settings(max_examples=500, deadline=None)
@@ -433,3 +483,76 @@ async def test_an_undecodable_body_is_a_400_naming_the_cause(make_client: Client
                                  headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
     assert await response.json() == {"error": {"code": "invalid_body", "message":
                                                "request body could not be decoded (framing or Content-Encoding)"}}
+
+
+def _reading_app(timeout_seconds: float) -> web.Application:
+    async def size(request: web.Request) -> web.Response:
+        return web.json_response({"size": len(await read_body(request, 64, timeout_seconds))})
+
+    app = web.Application(middlewares=[edge_middleware(ServiceMetrics("test"), lambda: [])])
+    app.router.add_post("/size", size)
+    return app
+
+
+async def _raw_exchange(client: TestClient[web.Request, web.Application], *parts: bytes) -> tuple[int, bytes]:
+    """Send ``parts`` (each in one write) on a connection of its own; the status and body."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
+    try:
+        for part in parts:
+            writer.write(part)
+            await writer.drain()
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
+        return int(head.split()[1]), await reader.readexactly(length)
+    finally:
+        writer.close()
+
+
+def _chunked_bytes(data: bytes, size: int = 8) -> bytes:
+    chunks = [data[i:i + size] for i in range(0, len(data), size)]
+    return b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in chunks) + b"0\r\n\r\n"
+
+
+CHUNKED_HEAD = b"POST /size HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+
+
+@pytest.mark.parametrize("split", [False, True])
+async def test_a_body_is_read_whole_and_capped_however_it_arrives(make_client: ClientFactory, split: bool) -> None:
+    """A body complete when the handler runs (sent in the packet of its headers) is read
+    without a timer, one sent in pieces may still be arriving: the same bytes and cap."""
+    client = await make_client(_reading_app(5.0))
+    for data, expected in ((b"x" * 64, b'{"size": 64}'), (b"x" * 65, b"body_too_large")):
+        body = _chunked_bytes(data)
+        parts = (CHUNKED_HEAD, body[:5], body[5:]) if split else (CHUNKED_HEAD + body,)
+        status, answer = await _raw_exchange(client, *parts)
+        assert expected in answer, answer
+        assert status == (200 if len(data) == 64 else 413)
+
+
+async def test_a_body_that_stops_arriving_is_a_408(make_client: ClientFactory) -> None:
+    client = await make_client(_reading_app(0.05))
+    head = b"POST /size HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\nConnection: close\r\n\r\n"
+    status, answer = await _raw_exchange(client, head + b"12345")  # 5 of 10 bytes, then nothing
+    assert status == 408
+    assert b"did not arrive within 0.05 s" in answer
+
+
+@pytest.mark.parametrize("content_type", [
+    None, "application/json", "Application/JSON", "application/json; charset=utf-8", " application/json",
+    "application/json;", "text/plain", "TEXT/PLAIN;charset=x", "json", "", "application/jsonx", "multipart/form-data",
+])
+async def test_the_media_type_is_the_one_aiohttp_parses(content_type: str | None) -> None:
+    """require_json_type reads the parsed media type without request.content_type's
+    bookkeeping: it must accept exactly what that property names."""
+    allowed = ("application/json", "text/plain")
+    payload = StreamReader(BaseProtocol(asyncio.get_running_loop()), 2**16, loop=asyncio.get_running_loop())
+    payload.feed_data(b"{}")
+    headers = {"Content-Type": content_type} if content_type is not None else {}
+    request = make_mocked_request("POST", "/", headers=headers, payload=payload)
+    if request.content_type in allowed:
+        require_json_type(request, allowed)
+    else:
+        with pytest.raises(ApiError) as raised:
+            require_json_type(request, allowed)
+        assert raised.value.status == 415
+    require_json_type(make_mocked_request("GET", "/", headers=headers), allowed)  # no body: nothing to check

@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 from aiohttp import ClientResponse
 
-from portal_pulse.counter.hit import Outcome
+from portal_pulse.core.errors import ApiError
+from portal_pulse.counter.hit import Kind, Outcome
 from portal_pulse.counter.keys import SiteKeys
-from portal_pulse.counter.pipeline import MAX_SEQ
+from portal_pulse.counter.pipeline import MAX_SEQ, parse_kind
 from portal_pulse.counter.state import PIPELINE
 from tests.counter.conftest import BROWSER_UA, GOOGLEBOT, Counter, CounterFactory, counter_settings
 from tests.counter.test_dimensions import table, top
@@ -272,3 +273,12 @@ async def test_an_unconfigured_origin_is_named_in_the_refusal(vcounter: Counter)
     response = await vcounter.hit(headers={"Origin": "http://evil.test"})
     assert await error_of(response) == (403, "origin_not_allowed",
                                         "this origin is not configured for site 'default'")
+
+
+def test_a_kind_is_its_member_by_exact_name() -> None:
+    for kind in Kind:
+        assert parse_kind(kind.value) is kind
+    for name in ("PAGEVIEW", "Pageview", "p", "", " pageview", "pageview ", "click"):
+        with pytest.raises(ApiError) as raised:
+            parse_kind(name)
+        assert (raised.value.status, raised.value.code) == (400, "unknown_kind")

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 from portal_pulse.core.secret import Secret
 from portal_pulse.counter.visitor import (
+    _mac,
     daily_salt,
     hashing_secret,
     ip_digest,
@@ -47,3 +51,15 @@ def test_the_configured_secret_is_used() -> None:
 def test_without_one_each_process_has_its_own_random_secret() -> None:
     first, second = hashing_secret(None), hashing_secret(None)
     assert len(first) == 32 and first != second
+
+
+def test_the_keyed_digest_is_hmac_sha256() -> None:
+    """``_mac`` keeps ready HMAC states per salt: the digests must stay those of
+    ``hmac.new`` (stored digests and rate-limit fields are compared across versions)."""
+    salts = [daily_salt(b"s", "2026-11-26"), b"", b"k" * 64, b"k" * 65, bytes(range(200))]
+    texts = ["", "ip\ndefault\n203.0.113.9", f"visitor\ndefault\n2001:db8::1\n{UA}", "caf\u00e9 \udc80", "x" * 300]
+    for salt in salts:
+        for text in texts:
+            expected = hmac.new(salt, text.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:32]
+            assert _mac(salt, text) == expected, (salt, text)
+            assert _mac(salt, text) == expected  # the cached states are copied, never consumed
