@@ -195,6 +195,7 @@ async def test_each_error_s_answer(error: ApiError, status: int, code: str, mess
                                    headers: dict[str, str]) -> None:
     response = error_response(error)
     assert response.status == status
+    assert isinstance(response.body, bytes)
     assert msgspec.json.decode(response.body) == {"error": {"code": code, "message": message}}
     assert {name: response.headers[name] for name in headers} == headers
     assert response.headers["Cache-Control"] == "no-store"
