@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import resource
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -99,7 +100,7 @@ async def answered(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -
 
 
 async def test_beyond_the_cap_a_connection_gets_503_and_the_open_ones_are_counted(
-    server: tuple[Connect, ServiceMetrics],
+    server: tuple[Connect, ServiceMetrics], caplog: pytest.LogCaptureFixture,
 ) -> None:
     connect, metrics = server
     first = await connect()
@@ -112,11 +113,17 @@ async def test_beyond_the_cap_a_connection_gets_503_and_the_open_ones_are_counte
     assert sample(await scrape(metrics), "pulse_http_connections_closed_total", service="lim",
                   reason="over_capacity") == 1
     assert sample(await scrape(metrics), "pulse_http_open_connections", service="lim") == 2  # not counted
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]  # the refused one closed cleanly
     reader, writer = first
     writer.write(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert (await read_all(reader)).endswith(b"hello")  # the server closed it, so it no longer counts it
     assert sample(await scrape(metrics), "pulse_http_open_connections", service="lim") == 1
-    assert (await answered(*await connect())).endswith(b"hello")  # room again
+    third = await connect()
+    assert (await answered(*third)).endswith(b"hello")  # room again
+    for reader, writer in (second, third):
+        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        await read_all(reader)
+    assert sample(await scrape(metrics), "pulse_http_open_connections", service="lim") == 0
 
 
 async def test_partial_headers_get_408_past_the_deadline(server: tuple[Connect, ServiceMetrics]) -> None:
