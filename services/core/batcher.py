@@ -26,7 +26,6 @@ Guarantees:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import deque
@@ -235,5 +234,4 @@ class Batcher(Generic[T, R]):
         for pending in batch:
             if not pending.future.done():
                 pending.future.set_exception(StorageUnavailable(message) if storage else exc)
-                with contextlib.suppress(Exception):
-                    pending.future.exception()  # mark retrieved: a gone waiter must not warn
+                pending.future.exception()  # mark retrieved: a gone waiter must not warn

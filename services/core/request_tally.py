@@ -56,11 +56,13 @@ class _Entry:
 
 
 class RequestTally(Collector):
-    def __init__(self, service: str, buckets: Sequence[float]) -> None:
+    def __init__(self, service: str, buckets: Sequence[float],
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self.service = service
+        self._monotonic = monotonic
         self._bounds = tuple(buckets)
         self._entries: dict[Key, _Entry] = {}
-        self._since = time.monotonic()
+        self._since = monotonic()
 
     def observe(self, key: Key, seconds: float) -> None:
         entry = self._entries.get(key)
@@ -88,7 +90,7 @@ class RequestTally(Collector):
 
     def access_lines(self) -> list[str]:
         """The access log for the interval that ends now, busiest key first."""
-        now = time.monotonic()
+        now = self._monotonic()
         elapsed, self._since = now - self._since, now
         changed = []
         for key, entry in self._entries.items():

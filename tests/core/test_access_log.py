@@ -32,6 +32,25 @@ def test_access_lines_are_per_key_busiest_first_and_only_what_changed() -> None:
     assert [line.split(": ")[0] for line in tally.access_lines()] == ["GET /v1/stats 200"]
 
 
+def test_access_lines_word_for_word_per_interval() -> None:
+    """Counts, elapsed time, mean and max of the interval only; busiest (by requests,
+    not by time spent) first."""
+    now = [100.0]
+    tally = RequestTally("test", (0.001, 0.01), monotonic=lambda: now[0])
+    tally.observe(("/v1/hit", "POST", 204), 0.5)
+    tally.observe(("/v1/hit", "POST", 204), 0.25)
+    for _ in range(3):
+        tally.observe(("/v1/stats", "GET", 200), 0.001)
+    now[0] = 102.5
+    assert tally.access_lines() == [
+        "GET /v1/stats 200: 3 requests in 2.5s, mean 1.0ms, max 1.0ms",
+        "POST /v1/hit 204: 2 requests in 2.5s, mean 375.0ms, max 500.0ms",
+    ]
+    tally.observe(("/v1/hit", "POST", 204), 0.125)
+    now[0] = 112.5
+    assert tally.access_lines() == ["POST /v1/hit 204: 1 requests in 10.0s, mean 125.0ms, max 125.0ms"]
+
+
 def test_the_histogram_is_what_prometheus_client_would_export() -> None:
     ours = RequestTally("svc", (0.001, 0.01))
     registry = CollectorRegistry()

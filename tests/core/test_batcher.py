@@ -8,12 +8,14 @@ import asyncio
 from collections.abc import Sequence
 
 import pytest
+from prometheus_client import generate_latest
 
 from portal_pulse.core.batch_metrics import BatchMetrics
 from portal_pulse.core.batcher import Batcher
 from portal_pulse.core.breaker import BreakerState, CircuitBreaker
 from portal_pulse.core.errors import StorageUnavailable
 from portal_pulse.core.metrics import ServiceMetrics
+from tests.metric_samples import sample
 
 
 class Storage:
@@ -43,10 +45,11 @@ class Clock:
         return self.now
 
 
-def batcher(storage: Storage, clock: Clock, lanes: bool = False, **bounds: float) -> Batcher[int, int]:
+def batcher(storage: Storage, clock: Clock, lanes: bool = False, metrics: ServiceMetrics | None = None,
+            **bounds: float) -> Batcher[int, int]:
     options = {"max_batch": 50, "max_pending": 1000, "in_flight": 2, "timeout_seconds": 0.2, **bounds}
     return Batcher(
-        storage.flush, BatchMetrics(ServiceMetrics("test")).operation("op"),
+        storage.flush, BatchMetrics(metrics or ServiceMetrics("test")).operation("op"),
         max_batch=int(options["max_batch"]), max_pending=int(options["max_pending"]),
         in_flight=int(options["in_flight"]), timeout_seconds=options["timeout_seconds"],
         open_seconds=1.0, lane_of=(lambda item: item // 100) if lanes else None, monotonic=clock,
@@ -75,6 +78,8 @@ async def test_beyond_the_bounded_queue_work_is_refused_at_once() -> None:
     refused = [t for t in tasks if t.done()]
     assert len(refused) == 10 - 1 - 3  # one in flight, three queued
     assert all(isinstance(t.exception(), StorageUnavailable) for t in refused)
+    assert {getattr(t.exception(), "message", None) for t in refused} == {
+        "the service is waiting for storage; retry shortly"}
     storage.release.set()
     assert await asyncio.gather(*(t for t in tasks if t not in refused)) == [0, 2, 4, 6]
 
@@ -87,6 +92,9 @@ async def test_a_hanging_batch_times_out_opens_the_breaker_and_fails_what_queued
     done, _ = await asyncio.wait(tasks, timeout=1.0)
     assert len(done) == 20  # the queued ones did not wait for a batch of their own
     assert all(isinstance(t.exception(), StorageUnavailable) for t in tasks)
+    messages = [getattr(t.exception(), "message", None) for t in tasks]
+    assert messages == ["storage is not answering; retry shortly"] * 5 + ["storage is failing; retry shortly"] * 15
+    assert one.pending() == 0
     assert len(storage.batches) == 1
     assert one.refusing()
     with pytest.raises(StorageUnavailable):  # refused at once, nothing sent
@@ -132,6 +140,14 @@ async def test_a_ping_closes_a_breaker_past_its_open_period() -> None:
     assert await one.submit(2) == 4
 
 
+async def test_without_a_ping_the_breaker_stays_open_past_its_open_period() -> None:
+    storage, clock = Storage(), Clock()
+    one = await tripped(storage, clock)
+    clock.now = 1.0
+    assert one.refusing()  # only a PING (or a probe) closes it
+    assert not one.refusing(pinged=True)
+
+
 async def test_a_failing_probe_opens_the_breaker_again() -> None:
     storage, clock = Storage(), Clock()
     storage.failing.add(0)
@@ -162,6 +178,42 @@ async def test_a_failing_lane_fails_only_its_own_items() -> None:
     assert not one.refusing()  # a lane never makes the whole service unready
 
 
+async def test_a_failed_lane_refuses_its_next_item_at_once_and_the_others_go_through() -> None:
+    storage, clock = Storage(), Clock()
+    storage.failing.add(1)
+    metrics = ServiceMetrics("test")
+    one = batcher(storage, clock, lanes=True, metrics=metrics)
+    with pytest.raises(StorageUnavailable):
+        await one.submit(100)
+    storage.failing.clear()
+    with pytest.raises(StorageUnavailable, match="storage is failing"):
+        await one.submit(101)  # the same lane: its breaker is open, nothing sent
+    assert storage.batches == [[100]]
+    assert sample(generate_latest(metrics.registry).decode(), "pulse_batch_breakers_open", operation="op") == 1
+    assert await one.submit(5) == 10
+    clock.now = 1.0
+    assert await one.submit(102) == 204  # the probe of lane 1 closes its breaker
+
+
+async def test_a_storage_refusal_keeps_its_message_and_a_bug_is_raised_as_it_is() -> None:
+    behind = StorageUnavailable("0 of 1 replicas confirmed the write; retry shortly")
+
+    async def flush(items: list[int]) -> Sequence[int | BaseException]:
+        if items[0] < 0:
+            raise RuntimeError("a bug")
+        return [behind if item == 1 else item for item in items]
+
+    one: Batcher[int, int] = Batcher(flush, BatchMetrics(ServiceMetrics("test")).operation("op"), max_batch=50,
+                                     max_pending=10, in_flight=1, timeout_seconds=1, monotonic=Clock())
+    results = await asyncio.gather(one.submit(1), one.submit(2), return_exceptions=True)
+    assert isinstance(results[0], StorageUnavailable) and results[0].message == behind.message
+    assert results[1] == 2
+    with pytest.raises(RuntimeError, match="a bug"):
+        await one.submit(-1)
+    assert not one.refusing()  # storage answered: a bug does not open the breaker
+    assert await one.submit(3) == 3
+
+
 async def test_close_sends_everything_queued() -> None:
     storage = Storage()
     one = batcher(storage, Clock())
@@ -169,7 +221,7 @@ async def test_close_sends_everything_queued() -> None:
     await asyncio.sleep(0)
     await one.close()
     assert [t.result() for t in tasks] == [i * 2 for i in range(200)]
-    with pytest.raises(StorageUnavailable):
+    with pytest.raises(StorageUnavailable, match="^the service is shutting down; retry shortly$"):
         await one.submit(1)
 
 

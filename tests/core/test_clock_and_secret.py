@@ -21,9 +21,11 @@ def test_system_clock_is_wall_time() -> None:
 
 def test_secret_masks_and_compares() -> None:
     secret = Secret("abc")
-    assert "abc" not in repr(secret) and "abc" not in str(secret)
+    assert repr(secret) == str(secret) == "Secret('**********')"
     assert secret.matches("abc") and not secret.matches("abd")
     assert secret.reveal() == "abc"
+    assert secret == Secret("abc") and secret != Secret("abd")
+    assert secret != "abc"  # only another Secret is equal (and a plain string is not even read)
 
 
 def test_keys_carry_hash_tag_and_digest_is_one_way() -> None:

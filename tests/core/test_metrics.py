@@ -43,6 +43,16 @@ async def test_every_service_family_with_its_labels() -> None:
                   patchlevel=micro, version=platform.python_version()) == 1  # the platform collector
 
 
+def test_a_family_clashing_with_a_collector_s_is_refused_at_registration() -> None:
+    """The process and platform collectors describe nothing: only ``auto_describe``
+    makes the registry know their names and refuse a second ``process_open_fds``."""
+    metrics = ServiceMetrics("svc")
+    with pytest.raises(ValueError, match="Duplicated timeseries"):
+        Gauge("process_open_fds", "A clash.", registry=metrics.registry)
+    with pytest.raises(ValueError, match="Duplicated timeseries"):
+        Gauge("pulse_redis_up", "A clash.", registry=metrics.registry)
+
+
 def test_the_version_is_the_installed_package_s() -> None:
     assert package_version() == version("portal-pulse")
 

@@ -5,13 +5,18 @@ keys its bucket's (``{session:<b>}``), so every script call stays within one slo
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+import hashlib
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from redis.asyncio import Redis
+from redis.exceptions import ClusterError, ResponseError, TryAgainError
 
 from portal_pulse.core.clock import ManualClock
 from portal_pulse.core.embedded import EmbeddedServer
+from portal_pulse.core.redis_conn import build_client
+from portal_pulse.core.scripts import ReplicasBehind, Script, ScriptRunner, not_run
 from portal_pulse.core.settings import Settings
 from portal_pulse.counter.app import create_app as create_counter
 from portal_pulse.session.app import create_app as create_session
@@ -79,3 +84,59 @@ def test_cluster_flag_from_the_environment(tmp_path: Path) -> None:
 
     settings = load_settings(env={"PULSE_REDIS_URL": "redis://10.0.0.5:7000/0", "PULSE_REDIS_CLUSTER": "true"})
     assert settings.redis.cluster is True
+
+
+# --- core.scripts on a cluster: a lost script, replica acknowledgements, what "not run" is.
+
+ECHO = Script("echo", "redis.call('INCR', KEYS[1]); return {KEYS[1], ARGV[1], ARGV[2]}")
+
+
+@pytest.fixture
+async def cluster_client(cluster_settings: Settings) -> AsyncIterator[Redis]:
+    client = build_client(cluster_settings.redis)
+    await client.ping()  # as redis_conn.connect does at start: the slot map is known
+    yield client
+    await client.aclose()
+
+
+def test_a_script_is_known_by_the_sha1_of_its_source() -> None:
+    assert ECHO.sha == hashlib.sha1(ECHO.source.encode()).hexdigest()
+
+
+def test_what_a_cluster_did_not_run() -> None:
+    assert not_run(TryAgainError("TRYAGAIN multiple keys request during rehashing of slot"))
+    assert not_run(ClusterError("TTL exhausted."))
+    assert not not_run(ClusterError("something else"))
+    assert not not_run(ResponseError("TTL exhausted."))  # not the cluster client's own verdict
+    assert not not_run(b"reply")
+
+
+async def test_a_lost_script_is_loaded_again_and_the_call_runs_once(
+    cluster_server: EmbeddedServer, cluster_client: Redis,
+) -> None:
+    runner = ScriptRunner(cluster_client)
+    for round_ in (1, 2):
+        flush_scripts(cluster_server)  # a restart or a failover lost it
+        assert await runner.run(ECHO, ["{t}a"], ["x", 7]) == [b"{t}a", b"x", b"7"]
+        assert await cluster_client.get("{t}a") == str(round_).encode()
+    assert await runner.run_many(ECHO, [(["{t}a"], ["y", 1]), (["{u}b"], ["z", 2])]) == [
+        [b"{t}a", b"y", b"1"], [b"{u}b", b"z", b"2"]]
+
+
+async def test_acknowledged_calls_on_a_cluster_without_replicas_are_refused_after_running(
+    cluster_server: EmbeddedServer, cluster_client: Redis,
+) -> None:
+    runner = ScriptRunner(cluster_client, replica_acks=1, replica_timeout_ms=10)
+    flush_scripts(cluster_server)
+    with pytest.raises(ReplicasBehind, match="^0 of 1 replicas confirmed the write; retry shortly$"):
+        await runner.run(ECHO, ["{t}a"], ["x", 1])
+    assert await cluster_client.get("{t}a") == b"1"  # it ran once (loaded, then sent again)
+    assert await runner.run(ECHO, ["{t}a"], ["x", 1], write=False) == [b"{t}a", b"x", b"1"]  # a read: no WAIT
+
+
+def flush_scripts(server: EmbeddedServer) -> None:
+    import redis
+
+    client = redis.Redis(host=server.host, port=server.port)
+    client.script_flush()
+    client.close()

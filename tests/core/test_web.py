@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from portal_pulse.core.edge import edge_middleware
-from portal_pulse.core.errors import ApiError
+from portal_pulse.core.errors import ApiError, StorageUnavailable, bad_request, not_found, unavailable
 from portal_pulse.core.metrics import ServiceMetrics
 from portal_pulse.core.secret import Secret
 from portal_pulse.core.web import (
@@ -32,6 +32,7 @@ from portal_pulse.core.web import (
     client_address,
     cors_headers,
     decode_json,
+    error_response,
     install_log_redaction,
     parse_ip,
     read_body,
@@ -185,9 +186,34 @@ async def test_a_wrong_method_names_the_allowed_ones(make_client: ClientFactory)
     assert await response.json() == {"error": {"code": "method_not_allowed", "message": "Method Not Allowed"}}
 
 
+@pytest.mark.parametrize(("error", "status", "code", "message", "headers"), [
+    (bad_request("no"), 400, "bad_request", "no", {}),
+    (bad_request("no", "bad_site"), 400, "bad_site", "no", {}),
+    (not_found("gone"), 404, "not_found", "gone", {}),
+    (not_found("gone", "unknown_site"), 404, "unknown_site", "gone", {}),
+    (unavailable(), 503, "unavailable", "storage is not answering; retry shortly", {"Retry-After": "1"}),
+    (unavailable("later", retry_after=7), 503, "unavailable", "later", {"Retry-After": "7"}),
+    (StorageUnavailable(), 503, "unavailable", "storage is not answering; retry shortly", {"Retry-After": "1"}),
+    (StorageUnavailable("slow"), 503, "unavailable", "slow", {"Retry-After": "1"}),
+])
+async def test_each_error_s_answer(error: ApiError, status: int, code: str, message: str,
+                                   headers: dict[str, str]) -> None:
+    response = error_response(error)
+    assert response.status == status
+    assert isinstance(response.body, bytes)
+    assert msgspec.json.decode(response.body) == {"error": {"code": code, "message": message}}
+    assert {name: response.headers[name] for name in headers} == headers
+    assert response.headers["Cache-Control"] == "no-store"
+    assert str(error) == message
+
+
 async def test_tokens(make_client: ClientFactory) -> None:
     client = await make_client(_app())
-    assert (await client.get("/secret")).status == 401
+    refused = await client.get("/secret")
+    assert refused.status == 401
+    assert refused.headers["WWW-Authenticate"] == 'Bearer realm="portal-pulse"'
+    assert refused.headers["Cache-Control"] == "no-store"
+    assert await refused.json() == {"error": {"code": "unauthorized", "message": "a valid bearer token is required"}}
     assert (await client.get("/secret", headers={"Authorization": "Bearer wrong"})).status == 401
     assert (await client.get("/secret", headers={"Authorization": "Basic right"})).status == 401
     response = await client.get("/secret", headers={"Authorization": "Bearer right"})
@@ -227,6 +253,8 @@ async def test_cors_only_for_configured_origins(make_client: ClientFactory) -> N
     assert response.headers["Access-Control-Allow-Origin"] == "https://ok.example"
     response = await client.options("/echo", headers={**preflight, "Origin": "https://evil.example"})
     assert response.status == 403
+    assert await response.json() == {
+        "error": {"code": "origin_not_allowed", "message": "this origin is not configured"}}
     response = await client.post("/echo", data=b'{"name":"a"}', headers={"Origin": "https://evil.example"})
     assert "Access-Control-Allow-Origin" not in response.headers
     assert cors_headers(None, ["*"], "GET") == {}
