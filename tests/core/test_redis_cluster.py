@@ -145,23 +145,28 @@ def flush_scripts(server: EmbeddedServer) -> None:
 async def test_a_cluster_pipeline_raises_a_failed_command_by_default(cluster_client: Redis) -> None:
     await cluster_client.set("{t}text", "not a number")
     async with cluster_client.pipeline(transaction=False) as pipe:
-        pipe.incr("{t}n").incr("{t}text")
+        pipe.incr("{t}n")
+        pipe.incr("{t}text")
         with pytest.raises(ResponseError, match="not an integer"):
             await pipe.execute()
     async with cluster_client.pipeline(transaction=False) as pipe:
-        pipe.incr("{t}n").incr("{t}text")
+        pipe.incr("{t}n")
+        pipe.incr("{t}text")
         first, second = await pipe.execute(raise_on_error=False)
     assert first == 2 and isinstance(second, ResponseError)
 
 
 async def test_a_cluster_transaction_stays_a_transaction(cluster_client: Redis) -> None:
     async with cluster_client.pipeline(transaction=True) as pipe:  # MULTI/EXEC needs one slot
-        pipe.set("{t}a", "1").set("{u}b", "2")
+        pipe.set("{t}a", "1")
+        pipe.set("{u}b", "2")
         with pytest.raises(RedisClusterException):
             await pipe.execute()
     assert await cluster_client.exists("{t}a", "{u}b") == 0  # nothing was sent
     async with cluster_client.pipeline(transaction=True) as pipe:
-        assert await pipe.set("{t}a", "1").incr("{t}n").execute() == [True, 1]
+        pipe.set("{t}a", "1")
+        pipe.incr("{t}n")
+        assert await pipe.execute() == [True, 1]
 
 
 def test_a_cluster_pipeline_refuses_a_shard_hint(cluster_client: Redis) -> None:

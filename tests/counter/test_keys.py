@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 
 from portal_pulse.counter import stats_fold, store
+from portal_pulse.counter.hit import Hit, Kind
 from portal_pulse.counter.keys import SiteKeys
 from portal_pulse.counter.state import FOLDER
 from portal_pulse.counter.stats_fold import top_list_keys
-from portal_pulse.counter.store import batch_keys
+from portal_pulse.counter.store import ScriptFailed, batch_keys
 from portal_pulse.counter.visitor import path_digest, visitor_from_id
 from tests.counter.conftest import GOOGLEBOT, Counter
 
@@ -153,3 +154,19 @@ async def test_a_key_left_out_of_the_declared_ones_fails_the_call(
     assert 500 in statuses, statuses  # a bug, answered 500, not a storage outage (503)
     assert 503 not in statuses
     assert f"undeclared key {SiteKeys('default').prefix}" in caplog.text
+    refused = [r for r in caplog.records if r.getMessage().startswith("counter script refused a key: ")]
+    assert refused and "undeclared key" in refused[0].getMessage()
+    failures = [r.exc_info[1] for r in caplog.records if r.exc_info and isinstance(r.exc_info[1], ScriptFailed)]
+    assert failures and all("undeclared key" in str(failure) for failure in failures)  # the 500's traceback
+
+
+def test_a_bot_s_hit_does_not_end_the_declaration_of_the_batch_s_other_hits() -> None:
+    keys = SiteKeys("default")
+    day = {"site": "default", "now": 1_700_000_000.0, "day": "2023-11-14", "month": "2023-11", "hour": "22",
+           "event_digest": "", "ip_digest": "ip", "member": False}
+    bot = Hit(kind=Kind.PAGEVIEW, path_digest="p1", visitor_digest="bot", bot=True, **day)  # type: ignore[arg-type]
+    person = Hit(kind=Kind.PAGEVIEW, path_digest="p2", visitor_digest="v", bot=False, seq="1",
+                 **day)  # type: ignore[arg-type]
+    declared = batch_keys(keys, [bot, person], [0, 1], True)
+    assert {keys.visitor("v"), keys.retry("v"), keys.page("p2")} <= set(declared)
+    assert keys.visitor("bot") not in declared and declared[0] == keys.totals
