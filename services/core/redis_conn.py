@@ -31,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -221,8 +221,10 @@ async def connect(
     attempts: int = 5,
     delay_seconds: float = 0.2,
     factory: Callable[[RedisSettings], Redis] = build_client,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> Redis:
-    """Connect and ping, retrying a bounded number of times with a growing delay.
+    """Connect and ping, retrying a bounded number of times with a growing delay
+    (``sleep`` waits it: injected by the tests).
 
     A service that cannot reach Redis at start-up still starts (its /readyz says 503)
     after the last attempt: the client reconnects by itself once Redis answers.
@@ -235,7 +237,7 @@ async def connect(
         except STORAGE_ERRORS as exc:
             log.warning("redis not reachable (attempt %d/%d): %s", attempt, attempts, type(exc).__name__)
             if attempt < attempts:
-                await asyncio.sleep(delay_seconds * attempt)
+                await sleep(delay_seconds * attempt)
     return client
 
 

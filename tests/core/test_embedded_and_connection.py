@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from pathlib import Path
 
@@ -47,6 +49,38 @@ async def test_connect_gives_up_after_bounded_attempts(tmp_path: Path) -> None:
         assert not await is_reachable(client, 0.3)
     finally:
         await client.aclose()
+
+
+async def test_connect_logs_each_attempt_and_waits_longer_each_time(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    server = EmbeddedServer(tmp_path / "gone").start()
+    url = server.url
+    server.stop()
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    caplog.set_level(logging.WARNING, logger="portal_pulse.core.redis_conn")
+    client = await connect(RedisSettings(url=url), sleep=sleep)  # the defaults a service starts with
+    await client.aclose()
+    assert waits == pytest.approx([0.2, 0.4, 0.6, 0.8])
+    assert [r.getMessage() for r in caplog.records if r.name == "portal_pulse.core.redis_conn"] == [
+        f"redis not reachable (attempt {n}/5): ConnectionError" for n in range(1, 6)]
+
+
+async def test_connect_bounds_a_ping_that_never_answers(tmp_path: Path) -> None:
+    server = EmbeddedServer(tmp_path / "hung", appendonly=False).start()
+    server.pause()  # accepts connections (the kernel does), answers nothing
+    settings = RedisSettings(url=server.url, connect_timeout_seconds=0.1, command_timeout_seconds=30)
+    try:
+        async with asyncio.timeout(10):  # the ping's own bound, not the 30 s socket timeout
+            client = await connect(settings, attempts=1)
+        await client.aclose()
+    finally:
+        server.resume()
+        server.stop()
 
 
 def test_pause_and_resume(tmp_path: Path) -> None:
