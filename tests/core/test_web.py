@@ -562,7 +562,42 @@ async def test_a_body_that_stops_arriving_is_a_408(make_client: ClientFactory) -
     head = b"POST /size HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\nConnection: close\r\n\r\n"
     status, answer = await _raw_exchange(client, head + b"12345")  # 5 of 10 bytes, then nothing
     assert status == 408
-    assert b"did not arrive within 0.05 s" in answer
+    assert msgspec.json.decode(answer) == {"error": {"code": "timeout",
+                                                     "message": "the request body did not arrive within 0.05 s"}}
+
+
+async def _yield_a_few_turns() -> None:
+    for _ in range(5):  # the reader's task wakes and blocks on its next read
+        await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize(("pieces", "expected"), [
+    ([b"a" * 30, b"b" * 34], b"a" * 30 + b"b" * 34),  # exactly the cap, in two reads
+    ([b"a" * 10] * 6 + [b"b" * 4], b"a" * 60 + b"b" * 4),
+    ([b"a" * 64, b"b"], None),  # a read ends at the cap and one byte follows: 413
+    ([b"a" * 63, b"bb"], None),
+    ([b"a" * 5], b"a" * 5),
+])
+async def test_a_body_still_arriving_is_read_piece_by_piece_up_to_the_cap(
+    pieces: list[bytes], expected: bytes | None,
+) -> None:
+    loop = asyncio.get_running_loop()
+    protocol = BaseProtocol(loop)
+    protocol.transport = asyncio.Transport()  # a connection still open: the reader waits for more
+    payload = StreamReader(protocol, 2**16, loop=loop)
+    request = make_mocked_request("POST", "/", headers={"Transfer-Encoding": "chunked"}, payload=payload)
+    reading = asyncio.create_task(read_body(request, 64, 30.0))
+    await _yield_a_few_turns()
+    for piece in pieces:
+        payload.feed_data(piece)
+        await _yield_a_few_turns()
+    payload.feed_eof()
+    if expected is None:
+        with pytest.raises(ApiError) as raised:
+            await reading
+        assert (raised.value.status, raised.value.code) == (413, "body_too_large")
+    else:
+        assert await reading == expected
 
 
 @pytest.mark.parametrize("content_type", [
