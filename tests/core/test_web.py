@@ -617,5 +617,6 @@ async def test_the_media_type_is_the_one_aiohttp_parses(content_type: str | None
     else:
         with pytest.raises(ApiError) as raised:
             require_json_type(request, allowed)
-        assert raised.value.status == 415
+        assert (raised.value.status, raised.value.code, str(raised.value)) == (
+            415, "unsupported_media_type", "expected one of: application/json, text/plain")
     require_json_type(make_mocked_request("GET", "/", headers=headers), allowed)  # no body: nothing to check
