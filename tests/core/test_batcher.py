@@ -242,3 +242,45 @@ def test_the_breaker_states() -> None:
     assert not breaker.allow()  # one probe at a time
     breaker.succeeded()
     assert state_of(breaker) == "closed" and not breaker.is_open
+
+
+def test_the_batch_families_by_name_help_labels_and_buckets() -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    service = ServiceMetrics("test")
+    op = BatchMetrics(service).operation("commit")
+    assert op.operation == "commit"
+    op.observe(3, 0.002)
+    op.overloaded()
+    op.refused()
+    op.failed()
+    op.watch(lambda: 7, lambda: 2)
+    text = generate_latest(service.registry).decode()
+    families = {f.name: f for f in text_string_to_metric_families(text)
+                if f.name.startswith("pulse_batch") and not f.name.endswith("_created")}
+    assert {name: (f.type, f.documentation) for name, f in families.items()} == {
+        "pulse_batch_size": ("histogram", "Calls per storage batch (one round trip per shard)."),
+        "pulse_batch_duration_seconds": ("histogram", "Duration of one storage batch."),
+        "pulse_batch_pending": ("gauge", "Calls waiting for their storage batch."),
+        "pulse_batch_overload_refusals": (
+            "counter", "Calls refused with 503 at once because the bounded batch queue was full."),
+        "pulse_batch_breaker_refusals": (
+            "counter", "Calls refused with 503 at once because their storage path's circuit breaker was open."),
+        "pulse_batch_breakers_open": (
+            "gauge", "Storage paths (the server, or cluster nodes) whose circuit breaker is open or probing."),
+    }
+    bounds = {name: [s.labels["le"] for s in f.samples if s.name.endswith("_bucket")]
+              for name, f in families.items() if f.type == "histogram"}
+    assert bounds == {"pulse_batch_size": [str(float(b)) for b in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000,
+                                                                    2000, 5000)] + ["+Inf"],
+                      "pulse_batch_duration_seconds": [str(b) for b in (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                                                        0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)]
+                      + ["+Inf"]}
+    commit = {"operation": "commit"}
+    assert sample(text, "pulse_batch_size_sum", **commit) == 3
+    assert sample(text, "pulse_batch_duration_seconds_sum", **commit) == 0.002
+    assert sample(text, "pulse_batch_pending", **commit) == 7
+    assert sample(text, "pulse_batch_breakers_open", **commit) == 2
+    assert sample(text, "pulse_batch_overload_refusals_total", **commit) == 1
+    assert sample(text, "pulse_batch_breaker_refusals_total", **commit) == 1
+    assert sample(text, "pulse_redis_errors_total", service="test", operation="commit") == 1
