@@ -29,7 +29,7 @@ import bisect
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 
 from aiohttp import web
 from prometheus_client.core import HistogramMetricFamily
@@ -106,8 +106,11 @@ class RequestTally(Collector):
         ]
 
 
-def summary_ctx(tally: RequestTally, interval_seconds: float) -> Callable[[web.Application], AsyncIterator[None]]:
-    """A cleanup context writing the access log every interval, and once more at shutdown."""
+def summary_ctx(
+    tally: RequestTally, interval_seconds: float, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A cleanup context writing the access log every interval (``sleep`` waits it:
+    injected by the tests), and once more at shutdown."""
 
     def write() -> None:
         for line in tally.access_lines():
@@ -115,7 +118,7 @@ def summary_ctx(tally: RequestTally, interval_seconds: float) -> Callable[[web.A
 
     async def every_interval() -> None:
         while True:
-            await asyncio.sleep(interval_seconds)
+            await sleep(interval_seconds)
             write()
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:

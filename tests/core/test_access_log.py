@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable
 
 import pytest
+from aiohttp import web
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.metrics_core import Metric
 
 from portal_pulse.core.clock import ManualClock
-from portal_pulse.core.request_tally import RequestTally
+from portal_pulse.core.request_tally import RequestTally, summary_ctx
 from portal_pulse.core.settings import ConfigError, load_settings
 from portal_pulse.counter.app import create_app
 from tests.conftest import ClientFactory
@@ -89,3 +91,30 @@ def test_access_log_mode_is_checked() -> None:
     assert load_settings(env={"PULSE_ACCESS_LOG": "requests"}).access_log == "requests"
     with pytest.raises(ConfigError, match="access_log: expected one of summary, requests, off"):
         load_settings(env={"PULSE_ACCESS_LOG": "loud"})
+
+
+async def test_the_summary_is_written_every_interval_and_at_shutdown(caplog: pytest.LogCaptureFixture) -> None:
+    tally = RequestTally("test", (0.001, 0.01))
+    waits: list[float] = []
+    interval_passed = asyncio.Event()
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        await interval_passed.wait()
+        interval_passed.clear()
+
+    caplog.set_level(logging.INFO, logger="portal_pulse.access")
+    ctx = summary_ctx(tally, 60.0, sleep)(web.Application())
+    await anext(ctx)
+    tally.observe(("/v1/hit", "POST", 204), 0.002)
+    interval_passed.set()
+    for _ in range(5):
+        await asyncio.sleep(0)  # the summary task runs its interval's write
+    written = [r.getMessage() for r in caplog.records if r.name == "portal_pulse.access"]
+    assert len(written) == 1 and written[0].startswith("access POST /v1/hit 204: 1 requests")
+    tally.observe(("/v1/stats", "GET", 200), 0.001)
+    with pytest.raises(StopAsyncIteration):
+        await anext(ctx)  # shutdown: the rest is written
+    written = [r.getMessage() for r in caplog.records if r.name == "portal_pulse.access"]
+    assert len(written) == 2 and written[1].startswith("access GET /v1/stats 200: 1 requests")
+    assert waits == [60.0, 60.0]
