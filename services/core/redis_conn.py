@@ -210,8 +210,8 @@ def key_router(client: Redis) -> Callable[[str], str] | None:
             slot = slots[key] = cluster.keyslot(key)
         try:
             return str(cluster.nodes_manager.get_node_from_slot(slot).name)
-        except (RedisClusterException, RedisError):  # no slot map yet (Redis was down)
-            return ""
+        except (KeyError, RedisClusterException, RedisError):  # no slot map yet (Redis was down):
+            return ""  # redis-py raises KeyError for a slot its empty map never held
 
     return node_of
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import time
 
 from portal_pulse.core.clock import ManualClock, SystemClock
@@ -33,6 +34,14 @@ def test_keys_carry_hash_tag_and_digest_is_one_way() -> None:
     value = digest("203.0.113.7")
     assert len(value) == 32 and "203" not in value
     assert digest("x") == digest("x") != digest("y")
+    assert digest("x") == hashlib.blake2b(b"x", digest_size=16).hexdigest()
+
+
+def test_a_lone_surrogate_has_a_digest() -> None:
+    # aiohttp hands header bytes that are not UTF-8 over as lone surrogates: a User-Agent
+    # or a path of them is digested (as its surrogate's own bytes), never an error
+    assert digest("\ud800") == hashlib.blake2b(b"\xed\xa0\x80", digest_size=16).hexdigest()
+    assert digest("\ud800") != digest("\ud801")
 
 
 def test_secret_refuses_an_undecodable_candidate_without_raising() -> None:

@@ -15,7 +15,7 @@ from redis.exceptions import ClusterError, RedisClusterException, ResponseError,
 
 from portal_pulse.core.clock import ManualClock
 from portal_pulse.core.embedded import EmbeddedServer
-from portal_pulse.core.redis_conn import build_client
+from portal_pulse.core.redis_conn import build_client, key_router
 from portal_pulse.core.scripts import ReplicasBehind, Script, ScriptRunner, not_run
 from portal_pulse.core.settings import Settings
 from portal_pulse.counter.app import create_app as create_counter
@@ -97,6 +97,22 @@ async def cluster_client(cluster_settings: Settings) -> AsyncIterator[Redis]:
     await client.ping()  # as redis_conn.connect does at start: the slot map is known
     yield client
     await client.aclose()
+
+
+async def test_the_key_router_names_the_node_that_owns_a_key(
+    cluster_server: EmbeddedServer, cluster_settings: Settings
+) -> None:
+    assert key_router(Redis(host=cluster_server.host, port=cluster_server.port)) is None  # standalone: no routing
+    client = build_client(cluster_settings.redis)
+    node_of = key_router(client)
+    assert node_of is not None
+    assert node_of("pulse:{a}:x") == ""  # no slot map before the first command
+    try:
+        await client.ping()
+        # the one node of this cluster owns every slot, under the name the client gives it
+        assert node_of("pulse:{a}:x") == node_of("pulse:{b}:y") == f"{cluster_server.host}:{cluster_server.port}"
+    finally:
+        await client.aclose()
 
 
 def test_a_script_is_known_by_the_sha1_of_its_source() -> None:
