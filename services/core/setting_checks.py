@@ -30,12 +30,17 @@ def check_origins(where: str, origins: tuple[str, ...]) -> None:
             raise ConfigError(f"{where}[{index}]: {exc}") from exc
 
 
+def setting_key(where: str, name: str) -> str:
+    """The dotted name of setting ``name`` in section ``where`` ("" at the top level)."""
+    return f"{where}.{name}" if where else name
+
+
 def port(where: str, name: str, value: int) -> None:
     """A port to listen on: 1..65535 (0, "any free port", is no address to scrape or proxy to)."""
     if not 1 <= value <= 65535:
-        raise ConfigError(f"{where}.{name}: a port is 1..65535, got {value!r}")
+        raise ConfigError(f"{setting_key(where, name)}: a port is 1..65535, got {value!r}")
 
 
 def positive(where: str, name: str, value: float) -> None:
     if value <= 0:
-        raise ConfigError(f"{where}.{name}: must be > 0, got {value!r}")
+        raise ConfigError(f"{setting_key(where, name)}: must be > 0, got {value!r}")

@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from portal_pulse.core.origins import masked_url
 from portal_pulse.core.secret import Secret
 from portal_pulse.core.setting_checks import ConfigError as ConfigError
-from portal_pulse.core.setting_checks import check_origins, normalised_origins, port, positive
+from portal_pulse.core.setting_checks import check_origins, normalised_origins, port, positive, setting_key
 
 ENV_PREFIX = "PULSE_"
 SITE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
@@ -386,16 +386,16 @@ def _build(cls: type[Any], data: Any, where: str) -> Any:
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
-        raise ConfigError(f"{_join(where, unknown[0])}: no such setting")
-    kwargs = {name: _coerce(hints[name], value, _join(where, name)) for name, value in data.items()}
+        raise ConfigError(f"{setting_key(where, unknown[0])}: no such setting")
+    kwargs = {name: _coerce(hints[name], value, setting_key(where, name)) for name, value in data.items()}
+    return cls(**kwargs)  # every field known and of its type: no constructor refuses them
+
+
+def _json_list(text: str, where: str) -> Any:
     try:
-        return cls(**kwargs)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{where or 'settings'}: {exc}") from exc
-
-
-def _join(where: str, name: str) -> str:
-    return f"{where}.{name}" if where else name
+        return json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: not a JSON list ({exc})") from exc
 
 
 def _coerce(hint: Any, value: Any, where: str) -> Any:
@@ -414,7 +414,7 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
     if origin is tuple:
         (item,) = typing.get_args(hint)[:1]
         if isinstance(value, str):
-            value = json.loads(value) if value.lstrip().startswith("[") else [
+            value = _json_list(value, where) if value.lstrip().startswith("[") else [
                 v.strip() for v in value.split(",") if v.strip()
             ]
         if not isinstance(value, list | tuple):
