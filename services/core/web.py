@@ -202,9 +202,6 @@ class TrustedNetworks:
     def __bool__(self) -> bool:
         return bool(self.networks)
 
-    def __contains__(self, address: object) -> bool:
-        return isinstance(address, str) and self.classify(address) is True
-
     def classify(self, address: str) -> bool | None:
         """True for a trusted address, False for another address, None for no address."""
         memo = self._memo
