@@ -70,6 +70,23 @@ def test_the_histogram_is_what_prometheus_client_would_export() -> None:
     assert samples(registry.collect()) == samples(theirs.collect())
 
 
+def test_what_the_tally_describes_is_what_it_collects() -> None:
+    # prometheus-client reads describe() when the tally is registered, to refuse a second
+    # collector of the same name: it must announce the family it then exports
+    tally = RequestTally("svc", (0.001,))
+    tally.observe(("/v1/hit", "POST", 204), 0.0005)
+    (described,) = tally.describe()
+    (collected,) = tally.collect()
+    assert described.samples == []
+    assert (described.name, described.type, described.documentation) == (
+        collected.name, collected.type, collected.documentation)
+    assert described.documentation.startswith("HTTP request duration")
+    assert {s.name for s in collected.samples} >= {"pulse_http_request_duration_seconds_bucket"}
+    assert [sorted(s.labels) for s in collected.samples if s.name.endswith("_count")] == [
+        ["method", "route", "service", "status"]]
+    assert described._labelnames == ("service", "route", "method", "status")  # noqa: SLF001 - no public view
+
+
 async def test_the_counter_logs_a_summary_with_route_templates(
     valkey_url: str, make_client: ClientFactory, clock: ManualClock, caplog: pytest.LogCaptureFixture
 ) -> None:
