@@ -84,7 +84,7 @@ def test_what_the_tally_describes_is_what_it_collects() -> None:
     assert {s.name for s in collected.samples} >= {"pulse_http_request_duration_seconds_bucket"}
     assert [sorted(s.labels) for s in collected.samples if s.name.endswith("_count")] == [
         ["method", "route", "service", "status"]]
-    assert described._labelnames == ("service", "route", "method", "status")  # noqa: SLF001 - no public view
+    assert described._labelnames == ("service", "route", "method", "status")  # no public view of a family's labels
 
 
 async def test_the_counter_logs_a_summary_with_route_templates(
