@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from portal_pulse.core.clock import Clock
 from portal_pulse.core.redis_conn import STORAGE_ERRORS
@@ -30,11 +30,19 @@ ERROR_BACKOFF_SECONDS = (0.1, 0.25, 0.5, 1.0, 2.0)
 
 
 class Scheduler:
-    def __init__(self, store: SessionStore, clock: Clock, metrics: SessionMetrics, max_sleep_seconds: float) -> None:
+    def __init__(
+        self,
+        store: SessionStore,
+        clock: Clock,
+        metrics: SessionMetrics,
+        max_sleep_seconds: float,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self._store = store
         self._clock = clock
         self._metrics = metrics
         self._max_sleep = max_sleep_seconds  # the batch size is the store's (session.scheduler_batch)
+        self._sleep = sleep  # the wait between steps (injected by the tests)
         self._stopping = False
         #: Bucket calls that failed in the last step (a shard down): retried soon.
         self.failing = 0
@@ -99,4 +107,4 @@ class Scheduler:
                 if self._stopping:
                     return
                 log.warning("scheduler step failed (%s); retrying in %.2fs", type(exc).__name__, delay)
-            await asyncio.sleep(delay)
+            await self._sleep(delay)

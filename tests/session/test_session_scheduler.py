@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import Counter
+from collections.abc import Awaitable, Callable
 
+import pytest
 from redis.asyncio import Redis
 
 from portal_pulse.core.clock import ManualClock
-from portal_pulse.session.app_state import SCHEDULER
-from portal_pulse.session.keys import SESSION_BUCKETS
+from portal_pulse.session.app_state import METRICS, SCHEDULER, STORE
+from portal_pulse.session.keys import DUE_INDEXES, SESSION_BUCKETS
+from portal_pulse.session.scheduler import Scheduler
 from tests.metric_samples import sample
 from tests.session.session_support import (
     AUTH,
+    Client,
     ClientFactory,
     create,
     due_count,
@@ -120,3 +125,71 @@ async def test_stop_ends_the_loop_even_without_a_cancellation(
     scheduler = client.app[SCHEDULER]
     scheduler.stop()  # a cancellation landing inside a Redis call may surface as an error instead
     await asyncio.wait_for(scheduler.run_forever(), 1.0)  # returns at its next turn
+
+
+def loop_scheduler(client: Client, clock: ManualClock, max_sleep: float,
+                   actions: dict[int, Callable[[], Awaitable[object]]], steps: int) -> tuple[Scheduler, list[float]]:
+    """A scheduler on the app's store whose waits are recorded, not slept: after its
+    n-th wait ``actions[n]`` runs, and after ``steps`` waits it stops. The app's own
+    scheduler is stopped first, so only this one steps."""
+    client.app[SCHEDULER].stop()
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        action = actions.get(len(waits))
+        if action is not None:
+            await action()
+        if len(waits) == steps:
+            scheduler.stop()
+
+    scheduler = Scheduler(client.app[STORE], clock, client.app[METRICS], max_sleep, sleep=sleep)
+    return scheduler, waits
+
+
+async def test_the_loop_backs_off_while_buckets_fail_and_starts_over_once_they_answer(
+    redis_url: str, make_client: ClientFactory, clock: ManualClock, redis_client: Redis,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    client = await start(make_client, session_settings(redis_url), clock)
+
+    async def break_bucket() -> None:  # a due index that is no sorted set: that bucket's calls fail
+        await redis_client.set(DUE_INDEXES[0], "x")
+
+    async def break_all() -> None:
+        await redis_client.mset(dict.fromkeys(DUE_INDEXES, "x"))
+
+    async def repair() -> None:
+        await redis_client.delete(*DUE_INDEXES)
+
+    scheduler, waits = loop_scheduler(client, clock, 5.0, {6: repair, 7: break_bucket, 8: break_all, 10: repair}, 11)
+    beats = []
+    await break_bucket()
+    with caplog.at_level(logging.WARNING, "portal_pulse.session.scheduler"):
+        await asyncio.wait_for(scheduler.run_forever(lambda: beats.append(len(waits))), 5.0)
+    # one bucket failing: its retry follows the backoff (shorter than the 5 s sleep), the
+    # step still counts as progress; answered again: the sleep; failing again: the backoff
+    # from its start; every bucket failing: no progress, the backoff goes on; then the sleep
+    assert waits == [0.1, 0.25, 0.5, 1.0, 2.0, 2.0, 5.0, 0.1, 0.25, 0.5, 5.0]
+    assert beats == [0, 1, 2, 3, 4, 5, 6, 7, 10]
+    partial = "scheduler step: 1 bucket call(s) failed; retrying them"
+    assert [r.getMessage() for r in caplog.records] == [partial] * 6 + [partial] + [
+        "scheduler step failed (ResponseError); retrying in 0.25s",
+        "scheduler step failed (ResponseError); retrying in 0.50s",
+    ]
+
+
+async def test_the_loop_sleeps_until_the_next_due_time_and_measures_its_lag(
+    redis_url: str, make_client: ClientFactory, clock: ManualClock
+) -> None:
+    client = await start(make_client, session_settings(redis_url), clock)  # 60 s idle, 10 s prompt
+    await create(client)
+    clock.advance(20)
+    scheduler, waits = loop_scheduler(client, clock, 3600.0, {1: lambda: asyncio.sleep(0, clock.advance(32))}, 2)
+    await asyncio.wait_for(scheduler.run_forever(), 5.0)
+    # the prompt is due 50 s after creation: 30 s from the first step; the second step
+    # announces it 2 s late, and the expiry (60 s idle + 2 s grace) is then 10 s away
+    assert waits == [30.0, 10.0]
+    text = await (await client.get("/metrics")).text()
+    assert sample(text, "pulse_session_scheduler_lag_seconds_count") == 1
+    assert sample(text, "pulse_session_scheduler_lag_seconds_sum") == 2.0
