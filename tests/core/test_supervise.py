@@ -25,7 +25,13 @@ async def test_stale_only_past_the_bound_and_fresh_again_after_a_beat() -> None:
         await done.wait()
 
     task = supervisor.start("worker", work)
+    assert task.get_name() == "worker"  # what a task dump (asyncio debug, py-spy) shows
     await asyncio.sleep(0)  # the task runs up to its wait
+    families = {f.name: f for f in metrics.registry.collect()}
+    assert families["pulse_background_last_success_timestamp_seconds"].documentation == (
+        "When a background task (scheduler, event bus, statistics fold) last completed a unit of work, by task.")
+    assert families["pulse_background_restarts"].documentation == (
+        "Background tasks restarted after an unexpected error, by task.")
     text = generate_latest(metrics.registry).decode()
     assert sample(text, "pulse_background_last_success_timestamp_seconds", task="worker") == T0
     assert sample(text, "pulse_background_restarts_total", task="worker") == 0
