@@ -41,12 +41,20 @@ def backoff_seconds(failures: int) -> float:
 class _Task:
     name: str
     last_success: float
+    beats: int = 0  # units of work completed: a restart after one starts the backoff over
     task: asyncio.Task[None] | None = None
 
 
 class Supervisor:
-    def __init__(self, metrics: ServiceMetrics, clock: Clock, stale_after_seconds: float) -> None:
+    def __init__(
+        self,
+        metrics: ServiceMetrics,
+        clock: Clock,
+        stale_after_seconds: float,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self._clock = clock
+        self._sleep = sleep  # the wait before a restart (injected by the tests)
         self._stale_after = stale_after_seconds
         self._tasks: dict[str, _Task] = {}
         self._last_success = Gauge(
@@ -74,6 +82,7 @@ class Supervisor:
         gauge = self._last_success.labels(entry.name)
 
         def beat() -> None:
+            entry.beats += 1
             entry.last_success = self._clock.now()
             gauge.set(entry.last_success)
 
@@ -83,16 +92,16 @@ class Supervisor:
         beat = self._beat_for(entry)
         failures = 0
         while True:
-            before = entry.last_success
+            before = entry.beats
             try:
                 await run(beat)
                 return  # a clean return: the task was asked to stop
             except Exception:
-                failures = 1 if entry.last_success != before else failures + 1
+                failures = 1 if entry.beats != before else failures + 1
                 delay = backoff_seconds(failures)
                 self._restarts.labels(entry.name).inc()
                 log.exception("background task %s failed; restarting in %.1fs", entry.name, delay)
-                await asyncio.sleep(delay)
+                await self._sleep(delay)
 
     def stale(self) -> list[str]:
         """Names of the tasks whose last success is older than the stale bound."""
