@@ -127,12 +127,15 @@ async def test_stop_ends_the_loop_even_without_a_cancellation(
     await asyncio.wait_for(scheduler.run_forever(), 1.0)  # returns at its next turn
 
 
-def loop_scheduler(client: Client, clock: ManualClock, max_sleep: float,
-                   actions: dict[int, Callable[[], Awaitable[object]]], steps: int) -> tuple[Scheduler, list[float]]:
+async def loop_scheduler(client: Client, clock: ManualClock, max_sleep: float,
+                         actions: dict[int, Callable[[], Awaitable[object]]], steps: int,
+                         ) -> tuple[Scheduler, list[float]]:
     """A scheduler on the app's store whose waits are recorded, not slept: after its
     n-th wait ``actions[n]`` runs, and after ``steps`` waits it stops. The app's own
-    scheduler is stopped first, so only this one steps."""
+    scheduler is stopped first (and its task awaited), so only this one steps."""
     client.app[SCHEDULER].stop()
+    (own,) = [task for task in asyncio.all_tasks() if task.get_name() == "session-scheduler"]
+    await asyncio.wait_for(own, 5.0)
     waits: list[float] = []
 
     async def sleep(seconds: float) -> None:
@@ -162,7 +165,8 @@ async def test_the_loop_backs_off_while_buckets_fail_and_starts_over_once_they_a
     async def repair() -> None:
         await redis_client.delete(*DUE_INDEXES)
 
-    scheduler, waits = loop_scheduler(client, clock, 5.0, {6: repair, 7: break_bucket, 8: break_all, 10: repair}, 11)
+    actions = {6: repair, 7: break_bucket, 8: break_all, 10: repair}
+    scheduler, waits = await loop_scheduler(client, clock, 5.0, actions, 11)
     beats = []
     await break_bucket()
     with caplog.at_level(logging.WARNING, "portal_pulse.session.scheduler"):
@@ -185,7 +189,7 @@ async def test_the_loop_sleeps_until_the_next_due_time_and_measures_its_lag(
     client = await start(make_client, session_settings(redis_url), clock)  # 60 s idle, 10 s prompt
     await create(client)
     clock.advance(20)
-    scheduler, waits = loop_scheduler(client, clock, 3600.0, {1: lambda: asyncio.sleep(0, clock.advance(32))}, 2)
+    scheduler, waits = await loop_scheduler(client, clock, 3600.0, {1: lambda: asyncio.sleep(0, clock.advance(32))}, 2)
     await asyncio.wait_for(scheduler.run_forever(), 5.0)
     # the prompt is due 50 s after creation: 30 s from the first step; the second step
     # announces it 2 s late, and the expiry (60 s idle + 2 s grace) is then 10 s away
