@@ -165,7 +165,7 @@ async def test_the_loop_backs_off_while_buckets_fail_and_starts_over_once_they_a
     async def repair() -> None:
         await redis_client.delete(*DUE_INDEXES)
 
-    actions = {6: repair, 7: break_bucket, 8: break_all, 10: repair}
+    actions: dict[int, Callable[[], Awaitable[object]]] = {6: repair, 7: break_bucket, 8: break_all, 10: repair}
     scheduler, waits = await loop_scheduler(client, clock, 5.0, actions, 11)
     beats = []
     await break_bucket()
