@@ -62,20 +62,20 @@ async def test_restarts_back_off_and_start_over_after_a_unit_of_work(caplog: pyt
     async def work(beat: Beat) -> None:
         nonlocal runs
         runs += 1
-        if runs == 4:
-            beat()  # the fourth run completes a unit of work before it fails
-        if runs == 6:
+        if runs in (2, 5):
+            beat()  # these runs complete a unit of work before they fail
+        if runs == 7:
             return  # asked to stop: supervision ends
         raise RuntimeError(f"failure {runs}")
 
     supervisor = Supervisor(metrics, clock, stale_after_seconds=30, sleep=sleep)
     with caplog.at_level(logging.ERROR, "portal_pulse.core.supervise"):
         await asyncio.wait_for(supervisor.start("worker", work), 1.0)
-    assert waits == [0.1, 0.2, 0.4, 0.1, 0.2]
-    assert sample(generate_latest(metrics.registry).decode(), "pulse_background_restarts_total", task="worker") == 5
+    assert waits == [0.1, 0.1, 0.2, 0.4, 0.1, 0.2]
+    assert sample(generate_latest(metrics.registry).decode(), "pulse_background_restarts_total", task="worker") == 6
     assert [r.getMessage() for r in caplog.records] == [
         f"background task worker failed; restarting in {w:.1f}s" for w in waits]
-    assert [str(r.exc_info[1]) for r in caplog.records if r.exc_info] == [f"failure {n}" for n in range(1, 6)]
+    assert [str(r.exc_info[1]) for r in caplog.records if r.exc_info] == [f"failure {n}" for n in range(1, 7)]
 
 
 def test_the_backoff_doubles_up_to_ten_seconds() -> None:

@@ -127,15 +127,19 @@ async def test_stop_ends_the_loop_even_without_a_cancellation(
     await asyncio.wait_for(scheduler.run_forever(), 1.0)  # returns at its next turn
 
 
+async def stop_own_scheduler(client: Client) -> None:
+    """Stop the app's own scheduler and wait for its task to end, so that only the test steps."""
+    client.app[SCHEDULER].stop()
+    (own,) = [task for task in asyncio.all_tasks() if task.get_name() == "session-scheduler"]
+    await asyncio.wait_for(own, 5.0)
+
+
 async def loop_scheduler(client: Client, clock: ManualClock, max_sleep: float,
                          actions: dict[int, Callable[[], Awaitable[object]]], steps: int,
                          ) -> tuple[Scheduler, list[float]]:
     """A scheduler on the app's store whose waits are recorded, not slept: after its
-    n-th wait ``actions[n]`` runs, and after ``steps`` waits it stops. The app's own
-    scheduler is stopped first (and its task awaited), so only this one steps."""
-    client.app[SCHEDULER].stop()
-    (own,) = [task for task in asyncio.all_tasks() if task.get_name() == "session-scheduler"]
-    await asyncio.wait_for(own, 5.0)
+    n-th wait ``actions[n]`` runs, and after ``steps`` waits it stops."""
+    await stop_own_scheduler(client)
     waits: list[float] = []
 
     async def sleep(seconds: float) -> None:
@@ -197,3 +201,14 @@ async def test_the_loop_sleeps_until_the_next_due_time_and_measures_its_lag(
     text = await (await client.get("/metrics")).text()
     assert sample(text, "pulse_session_scheduler_lag_seconds_count") == 1
     assert sample(text, "pulse_session_scheduler_lag_seconds_sum") == 2.0
+
+
+async def test_one_step_announces_every_due_session_batch_after_batch(
+    redis_url: str, make_client: ClientFactory, clock: ManualClock
+) -> None:
+    client = await start(make_client, session_settings(redis_url, scheduler_batch=1), clock)
+    for _ in range(2 * SESSION_BUCKETS):  # more sessions than buckets: some bucket holds two
+        await create(client)
+    clock.advance(50)  # every prompt is due
+    await stop_own_scheduler(client)
+    assert await client.app[SCHEDULER].run_once() == 2 * SESSION_BUCKETS  # the count over all its batches
