@@ -214,8 +214,7 @@ class Batcher(Generic[T, R]):
         if failures == len(batch):
             self._trip(lane)
         else:
-            lane.breaker.succeeded()
-            self._kick(lane)  # what waited behind a probe
+            lane.breaker.succeeded()  # (nothing queued behind a probe: the finished task kicks the lane)
 
     def _trip(self, lane: _Lane[T, R]) -> None:
         """Open the lane's breaker and fail what waits behind the failed batch."""

@@ -5,6 +5,7 @@ behaviour (a frozen Valkey, a cluster) is in test_batcher_storage and the cluste
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 
 import pytest
@@ -284,3 +285,62 @@ def test_the_batch_families_by_name_help_labels_and_buckets() -> None:
     assert sample(text, "pulse_batch_overload_refusals_total", **commit) == 1
     assert sample(text, "pulse_batch_breaker_refusals_total", **commit) == 1
     assert sample(text, "pulse_redis_errors_total", service="test", operation="commit") == 1
+
+
+async def test_a_failed_batch_is_logged_with_its_size_and_cause(caplog: pytest.LogCaptureFixture) -> None:
+    async def flush(items: list[int]) -> Sequence[int | BaseException]:
+        if items[0] < 0:
+            raise RuntimeError("a bug")
+        raise ConnectionError("refused")
+
+    one: Batcher[int, int] = Batcher(flush, BatchMetrics(ServiceMetrics("test")).operation("op"), max_batch=50,
+                                     max_pending=10, in_flight=1, timeout_seconds=1, monotonic=Clock())
+    with caplog.at_level(logging.WARNING, "portal_pulse.core.batcher"):
+        await asyncio.gather(one.submit(-1), one.submit(-2), return_exceptions=True)
+        await asyncio.gather(one.submit(1), one.submit(2), one.submit(3), return_exceptions=True)
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("ERROR", "a batch of 2 failed unexpectedly"),
+        ("WARNING", "a batch of 3 failed: ConnectionError"),
+    ]
+    assert str(caplog.records[0].exc_info[1]) == "a bug"  # the traceback of the bug goes with it
+
+
+async def test_a_batch_whose_every_call_failed_opens_the_breaker_and_one_that_partly_failed_does_not() -> None:
+    async def flush(items: list[int]) -> Sequence[int | BaseException]:
+        flushed.append(items)
+        return [ConnectionError("refused") if item % 2 else item for item in items]
+
+    flushed: list[list[int]] = []
+    one: Batcher[int, int] = Batcher(flush, BatchMetrics(ServiceMetrics("test")).operation("op"), max_batch=50,
+                                     max_pending=10, in_flight=1, timeout_seconds=1, monotonic=Clock())
+    partly = await asyncio.gather(one.submit(1), one.submit(2), return_exceptions=True)
+    assert isinstance(partly[0], StorageUnavailable) and partly[1] == 2
+    assert not one.refusing()
+    every = await asyncio.gather(one.submit(3), one.submit(5), return_exceptions=True)
+    assert all(isinstance(result, StorageUnavailable) for result in every)
+    assert one.refusing()
+    with pytest.raises(StorageUnavailable, match="^storage is failing; retry shortly$"):
+        await one.submit(4)  # refused at once: not sent
+    assert flushed == [[1, 2], [3, 5]]
+
+
+async def test_a_batch_s_duration_is_the_time_it_took() -> None:
+    release = asyncio.Event()
+
+    async def flush(items: list[int]) -> Sequence[int | BaseException]:
+        await release.wait()
+        return items
+
+    service = ServiceMetrics("test")
+    one: Batcher[int, int] = Batcher(flush, BatchMetrics(service).operation("op"), max_batch=50,
+                                     max_pending=10, in_flight=1, timeout_seconds=5, monotonic=Clock())
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    call = asyncio.create_task(one.submit(1))
+    for _ in range(3):  # the batch task starts and waits in the flush
+        await asyncio.sleep(0)
+    release.set()
+    assert await call == 1
+    took = loop.time() - started
+    observed = sample(generate_latest(service.registry).decode(), "pulse_batch_duration_seconds_sum", operation="op")
+    assert 0 < observed <= took  # measured from the batch's start to its answer, within the caller's wait
