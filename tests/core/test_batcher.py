@@ -302,7 +302,8 @@ async def test_a_failed_batch_is_logged_with_its_size_and_cause(caplog: pytest.L
         ("ERROR", "a batch of 2 failed unexpectedly"),
         ("WARNING", "a batch of 3 failed: ConnectionError"),
     ]
-    assert str(caplog.records[0].exc_info[1]) == "a bug"  # the traceback of the bug goes with it
+    exc_info = caplog.records[0].exc_info
+    assert exc_info is not None and str(exc_info[1]) == "a bug"  # the traceback of the bug goes with it
 
 
 async def test_a_batch_whose_every_call_failed_opens_the_breaker_and_one_that_partly_failed_does_not() -> None:
