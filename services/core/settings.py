@@ -65,7 +65,8 @@ class RedisSettings:
         return (
             f"RedisSettings(url={masked_url(self.url)!r}, cluster={self.cluster!r}, "
             f"command_timeout_seconds={self.command_timeout_seconds!r}, "
-            f"connect_timeout_seconds={self.connect_timeout_seconds!r}, max_connections={self.max_connections!r})"
+            f"connect_timeout_seconds={self.connect_timeout_seconds!r}, max_connections={self.max_connections!r}, "
+            f"replica_acks={self.replica_acks!r})"
         )
 
     @classmethod

@@ -222,6 +222,12 @@ def test_redis_url_port_is_bounded() -> None:
         load_settings(env={"PULSE_REDIS_URL": "redis://:hunter2@db.example:70000/0"})
 
 
+def test_the_redis_repr_shows_every_field_but_the_password() -> None:
+    assert repr(RedisSettings(url="redis://:hunter2@db.example:6379/0", cluster=True, replica_acks=1)) == (
+        "RedisSettings(url='redis://:***@db.example:6379/0', cluster=True, command_timeout_seconds=1.0, "
+        "connect_timeout_seconds=1.0, max_connections=64, replica_acks=1)")
+
+
 @pytest.mark.parametrize(
     ("url", "shown"),
     [
