@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from typing import Protocol
+
+#: A wait of so many seconds (``asyncio.sleep`` in production): loops that back off or
+#: pause take one, so that tests drive them step by step without waiting.
+Sleep = Callable[[float], Awaitable[None]]
 
 
 class Clock(Protocol):

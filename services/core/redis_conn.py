@@ -31,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -45,6 +45,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisClusterException, RedisError
 from redis.maint_notifications import MaintNotificationsConfig
 
+from portal_pulse.core.clock import Sleep
 from portal_pulse.core.errors import StorageUnavailable
 from portal_pulse.core.settings import RedisSettings
 
@@ -221,7 +222,7 @@ async def connect(
     attempts: int = 5,
     delay_seconds: float = 0.2,
     factory: Callable[[RedisSettings], Redis] = build_client,
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    sleep: Sleep = asyncio.sleep,
 ) -> Redis:
     """Connect and ping, retrying a bounded number of times with a growing delay
     (``sleep`` waits it: injected by the tests).

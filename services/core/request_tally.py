@@ -29,12 +29,14 @@ import bisect
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 
 from aiohttp import web
 from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
+
+from portal_pulse.core.clock import Sleep
 
 log = logging.getLogger("portal_pulse.access")
 
@@ -107,7 +109,7 @@ class RequestTally(Collector):
 
 
 def summary_ctx(
-    tally: RequestTally, interval_seconds: float, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    tally: RequestTally, interval_seconds: float, sleep: Sleep = asyncio.sleep,
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     """A cleanup context writing the access log every interval (``sleep`` waits it:
     injected by the tests), and once more at shutdown."""

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from prometheus_client import Counter, Gauge
 
-from portal_pulse.core.clock import Clock
+from portal_pulse.core.clock import Clock, Sleep
 from portal_pulse.core.metrics import ServiceMetrics
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ class Supervisor:
         metrics: ServiceMetrics,
         clock: Clock,
         stale_after_seconds: float,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self._clock = clock
         self._sleep = sleep  # the wait before a restart (injected by the tests)

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
-from portal_pulse.core.clock import Clock
+from portal_pulse.core.clock import Clock, Sleep
 from portal_pulse.core.redis_conn import STORAGE_ERRORS
 from portal_pulse.session.metrics import SessionMetrics
 from portal_pulse.session.store import SessionStore
@@ -36,7 +36,7 @@ class Scheduler:
         clock: Clock,
         metrics: SessionMetrics,
         max_sleep_seconds: float,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self._store = store
         self._clock = clock
