@@ -106,7 +106,7 @@ def gated_after(counter: Counter, after: str, gate: asyncio.Event, seen: list[st
 
 
 async def test_a_step_that_waits_holds_the_hit_and_the_later_steps_until_it_is_done(vcounter: Counter) -> None:
-    gate, seen = asyncio.Event(), []
+    gate, seen = asyncio.Event(), list[str]()
     reached = gated_after(vcounter, "filter_origin", gate, seen)
     hit = asyncio.create_task(vcounter.hit())
     await reached.wait()
@@ -125,7 +125,7 @@ async def test_a_step_that_waits_holds_the_hit_and_the_later_steps_until_it_is_d
 
 
 async def test_a_step_that_drops_the_hit_after_waiting_ends_the_pipeline_there(vcounter: Counter) -> None:
-    gate, seen = asyncio.Event(), []
+    gate, seen = asyncio.Event(), list[str]()
     gated_after(vcounter, "enrich_client", gate, seen, drop=Outcome.ORIGIN)
     gate.set()
     response = await vcounter.hit()
