@@ -141,13 +141,6 @@ class Batcher(Generic[T, R]):
     async def submit(self, item: T) -> R:
         """Queue ``item`` and wait for its result; ``StorageUnavailable`` (503) if it
         was refused or its batch failed."""
-        return await self.enqueue(item)
-
-    def enqueue(self, item: T) -> asyncio.Future[R]:
-        """Queue ``item``; the future of its result. ``submit`` without its coroutine:
-        a caller that awaits the future itself saves a coroutine layer per item (on
-        queueing and again on resuming). Raises ``StorageUnavailable`` at once when the
-        item is refused."""
         if self._closing:
             raise StorageUnavailable("the service is shutting down; retry shortly")
         if self._pending >= self._max_pending:
@@ -161,7 +154,7 @@ class Batcher(Generic[T, R]):
         lane.queue.append(_Pending(item, future))
         self._pending += 1
         self._kick(lane)
-        return future
+        return await future
 
     def _kick(self, lane: _Lane[T, R]) -> None:
         """Start a batch task if a slot is free. It takes its items when it first runs,

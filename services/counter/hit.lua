@@ -294,7 +294,7 @@ end
 
 local results = {}
 local latest = 0
-for rec in lines(ARGV[11]) do
+for rec in string.gmatch(ARGV[11], '[^\n]+') do
   local kind, vd, member, bot, now_s, day, month, hour, pd, ed, ipd, sq, dims = string.match(rec, RECORD)
   local now = tonumber(now_s)
   if now > latest then latest = now end

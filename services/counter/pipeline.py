@@ -14,7 +14,6 @@ in ``X-Pulse-Counted: 0; reason=<reason>``.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
@@ -189,46 +188,18 @@ class HitPipeline:
             ("enrich_dimensions", self.enrich_dimensions),
         )
 
-    def process(self, parsed: ParsedHit, request: web.Request) -> Awaitable[CommitResult]:
-        """Run the steps and hand the hit to the writer: the awaitable of its result.
-
-        Not a coroutine: while no step waits (none does today) the hit goes from here
-        straight to the writer's queue and the caller awaits the writer's future itself,
-        two coroutine layers fewer per hit, on the way in and again on resuming. A step
-        that returns an awaitable continues in ``_after_wait``. A refusal (``ApiError``)
-        is raised here, when the caller calls, not when it awaits."""
+    async def process(self, parsed: ParsedHit, request: web.Request) -> CommitResult:
         now = self._clock.now()
         ctx = HitContext(parsed, request, now, calendar_keys(now, parsed.site.zone))
-        steps = self.steps
-        for index, (_name, step) in enumerate(steps):
+        for _name, step in self.steps:
             waiting = step(ctx)
             if waiting is not None:
-                return self._after_wait(ctx, waiting, steps[index + 1:])
+                await waiting
             if ctx.drop is not None:
-                return self._dropped(ctx)
-        return self.write(ctx)
-
-    async def _after_wait(self, ctx: HitContext, waiting: Awaitable[None],
-                          rest: tuple[tuple[str, Step], ...]) -> CommitResult:
-        await waiting
-        for _name, step in rest:
-            if ctx.drop is not None:
-                break
-            waiting_again = step(ctx)
-            if waiting_again is not None:
-                await waiting_again
-        if ctx.drop is not None:
-            return await self._dropped(ctx)
+                result = CommitResult(ctx.drop)
+                self._metrics.dropped(parsed.site.name, parsed.kind, result)
+                return result
         return await self.write(ctx)
-
-    def _dropped(self, ctx: HitContext) -> asyncio.Future[CommitResult]:
-        """A hit a step dropped: counted, and its result ready (awaiting it does not suspend)."""
-        assert ctx.drop is not None
-        result = CommitResult(ctx.drop)
-        self._metrics.dropped(ctx.parsed.site.name, ctx.parsed.kind, result)
-        done: asyncio.Future[CommitResult] = asyncio.get_running_loop().create_future()
-        done.set_result(result)
-        return done
 
     def filter_bot(self, ctx: HitContext) -> None:
         ctx.bot = self._bots.is_bot(ctx.request.headers.get("User-Agent"))
@@ -295,8 +266,7 @@ class HitPipeline:
         if self._dimensions is not None:
             ctx.dimensions = self._dimensions.field(ctx)
 
-    def write(self, ctx: HitContext) -> asyncio.Future[CommitResult]:
-        """The hit record, queued for the next batch: the future of its result."""
+    async def write(self, ctx: HitContext) -> CommitResult:
         parsed = ctx.parsed
         cal = ctx.cal
         site = parsed.site.name
@@ -316,4 +286,4 @@ class HitPipeline:
             dimensions=ctx.dimensions,
             seq="" if parsed.seq is None else str(parsed.seq),
         )
-        return self._writer.enqueue(hit)
+        return await self._writer.submit(hit)

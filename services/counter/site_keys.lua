@@ -21,19 +21,3 @@ local function call_in_chunks(command, key, items, width)
     redis.call(command, key, unpack(items, first, math.min(first + step - 1, #items)))
   end
 end
-
--- the non-empty lines of ``text``, in order (as string.gmatch(text, '[^\n]+') gives them):
--- found with a plain search, which is about four times faster here than the pattern's
--- test of every character (0.2 against 0.8 µs for a 250-byte hit record)
-local function lines(text)
-  local from, size = 1, #text
-  return function()
-    while from <= size do
-      local stop = string.find(text, '\n', from, true) or size + 1
-      local line = string.sub(text, from, stop - 1)
-      from = stop + 1
-      if line ~= '' then return line end
-    end
-    return nil
-  end
-end

@@ -109,6 +109,14 @@ local function heap_push(heap, entry)
   end
 end
 
+local function heap_pop(heap)
+  local n = #heap
+  heap_swap(heap, 1, n)
+  local entry = heap[n]
+  heap[n] = nil
+  heap_down(heap, 1)
+  return entry
+end
 
 local function push(top, list, key)
   local items = top[list] or {}
@@ -148,20 +156,19 @@ local function stored_lowest(top)
   end
 end
 
--- evict the lowest-ranked key; its score (nil: nothing listed), and true when it was the
--- root of live: it stays there, for the caller to put the admitted key in its place and
--- sift that down once (one pass through the heap, where a pop and a push take two)
+-- evict the lowest-ranked key; its score (nil: nothing listed)
 local function evict_lowest(top)
   local key, score = stored_lowest(top)
   local low = top.live[1]
   if low and (key == nil or low.score < score or (low.score == score and low.key < key)) then
+    heap_pop(top.live)
     low.listed = false
     top.ov, top.op = top.ov + low.v, top.op + low.p
     if low.stored and not low.gone then
       low.gone = true
       push(top, 'gone', low.key)
     end
-    return low.score, true
+    return low.score
   end
   if key == nil then return nil end
   top.entries[key] = {key = key, listed = false, stored = true, gone = true}
@@ -229,12 +236,11 @@ local function count_top(top, key, visits, pageviews, weight)
   local entry = top.entries[key]  -- read_rows gave every key of the batch its entry
   if not entry or not entry.listed then
     listed_count(top)
-    local floor, at_root = 0, false
+    local floor = 0
     if top.count < top_entries then
       top.count = top.count + 1
     else
-      floor = nil
-      if weight > 0 then floor, at_root = evict_lowest(top) end
+      floor = weight > 0 and evict_lowest(top) or nil
       if floor == nil then  -- nothing to rank it by, or nothing to evict
         top.ov, top.op = top.ov + visits, top.op + pageviews
         return
@@ -249,12 +255,7 @@ local function count_top(top, key, visits, pageviews, weight)
                p = pageviews, moved = true, changed = true, at = 0}
       top.entries[key] = entry
     end
-    if at_root then  -- in the evicted key's place, then down to its rank
-      top.live[1], entry.at = entry, 1
-      heap_down(top.live, 1)
-    else
-      heap_push(top.live, entry)
-    end
+    heap_push(top.live, entry)
     return
   end
   entry.v, entry.p, entry.changed = entry.v + visits, entry.p + pageviews, true
@@ -472,7 +473,7 @@ local known = {}  -- day .. '|' .. month -> declared by the caller
 local folded = 0
 for _, entry in ipairs(entries) do
   local records = {}
-  for rec in lines(entry) do
+  for rec in string.gmatch(entry, '[^\n]+') do
     local visit, day, month, dims = string.match(rec, STAT)
     if visit then
       local pair = day .. '|' .. month

@@ -232,7 +232,7 @@ class SessionStore:
                       int(reply[5]), ("created",), int(reply[6]))
 
     async def touch(self, digest: str, mode: Literal["activity", "keepalive"], now_ms: int) -> Result:
-        return self._result(await self._touches.enqueue((digest, mode, now_ms)))
+        return self._result(await self._touches.submit((digest, mode, now_ms)))
 
     async def _flush_touches(self, touches: list[tuple[str, str, int]]) -> list[Any]:
         groups = _by_bucket([digest for digest, _, _ in touches])
@@ -288,7 +288,7 @@ class SessionStore:
 
     async def read(self, digest: str) -> StoredSession | None:
         """The stored times, for status reads: no write, never extends."""
-        raw = await self._reads.enqueue(digest)
+        raw = await self._reads.submit(digest)
         try:
             created, last, idle, prompt, grace, maxlife, state, version = (_text(v) for v in raw)
             if not state:

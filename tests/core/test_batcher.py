@@ -85,22 +85,6 @@ async def test_beyond_the_bounded_queue_work_is_refused_at_once() -> None:
     assert await asyncio.gather(*(t for t in tasks if t not in refused)) == [0, 2, 4, 6]
 
 
-async def test_enqueue_hands_back_the_future_and_refuses_when_called_not_when_awaited() -> None:
-    storage = Storage()
-    storage.hanging.add(0)
-    one = batcher(storage, Clock(), max_batch=1, max_pending=1, in_flight=1, timeout_seconds=5)
-    first = one.enqueue(0)
-    assert isinstance(first, asyncio.Future)
-    await asyncio.sleep(0)  # taken by the batch that hangs
-    second = one.enqueue(1)  # queued: the one place of the bounded queue
-    with pytest.raises(StorageUnavailable, match="^the service is waiting for storage; retry shortly$"):
-        one.enqueue(2)
-    assert one.pending() == 1
-    storage.release.set()
-    assert [await first, await second] == [0, 2]
-    assert storage.batches == [[0], [1]]
-
-
 async def test_a_hanging_batch_times_out_opens_the_breaker_and_fails_what_queued() -> None:
     storage, clock = Storage(), Clock()
     storage.hanging.add(0)

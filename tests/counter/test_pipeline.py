@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-from collections.abc import Awaitable
 from typing import Any
 
 import pytest
@@ -13,7 +11,7 @@ from aiohttp import ClientResponse
 from portal_pulse.core.errors import ApiError
 from portal_pulse.counter.hit import Kind, Outcome
 from portal_pulse.counter.keys import SiteKeys
-from portal_pulse.counter.pipeline import MAX_SEQ, HitContext, Step, parse_kind
+from portal_pulse.counter.pipeline import MAX_SEQ, parse_kind
 from portal_pulse.counter.state import PIPELINE
 from tests.counter.conftest import BROWSER_UA, GOOGLEBOT, Counter, CounterFactory, counter_settings
 from tests.counter.test_dimensions import table, top
@@ -73,68 +71,6 @@ async def test_drop_reasons_with_the_pixel(vcounter: Counter) -> None:
     response = await vcounter.client.get("/v1/hit.gif", params={"site": "default"},
                                          headers={"User-Agent": GOOGLEBOT})
     assert response.headers["X-Pulse-Counted"] == "0; reason=bot"
-
-
-def gated_after(counter: Counter, after: str, gate: asyncio.Event, seen: list[str],
-                drop: Outcome | None = None) -> asyncio.Event:
-    """Put a step that waits for ``gate`` (and then drops the hit, when ``drop``) into the
-    app's pipeline after the step ``after``; every step notes its name in ``seen``. The
-    event returned is set when a hit reaches the gate."""
-    reached = asyncio.Event()
-    pipeline = counter.app[PIPELINE]
-
-    def noted(name: str, step: Step) -> Step:
-        def run(ctx: HitContext) -> Awaitable[None] | None:
-            seen.append(name)
-            return step(ctx)
-        return run
-
-    async def wait(ctx: HitContext) -> None:
-        await gate.wait()
-        if drop is not None:
-            ctx.drop = drop
-
-    def gated(ctx: HitContext) -> Awaitable[None]:
-        seen.append("gate")
-        reached.set()
-        return wait(ctx)
-
-    steps = [(name, noted(name, step)) for name, step in pipeline.steps]
-    at = [name for name, _ in steps].index(after) + 1
-    pipeline.steps = (*steps[:at], ("gate", gated), *steps[at:])
-    return reached
-
-
-async def test_a_step_that_waits_holds_the_hit_and_the_later_steps_until_it_is_done(vcounter: Counter) -> None:
-    gate, seen = asyncio.Event(), list[str]()
-    reached = gated_after(vcounter, "filter_origin", gate, seen)
-    hit = asyncio.create_task(vcounter.hit())
-    await reached.wait()
-    for _ in range(20):  # the request is held at the gate: nothing after it runs, nothing is written
-        await asyncio.sleep(0)
-    assert seen == ["filter_bot", "filter_origin", "gate"]
-    assert not hit.done()
-    assert await vcounter.app_redis().hget(SiteKeys("default").totals, "pageviews") is None
-    gate.set()
-    response = await hit
-    assert response.headers["X-Pulse-Counted"] == "1"
-    assert seen == ["filter_bot", "filter_origin", "gate", "enrich_client", "enrich_visitor", "validate",
-                    "enrich_dimensions"]
-    assert await vcounter.app_redis().hget(SiteKeys("default").totals, "pageviews") == b"1"
-    assert await hits_metric(vcounter, "counted") == 1
-
-
-async def test_a_step_that_drops_the_hit_after_waiting_ends_the_pipeline_there(vcounter: Counter) -> None:
-    gate, seen = asyncio.Event(), list[str]()
-    gated_after(vcounter, "enrich_client", gate, seen, drop=Outcome.ORIGIN)
-    gate.set()
-    response = await vcounter.hit()
-    assert response.status == 204
-    assert response.headers["X-Pulse-Counted"] == "0; reason=origin"
-    assert seen == ["filter_bot", "filter_origin", "enrich_client", "gate"]
-    assert await hits_metric(vcounter, "origin") == 1
-    assert await hits_metric(vcounter, "counted") == 0
-    assert await vcounter.app_redis().hget(SiteKeys("default").totals, "pageviews") is None
 
 
 # --- What each field of a hit does, through both transports (the JSON body and the pixel).
