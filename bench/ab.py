@@ -8,9 +8,12 @@ saturating wrk run (throughput, CPU per hit, the exactness check). ``--old-env``
 ``--new-env`` set environment variables for one side, e.g. to compare two settings of
 the same checkout. Both sides run with the defaults an operator runs (rate limits on, the
 default access log), visitors from addresses of their own through the trusted proxy;
-``--tuned`` turns the limits off and logs warnings only, on both sides:
+``--tuned`` turns the limits off and logs warnings only, on both sides. ``--stats`` adds
+a saturating ``GET /v1/stats`` run to each round (the cached read every page footer
+makes: no Valkey work, so it shows the HTTP layer's cost per request alone):
 
     python -m bench.ab --old HEAD~1
+    python -m bench.ab --old HEAD~1 --stats --rounds 4
     python -m bench.ab --old . --old-env PULSE_COUNTER_COMMITS_IN_FLIGHT=4 --rounds 4
 """
 
@@ -33,6 +36,7 @@ from bench.stack import Server, Stack, stack
 from bench.throughput import Scenario, measure
 
 HIT = Scenario("hit JSON POST", "hit", counted=True)
+STATS = Scenario("stats GET", "get", "/v1/stats?site=default")
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,8 @@ class Round:
     cpu_ms_per_1k: float
     redis_cpu_ms_per_1k: float
     exact: bool
+    stats_rate: float | None = None
+    stats_cpu_ms_per_1k: float | None = None
 
 
 @contextlib.contextmanager
@@ -94,17 +100,21 @@ def start(st: Stack, name: str, ref: str, env: dict[str, str], tree: Path) -> Si
     return Side(name, ref, env, Server("counter", child, port))
 
 
-def one_round(st: Stack, side: Side, rate: float, seconds: float, connections: int, threads: int) -> Round:
+def one_round(st: Stack, side: Side, rate: float, seconds: float, connections: int, threads: int,
+              stats: bool = False) -> Round:
     server = side.server
     before = tree_cpu_seconds(server.child.pid)
     fixed = run_fixed_rate(server.url, rate, seconds, secrets.token_hex(4))
     at_rate = (tree_cpu_seconds(server.child.pid) - before) / max(int(fixed["answered"]), 1) * 1e6
     run = measure(st, server, HIT, seconds, connections, threads, 1, True, 1.0, lambda _: None)
+    read = measure(st, server, STATS, seconds, connections, threads, 1, False, 1.0, lambda _: None) if stats else None
     result = Round(side.name, fixed["p50_ms"], fixed["p90_ms"], fixed["p99_ms"], at_rate, run.wrk.rate,
-                   run.cpu_ms_per_1k, run.redis_cpu_ms_per_1k, bool(run.exact))
+                   run.cpu_ms_per_1k, run.redis_cpu_ms_per_1k, bool(run.exact),
+                   read.wrk.rate if read else None, read.cpu_ms_per_1k if read else None)
+    reads = f" | stats {read.wrk.rate:,.0f} req/s, {read.cpu_ms_per_1k:.1f} ms CPU/1k" if read else ""
     print(f"  {side.name}: {rate:,.0f}/s p50 {result.p50_ms:.2f} p90 {result.p90_ms:.2f} p99 {result.p99_ms:.2f} ms,"
           f" {at_rate:.0f} ms CPU/1k | saturated {result.rate:,.0f} req/s, {result.cpu_ms_per_1k:.0f} ms CPU/1k"
-          f" (Valkey {result.redis_cpu_ms_per_1k:.0f}), exact {result.exact}", flush=True)
+          f" (Valkey {result.redis_cpu_ms_per_1k:.0f}), exact {result.exact}{reads}", flush=True)
     return result
 
 
@@ -117,14 +127,19 @@ def summary(sides: list[Side], rounds: list[Round], rate: float) -> str:
             return f"{fmt.format(statistics.median(values))} ({', '.join(fmt.format(v) for v in values)})"
 
         env = " ".join(f"{k}={v}" for k, v in side.env.items())
-        rows.append((f"{side.name}: `{side.ref}` {env}".strip(), "; ".join([
+        parts = [
             f"p50 {spread([r.p50_ms for r in mine])} ms",
             f"p99 {spread([r.p99_ms for r in mine])} ms",
             f"CPU at {rate:,.0f}/s {spread([r.cpu_at_rate_ms_per_1k for r in mine], '{:.0f}')} ms/1k",
             f"saturated {spread([r.rate for r in mine], '{:,.0f}')} req/s",
             f"CPU {spread([r.cpu_ms_per_1k for r in mine], '{:.0f}')} ms/1k",
             f"exact {sum(r.exact for r in mine)}/{len(mine)}",
-        ])))
+        ]
+        reads = [r for r in mine if r.stats_rate is not None and r.stats_cpu_ms_per_1k is not None]
+        if reads:
+            parts.append(f"stats {spread([r.stats_rate or 0.0 for r in reads], '{:,.0f}')} req/s, "
+                         f"CPU {spread([r.stats_cpu_ms_per_1k or 0.0 for r in reads])} ms/1k")
+        rows.append((f"{side.name}: `{side.ref}` {env}".strip(), "; ".join(parts)))
     return kv_table(rows, ("side", "median (every round)"))
 
 
@@ -152,6 +167,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--tuned", action="store_true",
                         help="both sides with rate limits off and WARNING logs (default: the defaults)")
+    parser.add_argument("--stats", action="store_true", help="also a saturating GET /v1/stats run per round")
     args = parser.parse_args()
     install_stop_handlers()
     base = TUNED if args.tuned else {}
@@ -162,7 +178,7 @@ def main() -> int:
                      start(st, "new", args.new, {**base, **env_pairs(args.new_env)}, new_tree)]
             for number in range(1, args.rounds + 1):
                 print(f"round {number}", flush=True)
-                rounds += [one_round(st, side, args.rate, args.seconds, args.connections, args.threads)
+                rounds += [one_round(st, side, args.rate, args.seconds, args.connections, args.threads, args.stats)
                            for side in sides]
             print(summary(sides, rounds, args.rate))
     except KeyboardInterrupt:
