@@ -23,7 +23,6 @@ from prometheus_client import (
 )
 
 from portal_pulse.core.request_tally import RequestTally
-from portal_pulse.core.web import route_name
 
 log = logging.getLogger(__name__)
 
@@ -93,15 +92,6 @@ class ServiceMetrics:
                 self.scrape_errors.labels(self.service).inc()
                 log.warning("metrics refresh failed: %s", type(exc).__name__)
         return generate_latest(self.registry)
-
-    def observer(self) -> Callable[[web.Request, int, float], None]:
-        """Observe one request's duration under its route template, method and status."""
-        observe = self.requests.observe
-
-        def observed(request: web.Request, status: int, seconds: float) -> None:
-            observe((route_name(request), request.method, status), seconds)
-
-        return observed
 
     async def handle_metrics(self, request: web.Request) -> web.Response:
         body = await self.render()

@@ -38,16 +38,21 @@ def error_response(error: ApiError) -> web.Response:
     return json_response(error.body(), status=error.status, headers=headers)
 
 
+#: The route label of requests no route answers (unknown paths and methods).
+UNMATCHED = "unmatched"
+
+
 def route_name(request: web.Request) -> str:
-    """The route template (``/v1/sessions/{id}``), never the raw path: paths hold ids."""
+    """The route template (``/v1/sessions/{id}``), never the raw path: paths hold ids.
+    The edge's ``*`` routes (404 and 405, ``core/edge.py``) are ``unmatched``."""
     try:
         info = request.match_info
     except AssertionError:  # a message aiohttp could not parse never reached the router
-        return "unmatched"
+        return UNMATCHED
     route = info.route if info is not None else None
     resource = route.resource if route is not None else None
-    if resource is None or getattr(info, "http_exception", None) is not None:
-        return "unmatched"
+    if resource is None or route.method == hdrs.METH_ANY or getattr(info, "http_exception", None) is not None:
+        return UNMATCHED
     return resource.canonical
 
 
@@ -306,7 +311,7 @@ class RouteAccessLogger(AbstractAccessLogger):
     address or User-Agent: paths carry session ids, and addresses are personal data."""
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        name = route_name(request) if isinstance(request, web.Request) else "unmatched"
+        name = route_name(request) if isinstance(request, web.Request) else UNMATCHED
         self.logger.info("%s %s %s %.1fms", request.method, name, response.status, time * 1000)
 
     @property

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from portal_pulse.core.batch_metrics import BatchMetrics
 from portal_pulse.core.clock import Clock, SystemClock
-from portal_pulse.core.edge import edge_middleware
+from portal_pulse.core.edge import install_edge
 from portal_pulse.core.health import add_ops_routes
 from portal_pulse.core.metrics import ServiceMetrics
 from portal_pulse.core.redis_conn import STORAGE_ERRORS, connect
@@ -101,7 +101,6 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     service = ServiceMetrics("counter")
     origins = tuple(sorted({origin for site in settings.sites for origin in site.origins}))
     app = web.Application(
-        middlewares=[edge_middleware(service, lambda: origins, CORS_METHODS)],
         client_max_size=max(settings.counter.max_body_bytes, admin_handlers.MAX_BASELINE_BYTES) + 1024,
     )
     app[SETTINGS] = settings
@@ -131,4 +130,5 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     add_ops_routes(app, service, openapi_document(settings),
                    refusing=lambda pinged: WRITER in app and app[WRITER].refusing(pinged),
                    stale_tasks=app[SUPERVISOR].stale)
+    install_edge(app, service, lambda: origins, CORS_METHODS)  # every route is added
     return app

@@ -16,7 +16,7 @@ from aiohttp import web
 from portal_pulse.core.app_keys import SERVICE_METRICS
 from portal_pulse.core.batch_metrics import BatchMetrics
 from portal_pulse.core.clock import Clock, SystemClock
-from portal_pulse.core.edge import edge_middleware
+from portal_pulse.core.edge import install_edge
 from portal_pulse.core.health import add_ops_routes
 from portal_pulse.core.metrics import ServiceMetrics
 from portal_pulse.core.redis_conn import STORAGE_ERRORS, redis_client
@@ -98,10 +98,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     settings.validate()  # an invalid Settings never reaches an app, however it was built
     base = ServiceMetrics("session")
     metrics = SessionMetrics(base)
-    app = web.Application(
-        middlewares=[edge_middleware(base, lambda: settings.session.origins, METHODS)],
-        client_max_size=settings.session.max_body_bytes,
-    )
+    app = web.Application(client_max_size=settings.session.max_body_bytes)
     app[SETTINGS] = settings
     app[SERVICE_METRICS] = base
     app[CLOCK] = clock or SystemClock()
@@ -139,4 +136,5 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     router.add_get("/session.css", session_css)
     add_ops_routes(app, base, openapi_document(), stale_tasks=supervisor.stale,
                    refusing=lambda pinged: STORE in app and app[STORE].refusing(pinged))
+    install_edge(app, base, lambda: settings.session.origins, METHODS)  # every route is added
     return app

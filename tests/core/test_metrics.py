@@ -14,7 +14,7 @@ import pytest
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge
 
-from portal_pulse.core.edge import edge_middleware
+from portal_pulse.core.edge import install_edge
 from portal_pulse.core.metrics import ServiceMetrics, package_version
 from tests.conftest import ClientFactory
 from tests.metric_samples import sample
@@ -82,13 +82,14 @@ async def test_a_failing_or_hanging_refresher_does_not_fail_the_scrape(caplog: p
 
 async def test_the_metrics_endpoint(make_client: ClientFactory) -> None:
     metrics = ServiceMetrics("svc")
-    app = web.Application(middlewares=[edge_middleware(metrics, lambda: [], "GET")])
+    app = web.Application()
 
     async def item(request: web.Request) -> web.Response:
         return web.Response(status=201)
 
     app.router.add_post("/items/{id}", item)
     app.router.add_get("/metrics", metrics.handle_metrics)
+    install_edge(app, metrics, lambda: [], "GET")
     client = await make_client(app)
     assert (await client.post("/items/secret-id")).status == 201
     response = await client.get("/metrics")

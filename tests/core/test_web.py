@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from portal_pulse.core.edge import edge_middleware
+from portal_pulse.core.edge import install_edge
 from portal_pulse.core.errors import ApiError, StorageUnavailable, bad_request, not_found, unavailable
 from portal_pulse.core.metrics import ServiceMetrics
 from portal_pulse.core.secret import Secret
@@ -63,7 +63,7 @@ HTTP_ERRORS: dict[str, Callable[[], web.HTTPException]] = {
 
 def _app() -> web.Application:
     metrics = ServiceMetrics("test")
-    app = web.Application(middlewares=[edge_middleware(metrics, lambda: ["https://ok.example"])])
+    app = web.Application()
     decoder = msgspec.json.Decoder(Body)
     token = Secret("right")
 
@@ -94,6 +94,7 @@ def _app() -> web.Application:
     app.router.add_get("/refuse", refuse)
     app.router.add_get("/http/{status}", http_error)
     app.router.add_get("/metrics", metrics.handle_metrics)
+    install_edge(app, metrics, lambda: ["https://ok.example"])
     return app
 
 
@@ -517,8 +518,9 @@ def _reading_app(timeout_seconds: float) -> web.Application:
     async def size(request: web.Request) -> web.Response:
         return web.json_response({"size": len(await read_body(request, 64, timeout_seconds))})
 
-    app = web.Application(middlewares=[edge_middleware(ServiceMetrics("test"), lambda: [])])
+    app = web.Application()
     app.router.add_post("/size", size)
+    install_edge(app, ServiceMetrics("test"), lambda: [])
     return app
 
 
