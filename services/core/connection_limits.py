@@ -60,11 +60,16 @@ def connection_cap(configured: int, soft_limit: int | None = None) -> int:
 class LimitedRequestHandler(RequestHandler):
     """aiohttp's connection protocol with a header deadline and an open-connection cap."""
 
-    __slots__ = ("_bytes_since_request", "_header_timer", "_limited_server")
+    __slots__ = ("_bytes_since_request", "_header_deadline", "_header_timer", "_limited_server")
 
     def __init__(self, manager: LimitedServer, **kwargs: Any) -> None:
         super().__init__(manager, **kwargs)
         self._limited_server = manager
+        #: When the awaited request's headers are overdue (loop time), None when none is awaited.
+        self._header_deadline: float | None = None
+        #: One timer per connection, moved on lazily (as aiohttp's keep-alive timer is): a
+        #: request re-arms the deadline with an assignment, not a timer created and cancelled
+        #: (a uvloop timer each request cost ~1 µs of a 26 µs bare request).
         self._header_timer: asyncio.TimerHandle | None = None
         self._bytes_since_request = 0
 
@@ -85,29 +90,39 @@ class LimitedRequestHandler(RequestHandler):
     def connection_lost(self, exc: BaseException | None) -> None:
         if self._manager is not None:
             self._limited_server.open_connections -= 1
-        self._disarm()
+        self._header_deadline = None
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         if self._force_close:
             return
         before = self._request_count
-        if self._header_timer is None and not self._request_in_progress and not self._messages:
+        if self._header_deadline is None and not self._request_in_progress and not self._messages:
             self._arm()  # the first bytes of the next request on a kept-alive connection
         self._bytes_since_request += len(data)
         super().data_received(data)
         if self._request_count != before:  # a request's headers are complete
-            self._disarm()
+            self._header_deadline = None
             self._bytes_since_request = 0
 
     def _arm(self) -> None:
-        timeout = self._limited_server.header_timeout
-        self._header_timer = self._loop.call_later(timeout, self._headers_overdue)
+        deadline = self._header_deadline = self._loop.time() + self._limited_server.header_timeout
+        if self._header_timer is None:
+            self._header_timer = self._loop.call_at(deadline, self._check_headers)
 
-    def _disarm(self) -> None:
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-            self._header_timer = None
+    def _check_headers(self) -> None:
+        self._header_timer = None
+        deadline = self._header_deadline
+        if deadline is None:
+            return  # no request awaited: the next one arms again
+        if self._loop.time() < deadline:  # re-armed since this timer was set
+            self._header_timer = self._loop.call_at(deadline, self._check_headers)
+            return
+        self._header_deadline = None
+        self._headers_overdue()
 
     def _headers_overdue(self) -> None:
         self._header_timer = None

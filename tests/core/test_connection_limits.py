@@ -159,6 +159,22 @@ async def test_a_kept_alive_connection_is_timed_from_its_next_request_s_first_by
                   reason="header_timeout") == 1
 
 
+async def test_a_request_after_part_of_the_deadline_gets_a_whole_one(server: tuple[Connect, ServiceMetrics]) -> None:
+    """The connection's one timer, set when it opened, fires before the next request's own
+    deadline: it moves on to that deadline, which is then kept (not cut short, not lost)."""
+    connect, metrics = server
+    loop = asyncio.get_running_loop()
+    reader, writer = await connect()
+    await asyncio.sleep(HEADER_TIMEOUT * 0.6)
+    assert (await answered(reader, writer)).endswith(b"hello")
+    started = loop.time()
+    writer.write(b"GET / HTTP/1.1\r\n")
+    assert await read_all(reader) == TIMED_OUT
+    assert loop.time() - started >= HEADER_TIMEOUT * 0.9  # uvloop's timers have millisecond steps
+    assert sample(await scrape(metrics), "pulse_http_connections_closed_total", service="lim",
+                  reason="header_timeout") == 1
+
+
 async def test_an_idle_kept_alive_connection_is_not_cut_by_the_header_deadline(
     server: tuple[Connect, ServiceMetrics],
 ) -> None:
