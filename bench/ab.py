@@ -133,6 +133,7 @@ def summary(sides: list[Side], rounds: list[Round], rate: float) -> str:
             f"CPU at {rate:,.0f}/s {spread([r.cpu_at_rate_ms_per_1k for r in mine], '{:.0f}')} ms/1k",
             f"saturated {spread([r.rate for r in mine], '{:,.0f}')} req/s",
             f"CPU {spread([r.cpu_ms_per_1k for r in mine], '{:.0f}')} ms/1k",
+            f"Valkey CPU {spread([r.redis_cpu_ms_per_1k for r in mine], '{:.0f}')} ms/1k",
             f"exact {sum(r.exact for r in mine)}/{len(mine)}",
         ]
         reads = [r for r in mine if r.stats_rate is not None and r.stats_cpu_ms_per_1k is not None]

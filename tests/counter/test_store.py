@@ -21,9 +21,9 @@ from tests.conftest import T0
 from tests.counter.conftest import Counter
 
 
-def hit(site: str, visitor: str, now: float = T0) -> Hit:
+def hit(site: str, visitor: str, now: float = T0, path: str = "/", kind: Kind = Kind.PAGEVIEW) -> Hit:
     cal = calendar_keys(now, ZoneInfo("UTC"))
-    return Hit(site=site, kind=Kind.PAGEVIEW, path_digest=path_digest("/"),
+    return Hit(site=site, kind=kind, path_digest=path_digest(path),
                visitor_digest=visitor_from_id(site, visitor), member=False, bot=False, now=now,
                day=cal.day, month=cal.month, hour=cal.hour, event_digest="", ip_digest="")
 
@@ -70,3 +70,23 @@ async def test_a_visitor_s_state_is_kept_for_the_longer_window_and_ten_minutes(c
     ttl_ms = await counter.app_redis().pttl(SiteKeys("default").visitor(visitor_from_id("default", "kept")))
     expected_ms = (max(settings.visit_window_seconds, settings.online_window_seconds) + 600) * 1000
     assert expected_ms - 5_000 < ttl_ms <= expected_ms  # the server's clock ran a little since
+
+
+
+async def test_one_batch_counts_each_path_once_per_visit(redis_client: Redis) -> None:
+    """Within one commit a new visitor's paths are decided by the script alone (its hash
+    is known to be empty) and written with 'last' at the end: the same as hit by hit."""
+    store = HitStore(ScriptRunner(redis_client), CounterSettings())
+    keys = SiteKeys("default")
+    later = T0 + CounterSettings().visit_window_seconds + 1  # a new visit of the same visitor
+    batch = [hit("default", "new", path="/a"), hit("default", "new", path="/a"), hit("default", "new", path="/b"),
+             hit("default", "new", path="/a", kind=Kind.DOWNLOAD), hit("default", "new", path="/a", kind=Kind.DOWNLOAD),
+             hit("default", "new", T0 + 1, path="/b"), hit("default", "new", later, path="/a")]
+    await store.commit(batch)
+    await store.commit([hit("default", "new", later + 1, path="/a"), hit("default", "new", later + 2, path="/b")])
+    views = {path: await redis_client.hget(keys.page(path_digest(path)), "views") for path in ("/a", "/b")}
+    assert views == {"/a": b"2", "/b": b"2"}  # /a: first visit, second; /b: first visit, second (next batch)
+    assert await redis_client.hget(keys.page(path_digest("/a")), "downloads") == b"1"
+    fields = await redis_client.hgetall(keys.visitor(visitor_from_id("default", "new")))
+    names = sorted(str(name, "ascii")[:2] for name in fields)  # type: ignore[arg-type]
+    assert names == ["la", "v:", "v:"]  # the second visit's /a and /b
