@@ -2,7 +2,7 @@
 --   wrk ... -s bench.lua URL -- <kind> <seconds> <run-id> [ids-file] [path]
 -- kinds: hit (JSON POST /v1/hit, a distinct visitor per request), pixel (GET /v1/hit.gif,
 -- one of 256 browser User-Agents; both from a distinct X-Forwarded-For address, so every
--- pixel hit is a distinct visitor too), get (GET <path>), activity (POST
+-- pixel hit is a distinct visitor too, in every run), get (GET <path>), activity (POST
 -- /v1/sessions/<id>/activity), status (GET /v1/sessions/<id>), ids read from ids-file.
 --
 -- Exact counting: for <seconds> each connection sends measured requests; after that it
@@ -31,6 +31,7 @@ function setup(thread)
 end
 
 local kind, seconds, run, ids, path
+local run_bits = 0  -- the run id's first 32 bits (visitor_address)
 local n = 0
 local t_start, t_end, deadline = nil, nil, nil
 sent, answered, s2xx, s3xx, s4xx, s5xx, fillers = 0, 0, 0, 0, 0, 0, 0
@@ -66,12 +67,17 @@ function init(args)
   end
   filler = wrk.format("GET", "/__bench_filler")
   n = tid * 7919  -- spread the session ids the threads start from
+  run_bits = (tonumber(string.sub(run, 1, 8), 16) or 0) % 4294967296
 end
 
 -- Each visitor comes from an address of its own, through the trusted proxy (the
--- services trust 127.0.0.1 by default): X-Forwarded-For, as behind nginx.
+-- services trust 127.0.0.1 by default): X-Forwarded-For, as behind nginx. The run id is
+-- in the address (a unique-local IPv6 one), so the visitors of one run are not those of
+-- the run before: a pixel visitor is its address and User-Agent, and a repeat run with
+-- the same addresses would be the same people inside their visit window (no new visits).
 local function visitor_address()
-  return string.format("10.%d.%d.%d", tid % 256, math.floor(n / 256) % 256, n % 256)
+  return string.format("fd00:%x:%x:%x:%x:%x::1", math.floor(run_bits / 65536), run_bits % 65536, tid,
+                       math.floor(n / 65536) % 65536, n % 65536)
 end
 
 local function measured()
