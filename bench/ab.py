@@ -15,6 +15,10 @@ makes: no Valkey work, so it shows the HTTP layer's cost per request alone):
     python -m bench.ab --old HEAD~1
     python -m bench.ab --old HEAD~1 --stats --rounds 4
     python -m bench.ab --old . --old-env PULSE_COUNTER_COMMITS_IN_FLIGHT=4 --rounds 4
+
+``--aof`` first measures what each side writes to Valkey's append-only file per hit (a
+fixed-rate run each, alone, with automatic rewrites paused): the volume that decides how
+often Valkey rewrites the file, and a rewrite stalls every ``appendfsync always`` commit.
 """
 
 from __future__ import annotations
@@ -25,10 +29,14 @@ import secrets
 import statistics
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import redis
+
+from bench import probes
 from bench.fixedrate import run_fixed_rate
 from bench.procs import REPO, free_port, install_stop_handlers, python_argv, tree_cpu_seconds
 from bench.report import kv_table
@@ -118,6 +126,33 @@ def one_round(st: Stack, side: Side, rate: float, seconds: float, connections: i
     return result
 
 
+def aof_size(client: redis.Redis) -> int:
+    return int(client.info("persistence")["aof_current_size"])
+
+
+def aof_bytes_per_hit(st: Stack, side: Side, rate: float, seconds: float) -> float:
+    """Bytes ``side`` adds to the append-only file per counted pageview, measured alone
+    with automatic rewrites paused (a rewrite would shrink the file mid-run)."""
+    client = st.redis()
+    try:
+        saved = str(client.config_get("auto-aof-rewrite-percentage")["auto-aof-rewrite-percentage"])
+        client.config_set("auto-aof-rewrite-percentage", 0)
+        try:
+            while client.info("persistence").get("aof_rewrite_in_progress"):
+                time.sleep(0.1)
+            before, views_before = aof_size(client), probes.counter_totals(client)[1]
+            run_fixed_rate(side.server.url, rate, seconds, secrets.token_hex(4))
+            time.sleep(1.5)  # the statistics fold of the run's last hits
+            after, views_after = aof_size(client), probes.counter_totals(client)[1]
+        finally:
+            client.config_set("auto-aof-rewrite-percentage", saved)
+    finally:
+        client.close()
+    per_hit = (after - before) / max(views_after - views_before, 1)
+    print(f"  {side.name}: {per_hit:,.0f} AOF bytes per hit", flush=True)
+    return per_hit
+
+
 def summary(sides: list[Side], rounds: list[Round], rate: float) -> str:
     rows = []
     for side in sides:
@@ -169,6 +204,7 @@ def main() -> int:
     parser.add_argument("--tuned", action="store_true",
                         help="both sides with rate limits off and WARNING logs (default: the defaults)")
     parser.add_argument("--stats", action="store_true", help="also a saturating GET /v1/stats run per round")
+    parser.add_argument("--aof", action="store_true", help="first, each side's AOF bytes per hit (alone)")
     args = parser.parse_args()
     install_stop_handlers()
     base = TUNED if args.tuned else {}
@@ -177,6 +213,10 @@ def main() -> int:
         with checkout(args.old) as old_tree, checkout(args.new) as new_tree, stack() as st:
             sides = [start(st, "old", args.old, {**base, **env_pairs(args.old_env)}, old_tree),
                      start(st, "new", args.new, {**base, **env_pairs(args.new_env)}, new_tree)]
+            if args.aof:
+                print("AOF bytes per hit", flush=True)
+                for side in sides:
+                    aof_bytes_per_hit(st, side, args.rate, args.seconds)
             for number in range(1, args.rounds + 1):
                 print(f"round {number}", flush=True)
                 rounds += [one_round(st, side, args.rate, args.seconds, args.connections, args.threads, args.stats)
