@@ -125,7 +125,6 @@ class LimitedRequestHandler(RequestHandler):
         self._headers_overdue()
 
     def _headers_overdue(self) -> None:
-        self._header_timer = None
         if self._request_in_progress or self._messages or self.transport is None:
             return  # a request is being answered: the handler's own bounds apply
         if self._bytes_since_request and not self._force_close:

@@ -159,7 +159,7 @@ local rate_keys = {}  -- unit .. bucket number -> key (this batch)
 -- written once at the end (one HSET of the batch's changed fields, then its EXPIRE). The
 -- same values as an HINCRBY per hit, but the append-only file logs a key once a batch,
 -- not once a hit: the per-hit HINCRBYs were a quarter of the AOF bytes a hit wrote.
-local rate_counts, rate_changed = {}, {}  -- key -> field -> count; key -> {fields, in order}
+local rate_counts = {}  -- key -> field -> count (every field in it was counted this batch)
 -- the hit's count of ``field`` in its UTC minute or hour, this hit included
 local function limited_counter(unit, now, field)
   local minutes = unit == 'minute'
@@ -172,29 +172,27 @@ local function limited_counter(unit, now, field)
     if not rate_ttl[key] then
       rate_ttl[key] = ttl_s
       rate_order[#rate_order + 1] = key
-      rate_counts[key], rate_changed[key] = {}, {}
+      rate_counts[key] = {}
     end
   end
   local counts = rate_counts[key]
   local count = counts[field]
   if count == nil then
     count = tonumber(redis.call('HGET', key, field) or '0')
-    local changed = rate_changed[key]
-    changed[#changed + 1] = field
   end
   count = count + 1
   counts[field] = count
   return count
 end
 
-local function expire_rate_counters()
+local function write_rate_counters()
   for _, key in ipairs(rate_order) do
-    local counts, pairs_ = rate_counts[key], {}
-    for _, field in ipairs(rate_changed[key]) do
-      pairs_[#pairs_ + 1] = field
-      pairs_[#pairs_ + 1] = string.format('%d', counts[field])
+    local values = {}
+    for field, count in pairs(rate_counts[key]) do
+      values[#values + 1] = field
+      values[#values + 1] = string.format('%d', count)
     end
-    call_in_chunks('HSET', key, pairs_, 2)
+    call_in_chunks('HSET', key, values, 2)
     redis.call('EXPIRE', key, rate_ttl[key])
   end
 end
@@ -294,7 +292,6 @@ local function retry_check(vd, sq, ed, remember)
 end
 
 local function write_retry_state()
-expire_rate_counters()
   for _, vd in ipairs(retry_order) do
     local state = retry_state[vd]
     if state.dirty then
@@ -472,6 +469,7 @@ for _, audience in ipairs({'members', 'guests'}) do
   call_in_chunks('ZREM', site_key('online:' .. audience), removes[audience], 1)
 end
 if #adds.bots > 0 then cap_online_bots() end
+write_rate_counters()
 write_retry_state()
 
 for _, vd in ipairs(written_order) do
