@@ -317,17 +317,19 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--fsync", default="always", choices=("always", "everysec"))
+    parser.add_argument("--valkey-allocator", default="jemalloc", choices=("jemalloc", "libc"),
+                        help="the embedded Valkey's allocator (jemalloc where installed, the default; libc as built)")
     parser.add_argument("--out", type=Path, default=REPO / "var" / "bench" / "results.md")
     parser.add_argument("--write-docs", action="store_true", help="refresh the results block of docs/benchmarks.md")
     args = parser.parse_args()
     plan = plan_from(args)
     install_stop_handlers()
     started = time.monotonic()
-    machine = describe()
+    machine = describe(args.valkey_allocator)
     sections: dict[str, Any] = {}
     runs: list[Run] = []
     try:
-        with stack(args.fsync) as st:
+        with stack(args.fsync, allocator=args.valkey_allocator) as st:
             log(f"valkey {st.redis_url} (appendfsync {args.fsync}); workdir {st.workdir}")
             runs = run_throughput(st, plan, sections)
             if "lag" in plan.parts:
@@ -338,7 +340,7 @@ def main() -> int:
                 st.flush()
                 sections["profile"] = [asdict(p) for p in run_profiles(st, plan, args.out.parent / "profiles")]
         if "everysec" in plan.parts and args.fsync == "always":
-            with stack("everysec") as st:
+            with stack("everysec", allocator=args.valkey_allocator) as st:
                 log("hit ingest again with appendfsync everysec")
                 ceiling, naive, counter = st.ceiling(), st.naive(), st.service("counter")
                 sections["everysec"] = compare(st, Scenario("hit JSON POST", "hit", counted=True),

@@ -42,7 +42,15 @@ def _wrk_version() -> str:
     return (out.stdout or out.stderr).splitlines()[0].strip() if (out.stdout or out.stderr) else "unknown"
 
 
-def describe() -> dict[str, str]:
+def _allocator(allocator: str) -> str:
+    from portal_pulse.core.embedded import jemalloc_library
+
+    library = jemalloc_library() if allocator == "jemalloc" else None
+    return f"jemalloc ({library}, preloaded)" if library else "libc (as built)"
+
+
+def describe(allocator: str = "jemalloc") -> dict[str, str]:
+    """The machine and versions; ``allocator``: the one asked of the embedded Valkey."""
     return {
         "nproc": str(os.cpu_count()),
         "cpu": _lscpu_model(),
@@ -54,5 +62,6 @@ def describe() -> dict[str, str]:
         "redis-py": version("redis"),
         "hiredis": version("hiredis"),
         "valkey": _valkey_version(),
+        "valkey allocator": _allocator(allocator),
         "wrk": _wrk_version(),
     }

@@ -14,7 +14,7 @@ from pathlib import Path
 import redis
 
 from bench.procs import Child, Processes, free_port, free_port_run, python_argv
-from portal_pulse.core.embedded import EmbeddedServer
+from portal_pulse.core.embedded import Allocator, EmbeddedServer
 
 SERVICE_TOKEN = "bench-" + secrets.token_hex(16)
 #: What a benchmark might tune: no inflation limits (all load from one address), warnings
@@ -98,11 +98,12 @@ class Stack:
 
 
 @contextmanager
-def stack(fsync: str = "always", keep: bool = False) -> Iterator[Stack]:
-    """Valkey plus a process table; everything is stopped on the way out, even on Ctrl+C."""
+def stack(fsync: str = "always", keep: bool = False, allocator: Allocator = "jemalloc") -> Iterator[Stack]:
+    """Valkey plus a process table; everything is stopped on the way out, even on Ctrl+C.
+    ``allocator``: the embedded server's (``EmbeddedServer.allocator``)."""
     workdir = Path(tempfile.mkdtemp(prefix="pulse-bench-"))
     procs = Processes(workdir / "logs")
-    valkey = EmbeddedServer(data_dir=workdir / "valkey", port=free_port(), fsync=fsync)
+    valkey = EmbeddedServer(data_dir=workdir / "valkey", port=free_port(), fsync=fsync, allocator=allocator)
     try:
         valkey.start()
         yield Stack(procs, valkey, workdir)

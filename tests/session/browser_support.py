@@ -75,6 +75,7 @@ class Signed:
     async def state(self) -> dict[str, Any]:
         response = await self.service.get(f"/v1/sessions/{self.session_id}")
         data: dict[str, Any] = await response.json()
+        assert response.status == 200, (response.status, data)  # a failure says what answered
         return data
 
 
