@@ -114,9 +114,9 @@ def run_throughput(st: Stack, plan: Plan, sections: dict[str, Any]) -> list[Run]
                          Scenario("session status GET", "status", ids_file=ids_file)):
             runs += compare(st, scenario, [ceiling, minimal, session, session_tuned], **kw)  # type: ignore[arg-type]
         st.stop(session_tuned)
-        if "sse" in plan.parts:
-            sections["sse"] = open_streams(st, session, plan.sse_streams)
         st.stop(session)
+        if "sse" in plan.parts:
+            sections["sse"] = open_streams(st, plan.sse_streams)
     if minimal is not None:
         st.stop(minimal)
     st.stop(ceiling)
@@ -194,7 +194,18 @@ def half_load(st: Stack, plan: Plan, servers: list[Server], runs: list[Run]) -> 
     return out
 
 
-def open_streams(st: Stack, session: Server, streams: int) -> dict[str, Any]:
+def open_streams(st: Stack, streams: int) -> dict[str, Any]:
+    """``streams`` event streams held open against a session service with its defaults,
+    except its connection cap (10,000 by default, which that many streams fill; the
+    service then rightly refuses the benchmark's own /metrics read): raised to leave room."""
+    session = st.service("session", {"PULSE_HTTP_MAX_CONNECTIONS": str(streams + 100)})
+    try:
+        return _hold_streams(st, session, streams)
+    finally:
+        st.stop(session)
+
+
+def _hold_streams(st: Stack, session: Server, streams: int) -> dict[str, Any]:
     ids = asyncio_create(session.url, max(1, streams // 10))
     ids_file = write_ids(st.workdir / "sse-ids.txt", ids)
     idle_rss = rss_bytes(session.child.pid)
