@@ -17,7 +17,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from bench import probes
 from bench.fixedrate import run_fixed_rate
@@ -30,6 +30,7 @@ from bench.report import kv_table, summarise, throughput_table
 from bench.sessions import create_sessions, scheduler_lag, write_ids
 from bench.stack import Server, Stack, stack
 from bench.throughput import Run, Scenario, compare, is_counter
+from portal_pulse.core.embedded import Allocator
 
 PARTS = ("hits", "stats", "session", "latency", "workers", "sse", "lag", "online", "everysec", "profile")
 STATS_CACHE_SECONDS = 1.0
@@ -328,7 +329,7 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--fsync", default="always", choices=("always", "everysec"))
-    parser.add_argument("--valkey-allocator", default="jemalloc", choices=("jemalloc", "libc"),
+    parser.add_argument("--valkey-allocator", default="jemalloc", choices=get_args(Allocator),
                         help="the embedded Valkey's allocator (jemalloc where installed, the default; libc as built)")
     parser.add_argument("--out", type=Path, default=REPO / "var" / "bench" / "results.md")
     parser.add_argument("--write-docs", action="store_true", help="refresh the results block of docs/benchmarks.md")

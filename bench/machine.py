@@ -8,6 +8,8 @@ import subprocess
 from importlib.metadata import version
 from pathlib import Path
 
+from portal_pulse.core.embedded import Allocator, jemalloc_library
+
 
 def _lscpu_model() -> str:
     try:
@@ -42,14 +44,12 @@ def _wrk_version() -> str:
     return (out.stdout or out.stderr).splitlines()[0].strip() if (out.stdout or out.stderr) else "unknown"
 
 
-def _allocator(allocator: str) -> str:
-    from portal_pulse.core.embedded import jemalloc_library
-
+def _allocator(allocator: Allocator) -> str:
     library = jemalloc_library() if allocator == "jemalloc" else None
     return f"jemalloc ({library}, preloaded)" if library else "libc (as built)"
 
 
-def describe(allocator: str = "jemalloc") -> dict[str, str]:
+def describe(allocator: Allocator = "jemalloc") -> dict[str, str]:
     """The machine and versions; ``allocator``: the one asked of the embedded Valkey."""
     return {
         "nproc": str(os.cpu_count()),

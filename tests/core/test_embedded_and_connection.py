@@ -45,7 +45,8 @@ def test_the_embedded_server_runs_with_jemalloc_unless_asked_for_libc(tmp_path: 
         assert chosen.process is not None and built.process is not None
         assert "libjemalloc" in _mapped_libraries(chosen.process.pid)
         assert "libjemalloc" not in _mapped_libraries(built.process.pid)
-        assert redis.Redis.from_url(chosen.url).ping()
+        with redis.Redis.from_url(chosen.url) as client:
+            assert client.ping()
     finally:
         chosen.stop()
         built.stop()
