@@ -83,39 +83,35 @@ local function lower(a, b)
   return a.score < b.score or (a.score == b.score and a.key < b.key)
 end
 
-local function heap_swap(heap, i, j)
-  heap[i], heap[j] = heap[j], heap[i]
-  heap[i].at, heap[j].at = i, j
-end
-
-local function heap_down(heap, i)  -- after the entry at i ranked higher
+local function heap_down(heap, i)  -- after the entry at i ranked higher (or replaced the root)
   local n = #heap
+  local entry = heap[i]
+  local score, key = entry.score, entry.key
   while true do
-    local low, left = i, 2 * i
-    if left <= n and lower(heap[left], heap[low]) then low = left end
-    if left + 1 <= n and lower(heap[left + 1], heap[low]) then low = left + 1 end
-    if low == i then return end
-    heap_swap(heap, i, low)
-    i = low
+    local left = 2 * i
+    if left > n then break end
+    local child = heap[left]
+    local right = heap[left + 1]
+    if right and (right.score < child.score or (right.score == child.score and right.key < child.key)) then
+      left, child = left + 1, right
+    end
+    if not (child.score < score or (child.score == score and child.key < key)) then break end
+    heap[i], child.at = child, i
+    i = left
   end
+  heap[i], entry.at = entry, i
 end
 
 local function heap_push(heap, entry)
   local i = #heap + 1
-  heap[i], entry.at = entry, i
-  while i > 1 and lower(heap[i], heap[math.floor(i / 2)]) do
-    heap_swap(heap, i, math.floor(i / 2))
-    i = math.floor(i / 2)
+  while i > 1 do
+    local up = math.floor(i / 2)
+    local parent = heap[up]
+    if not lower(entry, parent) then break end
+    heap[i], parent.at = parent, i
+    i = up
   end
-end
-
-local function heap_pop(heap)
-  local n = #heap
-  heap_swap(heap, 1, n)
-  local entry = heap[n]
-  heap[n] = nil
-  heap_down(heap, 1)
-  return entry
+  heap[i], entry.at = entry, i
 end
 
 local function push(top, list, key)
@@ -161,7 +157,7 @@ local function evict_lowest(top)
   local key, score = stored_lowest(top)
   local low = top.live[1]
   if low and (key == nil or low.score < score or (low.score == score and low.key < key)) then
-    heap_pop(top.live)
+    top.root_free = true  -- the admitted key takes the root's place (count_top)
     low.listed = false
     top.ov, top.op = top.ov + low.v, top.op + low.p
     if low.stored and not low.gone then
@@ -255,7 +251,13 @@ local function count_top(top, key, visits, pageviews, weight)
                p = pageviews, moved = true, changed = true, at = 0}
       top.entries[key] = entry
     end
-    heap_push(top.live, entry)
+    if top.root_free then  -- one sift from the root, not a pop and a push
+      top.root_free = false
+      top.live[1] = entry
+      heap_down(top.live, 1)
+    else
+      heap_push(top.live, entry)
+    end
     return
   end
   entry.v, entry.p, entry.changed = entry.v + visits, entry.p + pageviews, true
@@ -339,13 +341,6 @@ local function stats_flush()
   end
 end
 
-local function split_dims(dims)
-  if dims == '' then return nil end
-  local f = {string.match(dims, DIM_FIELDS)}
-  if #f ~= 9 then return nil end
-  return f
-end
-
 -- What one noted hit counts in DIMENSIONS[index]: the key ('' for nothing), its visits
 -- and pageviews. ``visit`` is 1 for a pageview that started a visit, 0 for another
 -- pageview of a person, -1 for a bot's pageview (counted in 'bots' only).
@@ -379,8 +374,17 @@ local function stats_note(f, day, month, visit)
     sums[day] = group
     sum_days[#sum_days + 1] = day
   end
-  for index = 1, #DIMENSIONS do
-    local key, visits, pageviews = stat_of(index, f, visit)
+  -- stat_of, inlined (the fold's hottest loop): a person's pageview counts in the first
+  -- seven dimensions, a bot's in 'bots' (8) only
+  local first, last = 1, 7
+  if visit < 0 then first, last = 8, 8 end
+  for index = first, last do
+    local key, visits, pageviews = f[index], visit, 1
+    if visit < 0 then
+      visits = 0
+    elseif index == 2 and key == '=' then
+      if visit == 1 then key, pageviews = '(direct)', 0 else key = '' end
+    end
     if key ~= '' then
       local per_key = group[index]
       if not per_key then
@@ -388,12 +392,12 @@ local function stats_note(f, day, month, visit)
         group[index] = per_key
       end
       local counts = per_key[key]
-      if not counts then
-        counts = {0, 0}
-        per_key[key] = counts
+      if counts then
+        counts[1], counts[2] = counts[1] + visits, counts[2] + pageviews
+      else
+        per_key[key] = {visits, pageviews}
         per_key[#per_key + 1] = key
       end
-      counts[1], counts[2] = counts[1] + visits, counts[2] + pageviews
     end
   end
 end
@@ -471,24 +475,37 @@ local STAT = '^(-?%d)|([^|]*)|([^|]*)|(.*)$'
 local entries = redis.call('LRANGE', log_key, 0, tonumber(ARGV[3]) - 1)
 local known = {}  -- day .. '|' .. month -> declared by the caller
 local folded = 0
+-- a record and its dimensions in one match (STAT and DIM_FIELDS): 3 + 9 captures
+local RECORD = '^(-?%d)|([^|]*)|([^|]*)|' .. string.sub(DIM_FIELDS, 2)
+local last_day, last_month, last_known = nil, nil, false
 for _, entry in ipairs(entries) do
-  local records = {}
+  local records, n = {}, 0  -- four slots a record: visit, day, month, dimensions (or false)
   for rec in string.gmatch(entry, '[^\n]+') do
-    local visit, day, month, dims = string.match(rec, STAT)
+    local visit, day, month, d1, d2, d3, d4, d5, d6, d7, d8, d9 = string.match(rec, RECORD)
+    local f = false
     if visit then
-      local pair = day .. '|' .. month
-      if known[pair] == nil then
-        known[pair] = declared[P .. 'top:day:' .. day .. ':pages:c'] == true
-          and declared[P .. 'top:month:' .. month .. ':pages:c'] == true
+      f = {d1, d2, d3, d4, d5, d6, d7, d8, d9}
+    else  -- not well formed: the record is skipped, but its day still must be declared
+      visit, day, month = string.match(rec, STAT)
+    end
+    if visit then
+      if day ~= last_day or month ~= last_month then
+        local pair = day .. '|' .. month
+        if known[pair] == nil then
+          known[pair] = declared[P .. 'top:day:' .. day .. ':pages:c'] == true
+            and declared[P .. 'top:month:' .. month .. ':pages:c'] == true
+        end
+        last_day, last_month, last_known = day, month, known[pair]
       end
-      if not known[pair] then records = nil break end
-      records[#records + 1] = {tonumber(visit), day, month, dims}
+      if not last_known then records = nil break end
+      records[n + 1], records[n + 2], records[n + 3], records[n + 4] = tonumber(visit), day, month, f
+      n = n + 4
     end
   end
   if not records then break end
-  for _, rec in ipairs(records) do
-    local f = split_dims(rec[4])
-    if f then stats_note(f, rec[2], rec[3], rec[1]) end
+  for at = 1, n, 4 do
+    local f = records[at + 3]
+    if f then stats_note(f, records[at + 1], records[at + 2], records[at]) end
   end
   folded = folded + 1
 end
