@@ -3,18 +3,21 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint check bench mutate system-deps clean
+.PHONY: run test lint check bench mutate system-deps constraints clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-$(VENV)/.runtime: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e .
+# Installs are pinned by constraints.txt (see `make constraints`).
+PIP_INSTALL := $(BIN)/pip install -q -c constraints.txt
+
+$(VENV)/.runtime: pyproject.toml constraints.txt | $(BIN)/python
+	$(PIP_INSTALL) -e .
 	touch $@
 
-$(VENV)/.dev: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[dev]'
+$(VENV)/.dev: pyproject.toml constraints.txt | $(BIN)/python
+	$(PIP_INSTALL) -e '.[dev]'
 	touch $@ $(VENV)/.runtime
 
 ## Start the embedded Valkey (data in var/data), both services and the demo portal.
@@ -35,7 +38,7 @@ test: $(VENV)/.dev system-deps lint
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; fi; exit $$rc
 
 bench: $(VENV)/.dev
-	$(BIN)/pip install -q -e '.[dev,bench]'
+	$(PIP_INSTALL) -e '.[dev,bench]'
 	bash scripts/system-deps.sh bench
 	$(BIN)/python -m bench
 
@@ -44,9 +47,15 @@ bench: $(VENV)/.dev
 ## e.g. MUTANTS="portal_pulse.core.settings* portal_pulse.session.state_machine*".
 MUTANTS ?=
 mutate: $(VENV)/.dev
-	$(BIN)/pip install -q -e '.[dev,mutate]'
+	$(PIP_INSTALL) -e '.[dev,mutate]'
 	$(BIN)/mutmut run --max-children $(or $(MUTATE_JOBS),2) $(MUTANTS); rc=$$?; \
 	$(BIN)/mutmut results; exit $$rc
+
+## Re-pin constraints.txt to what .venv holds (after upgrading a package and passing `make test`).
+constraints: $(VENV)/.dev
+	$(PIP_INSTALL) -e '.[dev,bench,mutate]'
+	{ sed -n '1,2p' constraints.txt; $(BIN)/pip freeze --exclude-editable; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache mutants
