@@ -1,6 +1,7 @@
 -- One wrk script for every benchmark request shape.
 --   wrk ... -s bench.lua URL -- <kind> <seconds> <run-id> [ids-file] [path]
--- kinds: hit (JSON POST /v1/hit, a distinct visitor per request), pixel (GET /v1/hit.gif,
+-- kinds: hit (JSON POST /v1/hit, a distinct visitor per request), widget (the same, shaped
+-- as widget.js sends it: see measured()), pixel (GET /v1/hit.gif,
 -- one of 256 browser User-Agents; both from a distinct X-Forwarded-For address, so every
 -- pixel hit is a distinct visitor too, in every run), get (GET <path>), activity (POST
 -- /v1/sessions/<id>/activity), status (GET /v1/sessions/<id>), ids read from ids-file.
@@ -31,6 +32,7 @@ function setup(thread)
 end
 
 local kind, seconds, run, ids, path
+local origin = nil  -- the widget's page origin: the counter's own (allowed without configuration)
 local run_bits = 0  -- the run id's first 32 bits (visitor_address)
 local n = 0
 local t_start, t_end, deadline = nil, nil, nil
@@ -66,6 +68,7 @@ function init(args)
     for line in io.lines(args[4]) do table.insert(ids, line) end
   end
   filler = wrk.format("GET", "/__bench_filler")
+  origin = string.format("http://%s:%s", wrk.host, wrk.port)
   n = tid * 7919  -- spread the session ids the threads start from
   run_bits = (tonumber(string.sub(run, 1, 8), 16) or 0) % 4294967296
 end
@@ -88,6 +91,16 @@ local function measured()
       n % 1000, run, tid, n)
     return wrk.format("POST", "/v1/hit", { ["Content-Type"] = "application/json",
       ["User-Agent"] = ua .. "bench", ["X-Forwarded-For"] = visitor_address() }, body)
+  elseif kind == "widget" then
+    -- what widget.js sends for a page view: text/plain (no CORS preflight), the page's
+    -- Origin, an event id and the visitor's sequence number (retries are recognised by
+    -- them), and ?stats=1: the answer is the footer's figures (200 with JSON), not a 204
+    local body = string.format(
+      '{"site":"default","kind":"pageview","path":"/p/%d","visitor":"w%s-%d-%d","member":false,' ..
+      '"referrer":"https://www.google.com/","id":"%s%x%07x","seq":1,"query":null}',
+      n % 1000, run, tid, n, string.sub(run, 1, 6), tid, n)
+    return wrk.format("POST", "/v1/hit?stats=1", { ["Content-Type"] = "text/plain;charset=UTF-8",
+      ["Origin"] = origin, ["User-Agent"] = ua .. "bench", ["X-Forwarded-For"] = visitor_address() }, body)
   elseif kind == "pixel" then
     return wrk.format("GET", string.format("/v1/hit.gif?site=default&path=/p/%d", n % 1000),
       { ["User-Agent"] = pixel_agents[(n % #pixel_agents) + 1], ["X-Forwarded-For"] = visitor_address() })
