@@ -32,7 +32,6 @@ from bench.stack import Server, Stack, stack
 from bench.throughput import Run, Scenario, compare, is_counter
 from portal_pulse.core.embedded import Allocator
 
-WIDGET_HIT = "hit widget POST (?stats=1)"
 PARTS = ("hits", "stats", "session", "latency", "workers", "sse", "lag", "online", "everysec", "profile")
 STATS_CACHE_SECONDS = 1.0
 #: redis-py's asyncio pool raises MaxConnectionsError instead of waiting once its 64 default
@@ -90,8 +89,8 @@ def run_throughput(st: Stack, plan: Plan, sections: dict[str, Any]) -> list[Run]
         st.stop(naive)
         # The hit as widget.js sends it (Origin, event id and seq, ?stats=1 answered with the
         # figures): what a portal's page costs; the baselines answer it as any hit (204).
-        runs += compare(st, Scenario(WIDGET_HIT, "widget", counted=True), [ceiling, minimal, counter, tuned],
-                        **kw)  # type: ignore[arg-type]
+        widget = Scenario("hit widget POST (?stats=1)", "widget", counted=True)
+        runs += compare(st, widget, [ceiling, minimal, counter, tuned], **kw)  # type: ignore[arg-type]
     if "stats" in plan.parts and counter is not None and tuned is not None:
         runs += compare(st, Scenario("stats GET", "get", "/v1/stats?site=default"), [ceiling, counter, tuned],
                         **kw)  # type: ignore[arg-type]

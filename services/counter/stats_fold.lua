@@ -84,6 +84,7 @@ local function lower(a, b)
 end
 
 local function heap_down(heap, i)  -- after the entry at i ranked higher (or replaced the root)
+  -- ``lower`` written out: this runs at every eviction, the fold's hottest loop
   local n = #heap
   local entry = heap[i]
   local score, key = entry.score, entry.key

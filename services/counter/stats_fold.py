@@ -40,7 +40,8 @@ ENTRIES_PER_FOLD = 64
 #: Records per call at most (a fold of more entries is split): bounds one call's time,
 #: for Valkey answers nothing else while a script runs. With the benchmark's 1,000
 #: uniform paths (every record evicts in the day's and the month's page ranking) a call
-#: of 512 records takes ~7 ms, of 4,000 ~60 ms; 256 a call cost ~15% more CPU per record.
+#: of 1,024 records took ~25 ms and of 512 7-12 ms; 256 a call cost 15-20% more CPU per
+#: record (docs/benchmarks.md, 2026-12-07).
 RECORDS_PER_FOLD = 512
 #: Calls in a row that fold nothing while entries are left before a fold gives up: the
 #: entries it read were folded by another process and newer ones came (read again), or
