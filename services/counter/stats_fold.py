@@ -100,8 +100,15 @@ class StatisticsFolder:
         keys = SiteKeys(site)
         stalls = 0
         async with lock:
-            while True:
-                entries = await self._client.lrange(keys.stats_log, 0, ENTRIES_PER_FOLD - 1)
+            # Only the entries in the log now (every hit acknowledged before this fold
+            # began): a fold that chased the entries written while it ran would, under
+            # load, call the script back to back with a few batches each, at several
+            # times the cost per record of a call of hundreds (docs/benchmarks.md,
+            # 2026-12-07 evening). Entries another process folded meanwhile only make
+            # this fold take newer ones: it may stop late, never early.
+            remaining = int(await self._client.llen(keys.stats_log))
+            while remaining > 0:
+                entries = await self._client.lrange(keys.stats_log, 0, min(remaining, ENTRIES_PER_FOLD) - 1)
                 if not entries:
                     return
                 taken, pairs = _head(entries)
@@ -115,6 +122,7 @@ class StatisticsFolder:
                     if isinstance(failure, ScriptFailed):
                         raise failure from exc
                     raise
+                remaining -= int(folded)
                 if int(left) == 0:
                     return
                 stalls = 0 if int(folded) else stalls + 1

@@ -89,6 +89,38 @@ async def test_two_processes_folding_one_site_count_each_record_once(redis_clien
     assert sum(int(value.split(b":")[1]) for value in rows.values()) == len(hits)
 
 
+class ArrivingRunner(ScriptRunner):
+    """A runner before whose fold calls another batch is committed (the first five): hits
+    keep arriving while a fold runs, as under load."""
+
+    def __init__(self, client: Redis, store: HitStore) -> None:
+        super().__init__(client)
+        self.store = store
+        self.calls = 0
+
+    async def run(self, script: Any, keys: Any, args: Any, *, write: bool = True) -> Any:
+        self.calls += 1
+        if self.calls <= 5:
+            await self.store.commit([pageview("busy", 1000 + self.calls, "/late")])
+        return await super().run(script, keys, args, write=write)
+
+
+async def test_a_fold_counts_what_the_log_held_when_it_began_not_what_arrives_meanwhile(
+    redis_client: Redis,
+) -> None:
+    settings = CounterSettings(rate_limits_enabled=False)
+    store = HitStore(ScriptRunner(redis_client), settings)
+    for index in range(3):  # three batches of two
+        await store.commit([pageview("busy", 2 * index, "/early"), pageview("busy", 2 * index + 1, "/early")])
+    runner = ArrivingRunner(redis_client, store)
+    folder = StatisticsFolder(redis_client, runner, store, ("busy",), 100, 1)
+    await folder.load_script()
+    await folder.fold("busy")
+    assert runner.calls == 1  # the three batches fit one call; the arrivals are not chased
+    assert await pages(redis_client, "busy") == {b"/early": b"6:6:6"}
+    assert await redis_client.llen(SiteKeys("busy").stats_log) == 1  # the arrival, for the next fold
+
+
 async def test_a_failing_fold_restarts_and_fails_readiness_while_stale(
     valkey_url: str, start_counter: CounterFactory, clock: ManualClock
 ) -> None:
