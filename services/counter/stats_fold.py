@@ -101,11 +101,11 @@ class StatisticsFolder:
         stalls = 0
         async with lock:
             # Only the entries in the log now (every hit acknowledged before this fold
-            # began): a fold that chased the entries written while it ran would, under
-            # load, call the script back to back with a few batches each, at several
-            # times the cost per record of a call of hundreds (docs/benchmarks.md,
-            # 2026-12-07 evening). Entries another process folded meanwhile only make
-            # this fold take newer ones: it may stop late, never early.
+            # began). A fold that chased the entries written while it ran never ended
+            # under load, and a top-list read waits for this lock: under saturating hits
+            # such reads took up to 2.2 s, now at most ~0.1 s (docs/benchmarks.md,
+            # "Issue 16, 2026-12-07 (evening)"). Entries another process folded meanwhile
+            # only make this fold take newer ones: it may stop late, never early.
             remaining = int(await self._client.llen(keys.stats_log))
             while remaining > 0:
                 entries = await self._client.lrange(keys.stats_log, 0, min(remaining, ENTRIES_PER_FOLD) - 1)
