@@ -16,6 +16,12 @@ makes: no Valkey work, so it shows the HTTP layer's cost per request alone):
     python -m bench.ab --old HEAD~1 --stats --rounds 4
     python -m bench.ab --old . --old-env PULSE_COUNTER_COMMITS_IN_FLIGHT=4 --rounds 4
 
+``--service session`` compares two versions of the session service instead: each round
+gives each side a saturating status read (``GET /v1/sessions/{id}``) and activity touch
+(``POST .../activity``) run over 1,000 sessions it created (no fixed-rate run):
+
+    python -m bench.ab --service session --old HEAD~1 --rounds 4
+
 ``--aof`` first measures what each side writes to Valkey's append-only file per hit (a
 fixed-rate run each, alone, with automatic rewrites paused): the volume that decides how
 often Valkey rewrites the file, and a rewrite stalls every ``appendfsync always`` commit.
@@ -24,6 +30,7 @@ often Valkey rewrites the file, and a rewrite stalls every ``appendfsync always`
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import secrets
 import statistics
@@ -40,7 +47,8 @@ from bench import probes
 from bench.fixedrate import run_fixed_rate
 from bench.procs import REPO, free_port, install_stop_handlers, python_argv, tree_cpu_seconds
 from bench.report import kv_table
-from bench.stack import Server, Stack, stack
+from bench.sessions import create_sessions, write_ids
+from bench.stack import SERVICE_TOKEN, Server, Stack, stack
 from bench.throughput import Scenario, measure
 
 HIT = Scenario("hit JSON POST", "hit", counted=True)
@@ -53,6 +61,8 @@ class Side:
     ref: str
     env: dict[str, str]
     server: Server
+    #: The session service's sessions (its ids file): what its runs read and touch.
+    ids_file: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -99,13 +109,48 @@ def package_of(tree: Path) -> str:
     return next(name for name in PACKAGES if (tree / name / "cli.py").is_file())
 
 
-def start(st: Stack, name: str, ref: str, env: dict[str, str], tree: Path) -> Side:
-    """The counter of ``tree`` (its own package), on a free port, against ``st``'s Valkey."""
+def start(st: Stack, name: str, ref: str, env: dict[str, str], tree: Path, service: str = "counter") -> Side:
+    """``service`` of ``tree`` (its own package), on a free port, against ``st``'s Valkey;
+    the session service with 1,000 sessions of its own created."""
     port = free_port()
-    argv = python_argv("-m", f"{package_of(tree)}.cli", "counter", "--redis-url", st.redis_url, "--port", str(port))
-    child = st.procs.start(f"counter-{name}", argv, port=port, cwd=tree,
-                           env={"PULSE_SECRET": "ab-" + secrets.token_hex(8), **env})
-    return Side(name, ref, env, Server("counter", child, port))
+    argv = python_argv("-m", f"{package_of(tree)}.cli", service, "--redis-url", st.redis_url, "--port", str(port))
+    child = st.procs.start(f"{service}-{name}", argv, port=port, cwd=tree,
+                           env={"PULSE_SECRET": "ab-" + secrets.token_hex(8), "PULSE_SERVICE_TOKEN": SERVICE_TOKEN,
+                                **env})
+    server = Server(service, child, port)
+    if service != "session":
+        return Side(name, ref, env, server)
+    ids = asyncio.run(create_sessions(server.url, [{} for _ in range(SESSIONS)]))
+    return Side(name, ref, env, server, write_ids(st.workdir / f"session-ids-{name}.txt", ids))
+
+
+SESSIONS = 1000
+
+
+@dataclass(frozen=True)
+class SessionRound:
+    side: str
+    status_rate: float
+    status_cpu_ms_per_1k: float
+    status_redis_cpu_ms_per_1k: float
+    activity_rate: float
+    activity_cpu_ms_per_1k: float
+    activity_redis_cpu_ms_per_1k: float
+
+
+def session_round(st: Stack, side: Side, seconds: float, connections: int, threads: int) -> SessionRound:
+    status, activity = (
+        measure(st, side.server, Scenario(name, kind, ids_file=side.ids_file), seconds, connections, threads, 1,
+                False, 1.0, lambda _: None)
+        for name, kind in (("session status GET", "status"), ("session activity POST", "activity"))
+    )
+    result = SessionRound(side.name, status.wrk.rate, status.cpu_ms_per_1k, status.redis_cpu_ms_per_1k,
+                          activity.wrk.rate, activity.cpu_ms_per_1k, activity.redis_cpu_ms_per_1k)
+    print(f"  {side.name}: status {result.status_rate:,.0f} req/s, {result.status_cpu_ms_per_1k:.0f} ms CPU/1k"
+          f" (Valkey {result.status_redis_cpu_ms_per_1k:.0f}) | activity {result.activity_rate:,.0f} req/s,"
+          f" {result.activity_cpu_ms_per_1k:.0f} ms CPU/1k (Valkey {result.activity_redis_cpu_ms_per_1k:.0f})",
+          flush=True)
+    return result
 
 
 def one_round(st: Stack, side: Side, rate: float, seconds: float, connections: int, threads: int,
@@ -153,14 +198,32 @@ def aof_bytes_per_hit(st: Stack, side: Side, rate: float, seconds: float) -> flo
     return per_hit
 
 
+def spread(values: list[float], fmt: str = "{:.1f}") -> str:
+    """The median, then every value in round order."""
+    return f"{fmt.format(statistics.median(values))} ({', '.join(fmt.format(v) for v in values)})"
+
+
+def session_summary(sides: list[Side], rounds: list[SessionRound]) -> str:
+    rows = []
+    for side in sides:
+        mine = [r for r in rounds if r.side == side.name]
+        env = " ".join(f"{k}={v}" for k, v in side.env.items())
+        parts = [
+            f"status {spread([r.status_rate for r in mine], '{:,.0f}')} req/s",
+            f"CPU {spread([r.status_cpu_ms_per_1k for r in mine], '{:.0f}')} ms/1k",
+            f"Valkey {spread([r.status_redis_cpu_ms_per_1k for r in mine], '{:.0f}')} ms/1k",
+            f"activity {spread([r.activity_rate for r in mine], '{:,.0f}')} req/s",
+            f"CPU {spread([r.activity_cpu_ms_per_1k for r in mine], '{:.0f}')} ms/1k",
+            f"Valkey {spread([r.activity_redis_cpu_ms_per_1k for r in mine], '{:.0f}')} ms/1k",
+        ]
+        rows.append((f"{side.name}: `{side.ref}` {env}".strip(), "; ".join(parts)))
+    return kv_table(rows, ("side", "median (every round)"))
+
+
 def summary(sides: list[Side], rounds: list[Round], rate: float) -> str:
     rows = []
     for side in sides:
         mine = [r for r in rounds if r.side == side.name]
-
-        def spread(values: list[float], fmt: str = "{:.1f}") -> str:
-            return f"{fmt.format(statistics.median(values))} ({', '.join(fmt.format(v) for v in values)})"
-
         env = " ".join(f"{k}={v}" for k, v in side.env.items())
         parts = [
             f"p50 {spread([r.p50_ms for r in mine])} ms",
@@ -192,6 +255,7 @@ def env_pairs(values: list[str]) -> dict[str, str]:
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.ab", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--service", choices=("counter", "session"), default="counter")
     parser.add_argument("--old", default="HEAD~1", help="git ref of side A, or . for the working tree")
     parser.add_argument("--new", default=".", help="git ref of side B, or . for the working tree")
     parser.add_argument("--old-env", action="append", default=[], metavar="KEY=VALUE")
@@ -211,8 +275,16 @@ def main() -> int:
     rounds: list[Round] = []
     try:
         with checkout(args.old) as old_tree, checkout(args.new) as new_tree, stack() as st:
-            sides = [start(st, "old", args.old, {**base, **env_pairs(args.old_env)}, old_tree),
-                     start(st, "new", args.new, {**base, **env_pairs(args.new_env)}, new_tree)]
+            sides = [start(st, "old", args.old, {**base, **env_pairs(args.old_env)}, old_tree, args.service),
+                     start(st, "new", args.new, {**base, **env_pairs(args.new_env)}, new_tree, args.service)]
+            if args.service == "session":
+                session_rounds: list[SessionRound] = []
+                for number in range(1, args.rounds + 1):
+                    print(f"round {number}", flush=True)
+                    session_rounds += [session_round(st, side, args.seconds, args.connections, args.threads)
+                                       for side in sides]
+                print(session_summary(sides, session_rounds))
+                return 0
             if args.aof:
                 print("AOF bytes per hit", flush=True)
                 for side in sides:
