@@ -1,5 +1,6 @@
 -- Status reads of many sessions in one call (no write: reads never extend a session).
--- KEYS[1] the bucket's due-time index (first, as in every session script; not read here),
+-- KEYS[1] a due-time index (of the first session's bucket: first, as in every session
+--         script, it routes the call; not read here),
 -- KEYS[2..] the session hashes to read, every key the script touches declared.
 -- Returns, per session hash, its stored fields {created, last, idle, prompt, grace,
 -- maxlife, state, version} (field names: see session_prelude.lua), '' where a field is missing

@@ -6,7 +6,16 @@ from __future__ import annotations
 
 import asyncio
 
+from redis.asyncio import Redis
+
+from portal_pulse.core.batch_metrics import BatchMetrics
 from portal_pulse.core.clock import ManualClock
+from portal_pulse.core.metrics import ServiceMetrics
+from portal_pulse.core.scripts import ScriptRunner
+from portal_pulse.core.settings import SessionSettings
+from portal_pulse.session.keys import bucket_of, session_digest
+from portal_pulse.session.state_machine import Timing
+from portal_pulse.session.store import SessionStore
 from tests.session.session_support import ClientFactory, create, session_settings, start
 
 
@@ -26,3 +35,26 @@ async def test_one_batch_touches_and_reads_each_its_own_session(
     clock.advance(40)  # the first session (60 s) would be prompting by now had it not been touched
     read = await asyncio.gather(*(client.get(f"/v1/sessions/{i}") for i in ids))
     assert [(await r.json())["remaining"] for r in read] == [t - 40 for t in timeouts]
+
+
+
+async def _script_calls(redis: Redis) -> int:
+    stats = await redis.info("commandstats")
+    return sum(int(stats.get(name, {}).get("calls", 0)) for name in ("cmdstat_evalsha", "cmdstat_eval"))
+
+
+async def test_on_one_server_a_batch_of_many_buckets_is_one_script_call(redis_client: Redis) -> None:
+    """Slots do not bind a single server: a batch's status reads are one script call,
+    whatever buckets their sessions are in, and each read is of its own session."""
+    store = SessionStore(redis_client, ScriptRunner(redis_client), SessionSettings(), 5.0,
+                         BatchMetrics(ServiceMetrics("session")))
+    await store.load_scripts()
+    digests = [session_digest(f"id-{n}") for n in range(24)]
+    assert len({bucket_of(d) for d in digests}) >= 8
+    now = 1_000_000
+    for n, digest in enumerate(digests):
+        assert await store.create(digest, "", Timing(60_000 + 1000 * n, 10_000, 3_000), now) is not None
+    before = await _script_calls(redis_client)
+    read = await asyncio.gather(*(store.read(digest) for digest in digests))  # one loop turn: one batch
+    assert await _script_calls(redis_client) - before == 1
+    assert [s.timing.idle_ms if s else None for s in read] == [60_000 + 1000 * n for n in range(24)]
