@@ -1,7 +1,8 @@
 -- Shared by every session script (prepended by store.py). It mirrors state_machine.py:
 -- keep the two in step (tests/session/test_session_lua_parity.py compares them).
 --
--- Common arguments of every script (all keys of one session bucket, one slot):
+-- Common arguments of every script (all keys of one session bucket, one slot; touch.lua
+-- may be given several buckets on one server, and sets DUE and STREAM per touch):
 --   KEYS[1] the bucket's due-time index (ZSET: member = session digest, score = next
 --           transition ms)
 --   KEYS[2] the bucket's event stream

@@ -235,13 +235,24 @@ class SessionStore:
         return self._result(await self._touches.submit((digest, mode, now_ms)))
 
     async def _flush_touches(self, touches: list[tuple[str, str, int]]) -> list[Any]:
-        groups = _by_bucket([digest for digest, _, _ in touches])
+        groups = self._calls_of([digest for digest, _, _ in touches])
         calls: list[Call] = []
         for bucket, indexes in groups.items():
-            keys, args = self._head(bucket, touches[indexes[0]][2])
             mine = [touches[index] for index in indexes]
-            records = "\n".join([f"{now_ms} {digest} {mode}" for digest, mode, now_ms in mine])
-            calls.append(([*keys, *(session_key(digest) for digest, _, _ in mine)], [*args, records]))
+            buckets = [bucket_of(digest) for digest, _, _ in mine]
+            # each bucket's due index and stream once, in order of first use (the call's
+            # bucket first); a touch names the KEYS position of its bucket's due index
+            firsts = list(dict.fromkeys(buckets))
+            position = {b: 2 * i + 1 for i, b in enumerate(firsts)}
+            keys = [key for b in firsts for key in (due_index(b), session_events_stream(b))]
+            _, args = self._head(bucket, mine[0][2])
+            records = "\n".join([
+                f"{now_ms} {digest} {mode} {position[b]}"
+                for (digest, mode, now_ms), b in zip(mine, buckets, strict=True)
+            ])
+            calls.append((
+                [*keys, *(session_key(digest) for digest, _, _ in mine)], [*args, records, len(keys) + 1],
+            ))
         return _spread(groups, await self._runner.run_many(TOUCH, calls), len(touches))
 
     def _calls_of(self, digests: Sequence[str]) -> dict[int, list[int]]:

@@ -1,8 +1,12 @@
 -- Touches of many sessions in one call (the concurrent requests of one event-loop turn;
 -- one touch is a batch of one). Each is decided on its own, exactly as if it ran alone.
--- KEYS[3..] the session hashes, one per touch and in the same order (every key the
--- script touches is declared); ARGV[5] the touches, one per line:
--- "<now ms> <digest> <mode>" (one argument for the whole batch).
+-- The touches may be of several buckets (on one server; on a cluster a call is of one
+-- bucket, a script's keys sharing a slot there): KEYS[1..2n] each bucket's due index and
+-- event stream (the prelude's pair for the first), KEYS[ARGV[6]..] the session hashes,
+-- one per touch and in the same order (every key the script touches is declared);
+-- ARGV[5] the touches, one per line: "<now ms> <digest> <mode> <p>" with p the KEYS
+-- position of the touch's bucket's due index, its stream at p + 1 (one argument for the
+-- whole batch).
 -- Mode 'activity' extends an active session only; 'keepalive' (the click) extends an
 -- active or prompting session and announces 'extended'.
 -- Returns one reply per touch: {outcome, state, remaining, prompt_in, idle, prompt, version,
@@ -33,8 +37,11 @@ local function touch(key, digest, mode, now_s)
   return reply('ok')
 end
 
+local first_hash = tonumber(ARGV[6])
 local replies = {}
-for now_s, digest, mode in string.gmatch(ARGV[5], '(%S+) (%S+) (%S+)') do
-  replies[#replies + 1] = touch(KEYS[#replies + 3], digest, mode, now_s)
+for now_s, digest, mode, at in string.gmatch(ARGV[5], '(%S+) (%S+) (%S+) (%d+)') do
+  local due_at = tonumber(at)
+  DUE, STREAM = KEYS[due_at], KEYS[due_at + 1]  -- the prelude's (the functions above use them)
+  replies[#replies + 1] = touch(KEYS[first_hash + #replies], digest, mode, now_s)
 end
 return replies

@@ -13,9 +13,9 @@ from portal_pulse.core.clock import ManualClock
 from portal_pulse.core.metrics import ServiceMetrics
 from portal_pulse.core.scripts import ScriptRunner
 from portal_pulse.core.settings import SessionSettings
-from portal_pulse.session.keys import bucket_of, session_digest
+from portal_pulse.session.keys import SESSION_BUCKETS, bucket_of, due_index, session_digest, session_events_stream
 from portal_pulse.session.state_machine import Timing
-from portal_pulse.session.store import SessionStore
+from portal_pulse.session.store import Outcome, SessionStore
 from tests.session.session_support import ClientFactory, create, session_settings, start
 
 
@@ -58,3 +58,33 @@ async def test_on_one_server_a_batch_of_many_buckets_is_one_script_call(redis_cl
     read = await asyncio.gather(*(store.read(digest) for digest in digests))  # one loop turn: one batch
     assert await _script_calls(redis_client) - before == 1
     assert [s.timing.idle_ms if s else None for s in read] == [60_000 + 1000 * n for n in range(24)]
+
+
+async def test_on_one_server_a_batch_of_touches_of_many_buckets_is_one_script_call(redis_client: Redis) -> None:
+    """The touches too: one call, and each touch updates its own bucket's due index and
+    announces to its own bucket's stream (a keep-alive click in the prompt announces)."""
+    store = SessionStore(redis_client, ScriptRunner(redis_client), SessionSettings(), 5.0,
+                         BatchMetrics(ServiceMetrics("session")))
+    await store.load_scripts()
+    digests = [session_digest(f"touch-{n}") for n in range(24)]
+    assert len({bucket_of(d) for d in digests}) >= 8
+    now = 1_000_000
+    for digest in digests:
+        await store.create(digest, "", Timing(60_000, 10_000, 3_000), now)
+    later = now + 55_000  # every session in its prompt
+    before = await _script_calls(redis_client)
+    results = await asyncio.gather(*(store.touch(digest, "keepalive", later) for digest in digests))
+    assert await _script_calls(redis_client) - before == 1
+    assert [(r.outcome, r.remaining_ms, r.emitted) for r in results] == [
+        (Outcome.OK, 60_000, ("prompt", "extended"))] * 24
+    for digest in digests:
+        bucket = bucket_of(digest)
+        assert await redis_client.zscore(due_index(bucket), digest) == later + 50_000  # its next prompt
+        announced = [fields[b"type"] for _, fields in await redis_client.xrange(session_events_stream(bucket))
+                     if fields[b"session"] == digest.encode()]
+        assert announced == [b"created", b"prompt", b"extended"]
+    for bucket in range(SESSION_BUCKETS):  # nothing announced to, or scheduled in, another bucket
+        members = await redis_client.zrange(due_index(bucket), 0, -1)
+        assert all(bucket_of(m.decode()) == bucket for m in members)
+        entries = await redis_client.xrange(session_events_stream(bucket))
+        assert all(bucket_of(fields[b"session"].decode()) == bucket for _, fields in entries)

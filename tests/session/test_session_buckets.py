@@ -88,7 +88,7 @@ async def test_a_real_script_asked_for_more_sessions_than_it_declared_fails(
     keys = [due_index(bucket), session_events_stream(bucket), session_key(digest)]  # ``other``'s hash left out
     runner = ScriptRunner(redis_client)
     with pytest.raises(ResponseError, match="undeclared key"):
-        await runner.run(TOUCH, keys, [*head, f"{now} {digest} activity\n{now} {other} activity"])
+        await runner.run(TOUCH, keys, [*head, f"{now} {digest} activity 1\n{now} {other} activity 1", 3])
     clock.advance(55)  # both due
     head[0] = int(clock.now() * 1000)
     with pytest.raises(ResponseError, match="undeclared key"):
