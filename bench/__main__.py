@@ -111,6 +111,7 @@ def run_throughput(st: Stack, plan: Plan, sections: dict[str, Any]) -> list[Run]
         st.stop(single)
         st.stop(double)
     if "session" in plan.parts and minimal is not None:
+        st.fresh()  # not the counter's data, nor a rewrite of its append-only file
         session = st.service("session")
         session_tuned = st.service("session", SESSION_ENV, tuned=True)
         ids = asyncio_create(session.url, 1000)

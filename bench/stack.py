@@ -6,6 +6,7 @@ from __future__ import annotations
 import secrets
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -56,6 +57,23 @@ class Stack:
         client = self.redis()
         try:
             client.flushall()
+        finally:
+            client.close()
+
+    def fresh(self) -> None:
+        """Empty the server and rewrite its append-only file, waiting for the rewrite: a
+        part measured next meets neither the data nor an automatic rewrite (a fork, and
+        stalled ``appendfsync always`` commits) of the parts before it."""
+        client = self.redis()
+        try:
+            client.flushall()
+            while client.info("persistence").get("aof_rewrite_in_progress"):
+                time.sleep(0.1)  # a rewrite already running refuses another
+            client.bgrewriteaof()
+            time.sleep(0.1)
+            while any(client.info("persistence").get(flag) for flag in ("aof_rewrite_in_progress",
+                                                                        "aof_rewrite_scheduled")):
+                time.sleep(0.1)
         finally:
             client.close()
 
