@@ -161,7 +161,7 @@ class SessionStore:
             None if node_of is None else (lambda digest: node_of(due_index(bucket_of(digest))))
         )
         #: Status reads and touches of concurrent requests: one round trip per batch,
-        #: one script call per bucket; on a cluster, a lane per node.
+        #: one script call (``_calls_of``); on a cluster, a lane per node.
         self._reads: Batcher[str, list[Any]] = Batcher(
             self._flush_reads, batches.operation("read"), max_batch=MAX_BATCH, max_pending=MAX_PENDING,
             in_flight=IN_FLIGHT, timeout_seconds=timeout_seconds, lane_of=bucket_node,
