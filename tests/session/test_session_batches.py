@@ -5,6 +5,7 @@ hash in KEYS, in the order of the batch)."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from redis.asyncio import Redis
 
@@ -77,14 +78,17 @@ async def test_on_one_server_a_batch_of_touches_of_many_buckets_is_one_script_ca
     assert await _script_calls(redis_client) - before == 1
     assert [(r.outcome, r.remaining_ms, r.emitted) for r in results] == [
         (Outcome.OK, 60_000, ("prompt", "extended"))] * 24
+
+    async def announced_in(bucket: int) -> list[tuple[str, str]]:  # (session digest, event type)
+        entries: Any = await redis_client.xrange(session_events_stream(bucket))
+        return [(fields[b"session"].decode(), fields[b"type"].decode()) for _, fields in entries]
+
     for digest in digests:
         bucket = bucket_of(digest)
         assert await redis_client.zscore(due_index(bucket), digest) == later + 50_000  # its next prompt
-        announced = [fields[b"type"] for _, fields in await redis_client.xrange(session_events_stream(bucket))
-                     if fields[b"session"] == digest.encode()]
-        assert announced == [b"created", b"prompt", b"extended"]
+        assert [kind for session, kind in await announced_in(bucket) if session == digest] == [
+            "created", "prompt", "extended"]
     for bucket in range(SESSION_BUCKETS):  # nothing announced to, or scheduled in, another bucket
-        members = await redis_client.zrange(due_index(bucket), 0, -1)
+        members: Any = await redis_client.zrange(due_index(bucket), 0, -1)
         assert all(bucket_of(m.decode()) == bucket for m in members)
-        entries = await redis_client.xrange(session_events_stream(bucket))
-        assert all(bucket_of(fields[b"session"].decode()) == bucket for _, fields in entries)
+        assert all(bucket_of(session) == bucket for session, _ in await announced_in(bucket))
