@@ -37,9 +37,10 @@ import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -203,28 +204,33 @@ def spread(values: list[float], fmt: str = "{:.1f}") -> str:
     return f"{fmt.format(statistics.median(values))} ({', '.join(fmt.format(v) for v in values)})"
 
 
-def session_summary(sides: list[Side], rounds: list[SessionRound]) -> str:
+def side_table(sides: list[Side], rounds: Sequence[Round | SessionRound],
+               parts_of: Callable[[list[Any]], list[str]]) -> str:
+    """One row per side: its ref and settings, then ``parts_of`` its rounds."""
     rows = []
     for side in sides:
-        mine = [r for r in rounds if r.side == side.name]
         env = " ".join(f"{k}={v}" for k, v in side.env.items())
-        parts = [
-            f"status {spread([r.status_rate for r in mine], '{:,.0f}')} req/s",
-            f"CPU {spread([r.status_cpu_ms_per_1k for r in mine], '{:.0f}')} ms/1k",
-            f"Valkey {spread([r.status_redis_cpu_ms_per_1k for r in mine], '{:.0f}')} ms/1k",
-            f"activity {spread([r.activity_rate for r in mine], '{:,.0f}')} req/s",
-            f"CPU {spread([r.activity_cpu_ms_per_1k for r in mine], '{:.0f}')} ms/1k",
-            f"Valkey {spread([r.activity_redis_cpu_ms_per_1k for r in mine], '{:.0f}')} ms/1k",
-        ]
+        parts = parts_of([r for r in rounds if r.side == side.name])
         rows.append((f"{side.name}: `{side.ref}` {env}".strip(), "; ".join(parts)))
     return kv_table(rows, ("side", "median (every round)"))
 
 
+#: A session round's figures: label, field, format, unit.
+SESSION_FIGURES = (
+    ("status", "status_rate", "{:,.0f}", "req/s"), ("CPU", "status_cpu_ms_per_1k", "{:.0f}", "ms/1k"),
+    ("Valkey", "status_redis_cpu_ms_per_1k", "{:.0f}", "ms/1k"), ("activity", "activity_rate", "{:,.0f}", "req/s"),
+    ("CPU", "activity_cpu_ms_per_1k", "{:.0f}", "ms/1k"), ("Valkey", "activity_redis_cpu_ms_per_1k", "{:.0f}", "ms/1k"),
+)
+
+
+def session_summary(sides: list[Side], rounds: list[SessionRound]) -> str:
+    return side_table(sides, rounds, lambda mine: [
+        f"{label} {spread([getattr(r, name) for r in mine], fmt)} {unit}" for label, name, fmt, unit in SESSION_FIGURES
+    ])
+
+
 def summary(sides: list[Side], rounds: list[Round], rate: float) -> str:
-    rows = []
-    for side in sides:
-        mine = [r for r in rounds if r.side == side.name]
-        env = " ".join(f"{k}={v}" for k, v in side.env.items())
+    def parts_of(mine: list[Round]) -> list[str]:
         parts = [
             f"p50 {spread([r.p50_ms for r in mine])} ms",
             f"p99 {spread([r.p99_ms for r in mine])} ms",
@@ -238,8 +244,9 @@ def summary(sides: list[Side], rounds: list[Round], rate: float) -> str:
         if reads:
             parts.append(f"stats {spread([r.stats_rate or 0.0 for r in reads], '{:,.0f}')} req/s, "
                          f"CPU {spread([r.stats_cpu_ms_per_1k or 0.0 for r in reads])} ms/1k")
-        rows.append((f"{side.name}: `{side.ref}` {env}".strip(), "; ".join(parts)))
-    return kv_table(rows, ("side", "median (every round)"))
+        return parts
+
+    return side_table(sides, rounds, parts_of)
 
 
 def env_pairs(values: list[str]) -> dict[str, str]:

@@ -44,17 +44,22 @@ async def _script_calls(redis: Redis) -> int:
     return sum(int(stats.get(name, {}).get("calls", 0)) for name in ("cmdstat_evalsha", "cmdstat_eval"))
 
 
+async def _sessions(redis: Redis, name: str, idle_ms: list[int], now: int) -> tuple[SessionStore, list[str]]:
+    """A store and one session per idle timeout (prompt 10 s), spread over many buckets."""
+    store = SessionStore(redis, ScriptRunner(redis), SessionSettings(), 5.0, BatchMetrics(ServiceMetrics("session")))
+    await store.load_scripts()
+    digests = [session_digest(f"{name}-{n}") for n in range(len(idle_ms))]
+    assert len({bucket_of(d) for d in digests}) >= 8
+    for digest, idle in zip(digests, idle_ms, strict=True):
+        assert await store.create(digest, "", Timing(idle, 10_000, 3_000), now) is not None
+    return store, digests
+
+
 async def test_on_one_server_a_batch_of_many_buckets_is_one_script_call(redis_client: Redis) -> None:
     """Slots do not bind a single server: a batch's status reads are one script call,
     whatever buckets their sessions are in, and each read is of its own session."""
-    store = SessionStore(redis_client, ScriptRunner(redis_client), SessionSettings(), 5.0,
-                         BatchMetrics(ServiceMetrics("session")))
-    await store.load_scripts()
-    digests = [session_digest(f"id-{n}") for n in range(24)]
-    assert len({bucket_of(d) for d in digests}) >= 8
     now = 1_000_000
-    for n, digest in enumerate(digests):
-        assert await store.create(digest, "", Timing(60_000 + 1000 * n, 10_000, 3_000), now) is not None
+    store, digests = await _sessions(redis_client, "id", [60_000 + 1000 * n for n in range(24)], now)
     before = await _script_calls(redis_client)
     read = await asyncio.gather(*(store.read(digest) for digest in digests))  # one loop turn: one batch
     assert await _script_calls(redis_client) - before == 1
@@ -64,14 +69,8 @@ async def test_on_one_server_a_batch_of_many_buckets_is_one_script_call(redis_cl
 async def test_on_one_server_a_batch_of_touches_of_many_buckets_is_one_script_call(redis_client: Redis) -> None:
     """The touches too: one call, and each touch updates its own bucket's due index and
     announces to its own bucket's stream (a keep-alive click in the prompt announces)."""
-    store = SessionStore(redis_client, ScriptRunner(redis_client), SessionSettings(), 5.0,
-                         BatchMetrics(ServiceMetrics("session")))
-    await store.load_scripts()
-    digests = [session_digest(f"touch-{n}") for n in range(24)]
-    assert len({bucket_of(d) for d in digests}) >= 8
     now = 1_000_000
-    for digest in digests:
-        await store.create(digest, "", Timing(60_000, 10_000, 3_000), now)
+    store, digests = await _sessions(redis_client, "touch", [60_000] * 24, now)
     later = now + 55_000  # every session in its prompt
     before = await _script_calls(redis_client)
     results = await asyncio.gather(*(store.touch(digest, "keepalive", later) for digest in digests))
