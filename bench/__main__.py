@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import secrets
-import statistics
 import subprocess
 import sys
 import time
@@ -164,8 +163,9 @@ def asyncio_create(url: str, count: int) -> list[str]:
 
 
 def half_load(st: Stack, plan: Plan, servers: list[Server], runs: list[Run]) -> dict[str, Any]:
-    """p99 at half the counter's saturating hit rate (its defaults), open loop, in another
-    process; ``plan.repeats`` interleaved runs per server, the median p99's run reported.
+    """p99 at half the counter's saturating hit rate (its defaults; the slowest of its
+    saturating runs), open loop, in another process; ``plan.repeats`` interleaved runs
+    per server, the median p99's run reported.
     The target: the counter's p99 at most twice the minimal handler's."""
     counter = next(server for server in servers if is_counter(server.name))
     measured = [r.wrk.rate for r in runs if r.server == counter.name and r.scenario == "hit JSON POST"]
@@ -173,7 +173,9 @@ def half_load(st: Stack, plan: Plan, servers: list[Server], runs: list[Run]) -> 
         measured = [r.wrk.rate for r in compare(st, Scenario("hit JSON POST", "hit", counted=True), [counter],
                                                 plan.seconds, plan.connections, plan.threads, 1,
                                                 STATS_CACHE_SECONDS, log)]
-    rate = statistics.median(measured) / 2
+    # the slowest saturating run's half: on this drifting machine one fast run can set the
+    # median, and half of it overloaded the counter (2026-12-08 00:13: 4,278/s of 4,572)
+    rate = min(measured) / 2
     found: dict[str, list[dict[str, Any]]] = {server.name: [] for server in servers}
     for _ in range(plan.repeats):
         for server in servers:
