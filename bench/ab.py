@@ -2,8 +2,8 @@
 
 Both versions run at once against one Valkey (``appendfsync always``), each from its own
 checkout (a git worktree of REF; ``.`` is the working tree), and are measured in
-interleaved rounds, so the shared machine's drift hits both alike. Each round gives each
-side an open-loop fixed-rate run (latency, and CPU per hit at that rate) and a
+interleaved rounds, the side that goes first alternating, so the shared machine's drift
+hits both alike. Each round gives each side an open-loop fixed-rate run (latency, and CPU per hit at that rate) and a
 saturating wrk run (throughput, CPU per hit, the exactness check). ``--old-env`` and
 ``--new-env`` set environment variables for one side, e.g. to compare two settings of
 the same checkout. Both sides run with the defaults an operator runs (rate limits on, the
@@ -249,6 +249,12 @@ def summary(sides: list[Side], rounds: list[Round], rate: float) -> str:
     return side_table(sides, rounds, parts_of)
 
 
+def in_turn(sides: list[Side], number: int) -> list[Side]:
+    """The sides in round ``number``'s order: old first in odd rounds, new first in even
+    ones, so neither always runs on the Valkey the other has just written to."""
+    return sides if number % 2 else sides[::-1]
+
+
 def env_pairs(values: list[str]) -> dict[str, str]:
     pairs = {}
     for value in values:
@@ -289,7 +295,7 @@ def main() -> int:
                 for number in range(1, args.rounds + 1):
                     print(f"round {number}", flush=True)
                     session_rounds += [session_round(st, side, args.seconds, args.connections, args.threads)
-                                       for side in sides]
+                                       for side in in_turn(sides, number)]
                 print(session_summary(sides, session_rounds))
                 return 0
             if args.aof:
@@ -299,7 +305,7 @@ def main() -> int:
             for number in range(1, args.rounds + 1):
                 print(f"round {number}", flush=True)
                 rounds += [one_round(st, side, args.rate, args.seconds, args.connections, args.threads, args.stats)
-                           for side in sides]
+                           for side in in_turn(sides, number)]
             print(summary(sides, rounds, args.rate))
     except KeyboardInterrupt:
         print("interrupted: every server was stopped")
