@@ -26,7 +26,7 @@ from bench.procs import REPO, install_stop_handlers, load_average, python_argv, 
 from bench.profile import Profile, profile, py_spy
 from bench.profile import render as render_profiles
 from bench.report import kv_table, summarise, throughput_table
-from bench.sessions import create_sessions, scheduler_lag, write_ids
+from bench.sessions import created_sessions, scheduler_lag, write_ids
 from bench.stack import Server, Stack, stack
 from bench.throughput import Run, Scenario, compare, is_counter
 from portal_pulse.core.embedded import Allocator
@@ -113,7 +113,7 @@ def run_throughput(st: Stack, plan: Plan, sections: dict[str, Any]) -> list[Run]
         st.fresh()  # not the counter's data, nor a rewrite of its append-only file
         session = st.service("session")
         session_tuned = st.service("session", SESSION_ENV, tuned=True)
-        ids = asyncio_create(session.url, 1000)
+        ids = created_sessions(session.url, 1000)
         ids_file = write_ids(st.workdir / "session-ids.txt", ids)
         for scenario in (Scenario("session activity POST", "activity", ids_file=ids_file),
                          Scenario("session status GET", "status", ids_file=ids_file)):
@@ -149,17 +149,11 @@ def run_profiles(st: Stack, plan: Plan, out_dir: Path) -> list[Profile]:
     run(counter, Scenario("stats GET", "get", "/v1/stats?site=default"), "counter stats")
     st.stop(counter)
     session = st.service("session", SESSION_ENV)
-    ids_file = write_ids(st.workdir / "profile-ids.txt", asyncio_create(session.url, 1000))
+    ids_file = write_ids(st.workdir / "profile-ids.txt", created_sessions(session.url, 1000))
     run(session, Scenario("session status GET", "status", ids_file=ids_file), "session status")
     run(session, Scenario("session activity POST", "activity", ids_file=ids_file), "session activity")
     st.stop(session)
     return found
-
-
-def asyncio_create(url: str, count: int) -> list[str]:
-    import asyncio
-
-    return asyncio.run(create_sessions(url, [{} for _ in range(count)]))
 
 
 def half_load(st: Stack, plan: Plan, servers: list[Server], runs: list[Run]) -> dict[str, Any]:
@@ -214,7 +208,7 @@ def open_streams(st: Stack, streams: int) -> dict[str, Any]:
 
 
 def _hold_streams(st: Stack, session: Server, streams: int) -> dict[str, Any]:
-    ids = asyncio_create(session.url, max(1, streams // 10))
+    ids = created_sessions(session.url, max(1, streams // 10))
     ids_file = write_ids(st.workdir / "sse-ids.txt", ids)
     idle_rss = rss_bytes(session.child.pid)
     holder = subprocess.Popen(

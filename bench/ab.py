@@ -3,8 +3,9 @@
 Both versions run at once against one Valkey (``appendfsync always``), each from its own
 checkout (a git worktree of REF; ``.`` is the working tree), and are measured in
 interleaved rounds, the side that goes first alternating, so the shared machine's drift
-hits both alike. Each round gives each side an open-loop fixed-rate run (latency, and CPU per hit at that rate) and a
-saturating wrk run (throughput, CPU per hit, the exactness check). ``--old-env`` and
+hits both alike. Each round gives each side an open-loop fixed-rate run (latency, and CPU
+per hit at that rate) and a saturating wrk run (throughput, CPU per hit, the exactness
+check). ``--old-env`` and
 ``--new-env`` set environment variables for one side, e.g. to compare two settings of
 the same checkout. Both sides run with the defaults an operator runs (rate limits on, the
 default access log), visitors from addresses of their own through the trusted proxy;
@@ -30,7 +31,6 @@ often Valkey rewrites the file, and a rewrite stalls every ``appendfsync always`
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import secrets
 import statistics
@@ -48,7 +48,7 @@ from bench import probes
 from bench.fixedrate import run_fixed_rate
 from bench.procs import REPO, free_port, install_stop_handlers, python_argv, tree_cpu_seconds
 from bench.report import kv_table
-from bench.sessions import create_sessions, write_ids
+from bench.sessions import created_sessions, write_ids
 from bench.stack import SERVICE_TOKEN, Server, Stack, stack
 from bench.throughput import Scenario, measure
 
@@ -97,6 +97,9 @@ def checkout(ref: str) -> Iterator[Path]:
                        capture_output=True)
 
 
+#: Sessions each side of ``--service session`` creates, reads and touches.
+SESSIONS = 1000
+
 #: The tuned settings of ``--tuned`` (settings both old and new code know).
 TUNED = {"PULSE_COUNTER_RATE_LIMITS_ENABLED": "false", "PULSE_LOG_LEVEL": "WARNING"}
 
@@ -121,11 +124,8 @@ def start(st: Stack, name: str, ref: str, env: dict[str, str], tree: Path, servi
     server = Server(service, child, port)
     if service != "session":
         return Side(name, ref, env, server)
-    ids = asyncio.run(create_sessions(server.url, [{} for _ in range(SESSIONS)]))
+    ids = created_sessions(server.url, SESSIONS)
     return Side(name, ref, env, server, write_ids(st.workdir / f"session-ids-{name}.txt", ids))
-
-
-SESSIONS = 1000
 
 
 @dataclass(frozen=True)

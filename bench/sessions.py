@@ -42,6 +42,11 @@ async def create_sessions(base_url: str, bodies: Sequence[dict[str, Any]], concu
     return ids
 
 
+def created_sessions(base_url: str, count: int) -> list[str]:
+    """The ids of ``count`` sessions with the server's defaults, created through the API."""
+    return asyncio.run(create_sessions(base_url, [{} for _ in range(count)]))
+
+
 def write_ids(path: Path, ids: Sequence[str]) -> Path:
     path.write_text("".join(f"{i}\n" for i in ids))
     return path

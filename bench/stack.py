@@ -65,15 +65,17 @@ class Stack:
         part measured next meets neither the data nor an automatic rewrite (a fork, and
         stalled ``appendfsync always`` commits) of the parts before it."""
         client = self.redis()
+
+        def wait_for_rewrites() -> None:
+            while any(client.info("persistence").get(flag)
+                      for flag in ("aof_rewrite_in_progress", "aof_rewrite_scheduled")):
+                time.sleep(0.1)
+
         try:
             client.flushall()
-            while client.info("persistence").get("aof_rewrite_in_progress"):
-                time.sleep(0.1)  # a rewrite already running refuses another
+            wait_for_rewrites()  # a rewrite already running refuses another
             client.bgrewriteaof()
-            time.sleep(0.1)
-            while any(client.info("persistence").get(flag) for flag in ("aof_rewrite_in_progress",
-                                                                        "aof_rewrite_scheduled")):
-                time.sleep(0.1)
+            wait_for_rewrites()
         finally:
             client.close()
 
