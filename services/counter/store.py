@@ -130,8 +130,10 @@ def as_bug(reply: object) -> object:
 
 
 class HitStore:
-    def __init__(self, runner: ScriptRunner, settings: CounterSettings) -> None:
+    def __init__(self, runner: ScriptRunner, settings: CounterSettings, script: Script = HIT) -> None:
+        """``script``: ``hit.lua`` as shipped, or another version of it (``bench.script_ab``)."""
         self._runner = runner
+        self._script = script
         self._limits = settings.rate_limits_enabled
         window = max(settings.visit_window_seconds, settings.online_window_seconds)
         self._head = [
@@ -163,7 +165,7 @@ class HitStore:
 
     async def load_script(self) -> None:
         """Load ``hit.lua`` ahead of the first commit (NOSCRIPT is still handled later)."""
-        await self._runner.load(HIT)
+        await self._runner.load(self._script)
 
     async def commit(self, hits: Sequence[Hit]) -> list[CommitResult | BaseException]:
         """Record ``hits`` (any sites); one result per hit, in order.
@@ -181,7 +183,7 @@ class HitStore:
             declared = batch_keys(keys, hits, indexes, self._limits)
             logs[site] = keys.stats_log in declared
             calls.append((declared, (keys.prefix, *self._head, cleanup, records, self._bounds)))
-        replies = await self._runner.run_many(HIT, calls)
+        replies = await self._runner.run_many(self._script, calls)
         results: list[CommitResult | BaseException] = [ScriptFailed("no reply")] * len(hits)
         for (site, indexes), reply in zip(by_site.items(), replies, strict=True):
             reply = as_bug(reply)  # a key missing from batch_keys
