@@ -95,7 +95,7 @@ def process_cpu(pid: int) -> float:
 
 @dataclass
 class Side:
-    ref: str
+    label: str
     server: EmbeddedServer
     client: Redis
     store: HitStore
@@ -176,7 +176,7 @@ def report(sides: list[Side], batch: int, count: int) -> str:
     def cells(values: list[float]) -> str:
         return ", ".join(f"{value:.1f}" for value in values)
 
-    rows = [(f"{side.ref}: Valkey CPU µs per hit (rounds)", f"{sum(side.cpu_us) / len(side.cpu_us):.1f} "
+    rows = [(f"{side.label}: Valkey CPU µs per hit (rounds)", f"{sum(side.cpu_us) / len(side.cpu_us):.1f} "
              f"({cells(side.cpu_us)}); EVALSHA {sum(side.evalsha_us) / len(side.evalsha_us):.1f} "
              f"({cells(side.evalsha_us)})") for side in sides]
     rows.append(("checked", f"{count:,} hits a round in batches of {batch}: the same codes and the same data"))
