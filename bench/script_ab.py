@@ -7,7 +7,9 @@ are those of ``bench.lua``'s JSON hit: a distinct visitor and address each, 1,00
 statistics dimensions, rate limits on, sent through the working tree's ``HitStore`` (its
 keys and arguments); only the script differs. Per side and round it reports the Valkey
 process's CPU per hit (user + system, from ``/proc``: other processes on the core do
-not count) and ``EVALSHA``'s microseconds per hit (``INFO commandstats``).
+not count; it moves in clock ticks, so a batch's share is a sample, and thousands of
+batches make the figure) and ``EVALSHA``'s microseconds per hit (``INFO commandstats``:
+finer, but wall time inside Valkey, so it includes waiting for a core).
 
 A faster script that counts differently is not faster: the run fails unless both sides
 answered every hit with the same code and hold the same data afterwards, key by key.
