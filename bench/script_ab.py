@@ -42,23 +42,24 @@ from portal_pulse.core.settings import CounterSettings, Settings
 from portal_pulse.counter.calendar_keys import calendar_keys
 from portal_pulse.counter.enrich import DimensionEnricher
 from portal_pulse.counter.hit import Hit, Kind
-from portal_pulse.counter.store import HitStore
+from portal_pulse.counter.store import HIT, HitStore, counter_script
 from portal_pulse.counter.visitor import path_digest, visitor_from_id
 
-SCRIPT_PARTS = ("services/counter/site_keys.lua", "services/counter/hit.lua")
 #: 2026-12-02 09:20 UTC: a day whose hits stay inside one local day.
 START = 1796203200.0
 PATHS = 1000
 
 
 def script_at(ref: str) -> Script:
-    """``hit.lua`` with its key guard, as in the working tree (``.``) or at a git ref."""
-    parts = [
-        (REPO / part).read_text(encoding="utf-8") if ref == "." else subprocess.run(
-            ["git", "show", f"{ref}:{part}"], cwd=REPO, check=True, capture_output=True, text=True).stdout
-        for part in SCRIPT_PARTS
-    ]
-    return Script("hit", "\n".join(parts))
+    """``hit.lua`` as the service builds it, from the working tree (``.``) or a git ref."""
+    if ref == ".":
+        return HIT
+
+    def read(part: str) -> str:
+        return subprocess.run(["git", "show", f"{ref}:services/counter/{part}"], cwd=REPO, check=True,
+                              capture_output=True, text=True).stdout
+
+    return Script("hit", counter_script("hit.lua", read))
 
 
 def bench_hits(count: int, seed: int = 3) -> list[Hit]:
@@ -99,6 +100,7 @@ def process_cpu(pid: int) -> float:
 class Side:
     label: str
     server: EmbeddedServer
+    pid: int
     client: Redis
     store: HitStore
     cpu_us: list[float] = field(default_factory=list)
@@ -119,10 +121,10 @@ async def snapshot(client: Redis) -> dict[bytes, Any]:
             value = await client.zrange(key, 0, -1, withscores=True)
         elif kind == "list":
             value = await client.lrange(key, 0, -1)
-        elif kind == "string" and key.split(b":")[2] == b"uv":  # a HyperLogLog: its count
-            value = await client.pfcount(key)
         else:
             value = await client.get(key)
+            if value.startswith(b"HYLL"):  # a HyperLogLog: its count (its bytes vary with encoding)
+                value = await client.pfcount(key)
         found[key] = (kind, value, await client.pttl(key) > 0)
     return found
 
@@ -142,7 +144,8 @@ async def run(scripts: tuple[tuple[str, Script], tuple[str, Script]], batch: int
             server = EmbeddedServer(folder / str(index), appendonly=False).start()
             client = Redis(host=server.host, port=server.port)
             store = HitStore(ScriptRunner(client), CounterSettings(), script)
-            sides.append(Side(label, server, client, store))
+            assert server.process is not None
+            sides.append(Side(label, server, server.process.pid, client, store))
             await store.load_script()
         for number in range(rounds):
             cpu = [0.0] * len(sides)
@@ -152,10 +155,9 @@ async def run(scripts: tuple[tuple[str, Script], tuple[str, Script]], batch: int
             for turn, first in enumerate(range(0, len(batches), batch)):
                 for index in (0, 1) if turn % 2 == 0 else (1, 0):
                     side = sides[index]
-                    assert side.server.process is not None
-                    before = process_cpu(side.server.process.pid)
+                    before = process_cpu(side.pid)
                     results = await side.store.commit(batches[first:first + batch])
-                    cpu[index] += process_cpu(side.server.process.pid) - before
+                    cpu[index] += process_cpu(side.pid) - before
                     side.codes += [repr(result) for result in results]
             for index, side in enumerate(sides):
                 stats = await side.client.info("commandstats")

@@ -18,7 +18,7 @@ resent by the ScriptRunner) instead of running it on a half-moved slot."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from importlib.resources import files
 
@@ -31,10 +31,14 @@ from portal_pulse.counter.keys import AUDIENCES, SiteKeys
 
 log = logging.getLogger(__name__)
 
-def counter_script(name: str) -> str:
-    """A counter script with the key guard (``site_keys.lua``) in front of it."""
-    folder = files("portal_pulse.counter")
-    return "\n".join(folder.joinpath(part).read_text(encoding="utf-8") for part in ("site_keys.lua", name))
+def _packaged(part: str) -> str:
+    return files("portal_pulse.counter").joinpath(part).read_text(encoding="utf-8")
+
+
+def counter_script(name: str, read: Callable[[str], str] = _packaged) -> str:
+    """A counter script with the key guard (``site_keys.lua``) in front of it; ``read``
+    gives a file of ``services/counter`` by name (as installed, or another version's)."""
+    return "\n".join(read(part) for part in ("site_keys.lua", name))
 
 
 HIT_SCRIPT = counter_script("hit.lua")
